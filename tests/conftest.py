@@ -1,0 +1,69 @@
+"""Shared fixtures: the real data sets of ../shared/data and an isolated user folder.
+
+The archived sets are unpacked into ``.test-data/`` (git-ignored) once per
+run; a missing data set fails the test that needs it, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WORKSTATION_SHARED_DATA", ROOT.parent / "shared" / "data"))
+TEST_DATA = Path(os.environ.get("WORKSTATION_TEST_DATA", ROOT / ".test-data"))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"real data set missing: {path} (see ../shared/data/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only ../shared/data folder."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def unpacked_data(shared_data: Path) -> Path:
+    """The archived sets unpacked into .test-data (idempotent, ~5 s the first time)."""
+    done = subprocess.run([sys.executable, str(shared_data / "unpack"), str(TEST_DATA)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"could not unpack the test data: {done.stderr.strip() or done.stdout.strip()}")
+    return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def cirs_ct(unpacked_data: Path) -> Path:
+    return _require(unpacked_data / "cirs057a" / "ct")
+
+
+@pytest.fixture(scope="session")
+def cirs_mr(unpacked_data: Path) -> Path:
+    return _require(unpacked_data / "cirs057a" / "mr")
+
+
+@pytest.fixture(scope="session")
+def dcm_qa_ts(shared_data: Path) -> Path:
+    return _require(shared_data / "dcm_qa_ts")
+
+
+@pytest.fixture(scope="session")
+def decubitus(shared_data: Path) -> Path:
+    """The folder holding HFS, HFP, HFDR and HFDL."""
+    return _require(shared_data / "dcm_qa_decubitus" / "In")
+
+
+@pytest.fixture(autouse=True)
+def workstation_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own user data, log and settings folder."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("WORKSTATION_HOME", str(home))
+    return home

@@ -1,0 +1,1 @@
+"""DICOM library: scan folders, keep a study library, assemble series, decode pixels, export."""

@@ -1,0 +1,47 @@
+"""Errors a user can act on.
+
+Every failure that reaches a user is a ``WorkstationError`` whose message is a
+single line naming the file (when there is one) and the reason. Tracebacks go
+to the log only. Messages never carry patient identifiers: name the file, the
+tag and the problem, not the header values of identifying tags.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class WorkstationError(Exception):
+    """Base of all errors shown to a user; ``str()`` is the one-line message."""
+
+    def __init__(self, reason: str, path: str | PathLike[str] | None = None) -> None:
+        self.reason = " ".join(str(reason).split())  # one line, whatever the cause said
+        self.path = None if path is None else str(path)
+        super().__init__(f"{self.path}: {self.reason}" if self.path else self.reason)
+
+
+class Cancelled(WorkstationError):
+    """The user cancelled the job; nothing was left half done."""
+
+    def __init__(self, reason: str = "cancelled", path: str | PathLike[str] | None = None) -> None:
+        super().__init__(reason, path)
+
+
+class DicomError(WorkstationError):
+    """A DICOM file or series cannot be read, decoded or assembled."""
+
+
+class GeometryError(WorkstationError):
+    """Positions, orientations or spacings contradict each other or are degenerate."""
+
+
+class LibraryError(WorkstationError):
+    """The study library database cannot be opened or written."""
+
+
+class RegistrationError(WorkstationError):
+    """A registration cannot be set up or did not produce a usable transform."""
+
+
+class ExportError(WorkstationError):
+    """A file cannot be written."""

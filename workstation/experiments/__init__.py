@@ -1,0 +1,1 @@
+"""Batches of registration experiments on dask.distributed, with exact replay."""

@@ -1,0 +1,43 @@
+"""Per-user folders: the library database, demo data and logs.
+
+``platformdirs`` picks the platform's places; ``WORKSTATION_HOME`` moves all
+of them under one folder, which tests and portable installs use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "workstation"
+
+
+def _home() -> Path | None:
+    value = os.environ.get("WORKSTATION_HOME")
+    return Path(value) if value else None
+
+
+def data_dir() -> Path:
+    """Folder for the library database and the demo study; created on first use."""
+    home = _home()
+    path = home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_dir() -> Path:
+    home = _home()
+    path = home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def library_path() -> Path:
+    """The SQLite file of the study library."""
+    return data_dir() / "library.sqlite"
+
+
+def demo_dir() -> Path:
+    return data_dir() / "demo"

@@ -1,0 +1,163 @@
+"""The one data model every layer shares: a voxel array with an exact LPS affine.
+
+``array`` is C-contiguous with shape ``(k, j, i)`` (slice, row, column), or
+``(t, k, j, i)`` for multi-volume series: SimpleITK's array order and the
+memory order of ``vtkImageData``. ``affine`` maps ``(i, j, k, 1)`` to the
+centre of that voxel in LPS mm. ``meta`` says what the numbers mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from workstation import geometry
+
+
+@dataclass
+class WindowPreset:
+    """A named window centre/width in the volume's units."""
+
+    name: str
+    center: float
+    width: float
+
+
+@dataclass
+class VolumeMeta:
+    """What the voxels are and where they came from.
+
+    Identity fields (patient, study, series) are for display and the library
+    only; they must never be written to logs or error messages.
+    """
+
+    modality: str = ""
+    units: str = ""
+    description: str = ""
+    series_uid: str = ""
+    series_number: int | None = None
+    study_uid: str = ""
+    frame_of_reference_uid: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_position: str = ""
+    study_date: str = ""
+    window_presets: list[WindowPreset] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Volume:
+    """A 3D (or 3D + t) image on an exact LPS grid."""
+
+    array: np.ndarray
+    affine: np.ndarray
+    meta: VolumeMeta = field(default_factory=VolumeMeta)
+    # The ITK-style (spacing, origin, direction) the affine was built from, kept
+    # because splitting an affine back into them is off by an ulp: exact round
+    # trips to SimpleITK use these while they still produce ``affine``.
+    itk_parts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim not in (3, 4):
+            raise ValueError(f"volume array must be 3D or 4D, got shape {self.array.shape}")
+        self.affine = np.asarray(self.affine, dtype=np.float64)
+        if self.affine.shape != (4, 4):
+            raise ValueError("affine must be 4x4")
+
+    @classmethod
+    def from_parts(cls, array: np.ndarray, spacing: np.ndarray | list[float], origin: np.ndarray | list[float],
+                   direction: np.ndarray | list[float], meta: VolumeMeta | None = None) -> Volume:
+        """A Volume from ITK-style geometry, remembered for exact SimpleITK round trips."""
+        parts = (np.asarray(spacing, dtype=np.float64).copy(), np.asarray(origin, dtype=np.float64).copy(),
+                 np.asarray(direction, dtype=np.float64).reshape(3, 3).copy())
+        return cls(array, geometry.affine_from(*parts), meta or VolumeMeta(), itk_parts=parts)
+
+    def geometry_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ITK-style (spacing, origin, direction 3x3), exact when the volume came from them."""
+        if self.itk_parts is not None and np.array_equal(geometry.affine_from(*self.itk_parts), self.affine):
+            return self.itk_parts
+        return geometry.decompose(self.affine)
+
+    # -- geometry -----------------------------------------------------------
+    @property
+    def shape_ijk(self) -> tuple[int, int, int]:
+        k, j, i = self.array.shape[-3:]
+        return i, j, k
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return self.geometry_parts()[0].copy()
+
+    @property
+    def origin(self) -> np.ndarray:
+        return self.affine[:3, 3].copy()
+
+    @property
+    def direction(self) -> np.ndarray:
+        """3x3 whose columns are the unit i, j, k axes in LPS."""
+        return self.geometry_parts()[2].copy()
+
+    @property
+    def timepoints(self) -> int:
+        return self.array.shape[0] if self.array.ndim == 4 else 1
+
+    def index_to_world(self, ijk: np.ndarray | list[float]) -> np.ndarray:
+        return geometry.apply(self.affine, np.asarray(ijk, dtype=np.float64))
+
+    def world_to_index(self, xyz: np.ndarray | list[float]) -> np.ndarray:
+        """Continuous (i, j, k) of LPS points; round to get the nearest voxel."""
+        return geometry.apply(np.linalg.inv(self.affine), np.asarray(xyz, dtype=np.float64))
+
+    def value_at(self, xyz: np.ndarray | list[float], t: int = 0) -> float | None:
+        """The voxel value nearest to an LPS point, or None outside the grid."""
+        i, j, k = np.rint(self.world_to_index(xyz)).astype(int)
+        ni, nj, nk = self.shape_ijk
+        if not (0 <= i < ni and 0 <= j < nj and 0 <= k < nk):
+            return None
+        frame = self.array[t] if self.array.ndim == 4 else self.array
+        return float(frame[k, j, i])
+
+    def center(self) -> np.ndarray:
+        """LPS position of the grid's centre."""
+        return self.index_to_world((np.asarray(self.shape_ijk, dtype=np.float64) - 1) / 2)
+
+    def frame(self, t: int) -> Volume:
+        """One time point of a 4D volume as a 3D volume (a view, no copy)."""
+        if self.array.ndim == 3:
+            if t != 0:
+                raise IndexError("a 3D volume has one time point")
+            return self
+        return replace(self, array=self.array[t])
+
+    # -- SimpleITK ----------------------------------------------------------
+    def to_sitk(self, t: int | None = None) -> sitk.Image:
+        """An exact SimpleITK image (array, spacing, origin, direction).
+
+        A 4D volume needs ``t``. The pixels are copied, because SimpleITK
+        owns its buffers; geometry is carried bit for bit.
+        """
+        arr = self.array
+        if arr.ndim == 4:
+            if t is None:
+                raise ValueError("a 4D volume needs a time index for SimpleITK")
+            arr = arr[t]
+        image = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+        spacing, origin, direction = self.geometry_parts()
+        image.SetSpacing(tuple(float(s) for s in spacing))
+        image.SetOrigin(tuple(float(o) for o in origin))
+        image.SetDirection(tuple(float(d) for d in direction.ravel()))
+        return image
+
+    @classmethod
+    def from_sitk(cls, image: sitk.Image, meta: VolumeMeta | None = None) -> Volume:
+        """A Volume from a 3D SimpleITK image; the affine is rebuilt from its geometry."""
+        if image.GetDimension() != 3:
+            raise ValueError(f"expected a 3D image, got {image.GetDimension()}D")
+        return cls.from_parts(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
+                              image.GetDirection(), meta)
