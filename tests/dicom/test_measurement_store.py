@@ -1,0 +1,49 @@
+"""Measurements saved with their series in the library's SQLite file, and restored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from workstation import paths
+from workstation.dicom.measurement_store import MeasurementStore
+from workstation.geometry import standard_plane
+from workstation.measurements import Measurement
+
+
+def _ruler(series: str, length: float) -> Measurement:
+    plane = standard_plane("axial", [0.0, 0.0, 10.0])
+    return Measurement("ruler", [[0, 0, 10], [length, 0, 10]], plane, series, label=f"r{length}")
+
+
+def test_saved_measurements_come_back_equal_in_order_per_series(tmp_path: Path) -> None:
+    store = MeasurementStore()
+    assert store.path == paths.library_path()  # the library's file, in this test's WORKSTATION_HOME
+    a = [_ruler("1.2.3", 10.0).to_dict(), _ruler("1.2.3", 5.5).to_dict()]
+    b = [_ruler("1.2.4", 7.0).to_dict()]
+    store.save("1.2.3", a)
+    store.save("1.2.4", b)
+    again = MeasurementStore()  # a new program run
+    assert again.load("1.2.3") == a
+    restored = [Measurement.from_dict(d) for d in again.load("1.2.3")]
+    np.testing.assert_array_equal(restored[1].points, [[0, 0, 10], [5.5, 0, 10]])
+    assert again.measured_series() == {"1.2.3", "1.2.4"}
+    again.save("1.2.3", a[:1])  # an edit replaces the list
+    assert again.load("1.2.3") == a[:1]
+    again.save("1.2.3", [])
+    assert again.load("1.2.3") == [] and again.measured_series() == {"1.2.4"}
+
+
+def test_the_table_lives_beside_other_tables_of_the_same_file(tmp_path: Path) -> None:
+    db_path = tmp_path / "library.sqlite"
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE series (uid TEXT PRIMARY KEY)")
+        db.execute("INSERT INTO series VALUES ('1.2.3')")
+    store = MeasurementStore(db_path)
+    store.save("1.2.3", [_ruler("1.2.3", 1.0).to_dict()])
+    with sqlite3.connect(db_path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert db.execute("SELECT uid FROM series").fetchall() == [("1.2.3",)]
+    assert tables == {"series", "series_measurements"}
