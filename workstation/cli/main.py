@@ -18,6 +18,7 @@ from workstation.errors import WorkstationError
 from workstation.logs import log_file, setup_logging
 
 COMMAND_MODULES = [
+    "workstation.cli.demo",
 ]
 
 
