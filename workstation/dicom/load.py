@@ -1,0 +1,261 @@
+"""Files or folders in, exact Volumes out: headers, assembly, then parallel decoding into one array.
+
+Two levels, both jobs (``progress``, ``cancel``):
+
+- ``load_volumes(paths)`` reads every header, assembles the volumes
+  (``assemble``), decodes them and says which files it left out and why;
+- ``load_plan(plan, on_slice=...)`` decodes one planned volume. It decodes
+  the middle slice first, in the calling thread, and hands each finished
+  slice to ``on_slice`` so a viewer can show an image long before the whole
+  volume is there.
+
+``plan_volumes(paths)`` stops before the pixels: ``workstation info`` and the
+library describe volumes without decoding them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from workstation.dicom.assemble import SeriesPlan, assemble
+from workstation.dicom.decode import (
+    OutputType,
+    decode_into,
+    mirror_window,
+    modality_lut,
+    output_type,
+    pixel_problem,
+    stored_dtype,
+    widen,
+)
+from workstation.dicom.frames import Frame
+from workstation.dicom.header import InstanceHeader, read_header
+from workstation.errors import DicomError
+from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.volume import Volume, VolumeMeta, WindowPreset
+
+PathsLike = str | PathLike[str] | Iterable[str | PathLike[str]]
+SliceCallback = Callable[[int, np.ndarray], None]
+DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass
+class LoadResult:
+    """The volumes loaded and one line per file left out ("path: reason")."""
+
+    volumes: list[Volume] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def dicom_files(paths: PathsLike) -> list[str]:
+    """Every file under the given files and folders (recursively), sorted, each once."""
+    items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+    found: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                found.extend(os.path.join(root, name) for name in sorted(files))
+        elif p.exists():
+            found.append(str(p))
+        else:
+            raise DicomError("no such file or folder", p)
+    return list(dict.fromkeys(found))
+
+
+def _scaled(progress: Progress, start: float, end: float) -> Progress:
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def read_headers(files: list[str], progress: Progress = no_progress, cancel: CancelFlag | None = None,
+                 skipped: list[str] | None = None) -> list[InstanceHeader]:
+    """Headers of the files that are DICOM images we can decode; the others go to ``skipped``."""
+    headers = []
+    for n, path in enumerate(files):
+        if n % 32 == 0:
+            check_cancel(cancel)
+            progress(n / max(len(files), 1), f"reading headers ({n} of {len(files)})")
+        try:
+            header = read_header(path)
+        except DicomError as exc:
+            if skipped is not None:
+                skipped.append(str(exc))
+            continue
+        problem = pixel_problem(header) if header.has_pixel_data else None
+        if problem:
+            if skipped is not None:
+                skipped.append(f"{path}: {problem}")
+            continue
+        headers.append(header)
+    check_cancel(cancel)
+    return headers
+
+
+def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+                 skipped: list[str] | None = None) -> list[SeriesPlan]:
+    """The volumes under ``paths``, from headers only (nothing decoded)."""
+    headers = read_headers(dicom_files(paths), progress, cancel, skipped)
+    return assemble(headers, skipped)
+
+
+def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+                 series_uid: str | None = None) -> LoadResult:
+    """Load every volume under ``paths`` (or those of one series); a job.
+
+    Raises ``DicomError`` when nothing loadable is found, with the first
+    reason files were left out.
+    """
+    result = LoadResult()
+    plans = plan_volumes(paths, _scaled(progress, 0.0, 0.2), cancel, result.skipped)
+    if series_uid is not None:
+        plans = [p for p in plans if p.series_uid == series_uid]
+        if not plans:
+            raise DicomError(f"no loadable series {series_uid} here", _first_path(paths))
+    if not plans:
+        reason = f" ({len(result.skipped)} file(s) left out; first: {result.skipped[0]})" if result.skipped else ""
+        raise DicomError(f"no loadable DICOM images{reason}", _first_path(paths))
+    total = sum(len(p.frames) for p in plans)
+    done = 0
+    for plan in plans:
+        share = len(plan.frames) / total
+        start = 0.2 + 0.8 * done / total
+        result.volumes.append(load_plan(plan, _scaled(progress, start, start + 0.8 * share), cancel,
+                                        skipped=result.skipped))
+        done += len(plan.frames)
+    progress(1.0, f"loaded {len(result.volumes)} volume(s)")
+    return result
+
+
+def _first_path(paths: PathsLike) -> str:
+    return str(paths) if isinstance(paths, (str, PathLike)) else str(next(iter(paths), ""))
+
+
+# -- one volume ------------------------------------------------------------------------------------------------------
+
+def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+              on_slice: SliceCallback | None = None, skipped: list[str] | None = None) -> Volume:
+    """Decode one planned volume into one preallocated array; a job.
+
+    The middle slice (of the first time point) is decoded first, in this
+    thread, then the others in ``DECODE_THREADS`` threads (native frames are
+    read with ``readinto``, which releases the GIL; the compressed-pixel
+    plugins run in C). ``on_slice(k, slice)`` gets each finished slice of the
+    first time point, the middle one first, possibly from a worker thread.
+    A frame that fails to decode is reported in ``skipped`` and the volume's
+    warnings and filled with the volume's lowest value.
+    """
+    present = [f for f in plan.frames if f is not None]
+    kind = output_type(present)
+    array = np.empty(plan.shape, dtype=kind.dtype)
+    decoder = _SlotDecoder(plan, array, kind, on_slice)
+    middle = plan.slices // 2
+    order = [middle] + [n for n in range(len(plan.frames)) if n != middle]
+    check_cancel(cancel)
+    decoder.decode(order[:1])
+    chunks = [order[n:n + 16] for n in range(1, len(order), 16)]
+    with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode") as pool:
+        futures = [pool.submit(decoder.decode, chunk, cancel) for chunk in chunks]
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                future.result()
+            progress(decoder.count / len(order), f"decoding {plan.description or plan.series_uid}")
+            if cancel is not None and cancel.is_set():
+                for future in pending:
+                    future.cancel()
+    check_cancel(cancel)
+    array, warnings = decoder.finish(skipped)
+    return Volume.from_parts(array, plan.spacing, plan.origin, plan.direction, _meta(plan, warnings))
+
+
+class _SlotDecoder:
+    """Fills the slots of one volume array from several threads and remembers what needs finishing."""
+
+    def __init__(self, plan: SeriesPlan, array: np.ndarray, kind: OutputType, on_slice: SliceCallback | None) -> None:
+        self.plan = plan
+        self.array = array
+        self.flat = array.reshape(-1, plan.rows, plan.columns)
+        self.kind = kind
+        self.on_slice = on_slice
+        self.raw: dict[int, tuple[np.dtype, float, float]] = {}
+        self.failed: dict[int, str] = {}
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def decode(self, slots: list[int], cancel: CancelFlag | None = None) -> None:
+        for n in slots:
+            if cancel is not None and cancel.is_set():
+                return
+            frame = self.plan.frames[n]
+            if frame is not None:
+                self._decode_one(n, frame)
+            with self._lock:
+                self.count += 1
+            if self.on_slice is not None and n < self.plan.slices and frame is not None and n not in self.failed:
+                self.on_slice(n, self.flat[n])
+
+    def _decode_one(self, n: int, frame: Frame) -> None:
+        try:
+            result = decode_into(frame, self.flat[n], self.kind)
+        except DicomError as exc:
+            with self._lock:
+                self.failed[n] = str(exc)
+            return
+        if result.raw_range is not None:
+            slope, intercept = modality_lut(frame)
+            with self._lock:
+                self.raw[n] = (stored_dtype(frame.header), slope, intercept)
+
+    def finish(self, skipped: list[str] | None) -> tuple[np.ndarray, list[str]]:
+        """Widen if real values overflowed the dtype, fill missing and failed slots; the warnings to add."""
+        warnings = []
+        array = widen(self.array, self.raw) if self.raw else self.array
+        if self.raw:
+            warnings.append(f"real values exceed {self.kind.dtype}: stored as int32")
+        for message in dict.fromkeys(self.failed.values()):
+            warnings.append(f"left out: {message}")
+            if skipped is not None:
+                skipped.append(message)
+        empty = [n for n, f in enumerate(self.plan.frames) if f is None or n in self.failed]
+        if len(empty) == len(self.plan.frames):
+            raise DicomError(f"no frame of series {self.plan.series_uid} could be decoded "
+                             f"({next(iter(self.failed.values()), 'no frames')})")
+        if empty:
+            flat = array.reshape(-1, self.plan.rows, self.plan.columns)
+            filled = np.ones(len(flat), dtype=bool)
+            filled[empty] = False
+            lowest = min(flat[n].min() for n in np.flatnonzero(filled))
+            flat[empty] = lowest
+        return array, warnings
+
+
+# -- what the voxels mean ---------------------------------------------------------------------------------------------
+
+def _units(header: InstanceHeader) -> str:
+    rescale_type = header.rescale_type.strip().upper()
+    if header.modality.upper() == "CT" and rescale_type in ("", "HU"):
+        return "HU"
+    return "" if rescale_type in ("", "US") else header.rescale_type.strip()
+
+
+def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
+    h = plan.reference
+    first = next(f for f in plan.frames if f is not None)
+    presets = [WindowPreset(name, mirror_window(h, first.rescale_slope, first.rescale_intercept, center), width)
+               for name, center, width in first.windows]
+    return VolumeMeta(
+        modality=h.modality, units=_units(h), description=plan.description, series_uid=plan.series_uid,
+        series_number=h.series_number, study_uid=h.study_uid, frame_of_reference_uid=h.frame_of_reference_uid,
+        patient_name=h.patient_name, patient_id=h.patient_id, patient_position=h.patient_position,
+        study_date=h.study_date, window_presets=presets, warnings=plan.warnings + warnings, files=len(plan.files),
+        extra={"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid})
