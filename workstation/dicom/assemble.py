@@ -122,6 +122,8 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) ->
         except DicomError as exc:
             skip(str(exc))
             continue
+        for frame in own:
+            _drop_unusable_spacing(frame)
         problems = [p for p in (_geometry_problem(f) for f in own) if p]
         if problems:
             skip(f"{header.path}: {problems[0]}")
@@ -156,10 +158,19 @@ def _leave_out(header: InstanceHeader, seen: dict[str, str]) -> str | None:
     return None
 
 
+def _drop_unusable_spacing(frame: Frame) -> None:
+    """A zero, negative or non-finite PixelSpacing is treated as absent (1 mm assumed, with a warning).
+
+    Such images (often CR or secondary captures) still show; only their size in mm is unknown.
+    """
+    if frame.pixel_spacing is not None and not all(math.isfinite(s) and s > 0 for s in frame.pixel_spacing):
+        frame.extra["spacing_problem"] = (f"PixelSpacing {_fmt(frame.pixel_spacing)} of {frame.label} "
+                                          "is not usable (must be > 0)")
+        frame.pixel_spacing = None
+
+
 def _geometry_problem(frame: Frame) -> str | None:
     """Why a frame's geometry tags cannot be used, or None."""
-    if frame.pixel_spacing is not None and not all(math.isfinite(s) and s > 0 for s in frame.pixel_spacing):
-        return f"PixelSpacing {_fmt(frame.pixel_spacing)} is not a usable spacing (must be > 0)"
     if frame.position is not None and not all(math.isfinite(p) for p in frame.position):
         return "ImagePositionPatient is not a finite position"
     if frame.orientation is not None:
@@ -300,12 +311,15 @@ def _repeats(frames: list[Frame]) -> list[tuple[list[list[Frame]], list[str]]]:
 def _plan_volume(series_uid: str, timepoints: list[list[Frame]], warnings: list[str]) -> SeriesPlan:
     first = timepoints[0]
     reference = first[0].header
+    grid_warnings: list[str] = []
+    column, row = _pixel_spacing(first[0], grid_warnings)
     if _has_geometry(first):
-        slots, spacing, origin, direction, grid_warnings = _grid(first)
+        slots, step, origin, direction = _grid(first, grid_warnings)
     else:
-        slots, spacing, origin, direction = list(range(len(first))), _nominal_spacing(first), np.zeros(3), np.eye(3)
-        grid_warnings = ["no ImagePositionPatient/ImageOrientationPatient: nominal geometry (origin 0, identity "
-                         "direction); the volume is not placed in the patient"]
+        slots, step, origin, direction = list(range(len(first))), _slice_step(first[0]), np.zeros(3), np.eye(3)
+        grid_warnings.append("no ImagePositionPatient/ImageOrientationPatient: nominal geometry (origin 0, identity "
+                             "direction); the volume is not placed in the patient")
+    spacing = np.array([column, row, step], dtype=np.float64)
     nk = slots[-1] + 1 if slots else 0
     ordered: list[Frame | None] = []
     for frames in timepoints:
@@ -318,9 +332,12 @@ def _plan_volume(series_uid: str, timepoints: list[list[Frame]], warnings: list[
                       description=reference.series_description, warnings=warnings + grid_warnings)
 
 
-def _nominal_spacing(frames: list[Frame]) -> np.ndarray:
-    ps = frames[0].pixel_spacing or (1.0, 1.0)
-    return np.array([ps[1], ps[0], _slice_step(frames[0])], dtype=np.float64)
+def _pixel_spacing(frame: Frame, warnings: list[str]) -> tuple[float, float]:
+    """(i, j) spacing: DICOM's PixelSpacing is (between rows, between columns), so it is swapped here."""
+    if frame.pixel_spacing is None:
+        warnings.append(f"{frame.extra.get('spacing_problem', 'no PixelSpacing')}: 1 mm pixels assumed")
+        return 1.0, 1.0
+    return frame.pixel_spacing[1], frame.pixel_spacing[0]
 
 
 def _slice_step(frame: Frame) -> float:
@@ -331,22 +348,16 @@ def _slice_step(frame: Frame) -> float:
     return 1.0
 
 
-def _grid(frames: list[Frame]) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Slot of each frame, spacing, origin and direction of frames sorted along the normal."""
+def _grid(frames: list[Frame], warnings: list[str]) -> tuple[list[int], float, np.ndarray, np.ndarray]:
+    """Slot of each frame, slice spacing, origin and direction of frames sorted along the normal."""
     orientation = np.asarray(frames[0].orientation, dtype=np.float64)
     row, col = orientation[:3], orientation[3:]
     normal = np.cross(row, col)
     normal /= np.linalg.norm(normal)
-    ps = frames[0].pixel_spacing
-    warnings: list[str] = []
-    if ps is None:
-        ps = (1.0, 1.0)
-        warnings.append("no PixelSpacing: 1 mm pixels assumed")
     positions = np.array([f.position for f in frames], dtype=np.float64)
     origin = positions[0].copy()
     if len(frames) == 1:
-        return [0], np.array([ps[1], ps[0], _slice_step(frames[0])]), origin, np.column_stack(
-            [row, col, normal]), warnings
+        return [0], _slice_step(frames[0]), origin, np.column_stack([row, col, normal])
     span = positions[-1] - positions[0]
     along = float(span @ normal)
     drift = float(np.linalg.norm(span - along * normal))
@@ -366,8 +377,7 @@ def _grid(frames: list[Frame]) -> tuple[list[int], np.ndarray, np.ndarray, np.nd
                         "off the line from the first to the last slice")
     slots, step, spacing_warnings = _slots(offsets, frames)
     warnings.extend(spacing_warnings)
-    spacing = np.array([ps[1], ps[0], step], dtype=np.float64)
-    return slots, spacing, origin, np.column_stack([row, col, axis]), warnings
+    return slots, step, origin, np.column_stack([row, col, axis])
 
 
 def _slots(offsets: np.ndarray, frames: list[Frame]) -> tuple[list[int], float, list[str]]:

@@ -207,21 +207,22 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
 
     h = frame.header
     try:
-        if h.photometric.strip().upper() == "PALETTE COLOR":
-            return _palette_rgb(frame)
+        if h.photometric.strip().upper() == "PALETTE COLOR" or h.transfer_syntax_uid == DEFLATED_LE:
+            return _whole_dataset_pixels(frame)
         return pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None)
     except (ValueError, RuntimeError, NotImplementedError, KeyError, AttributeError, TypeError, EOFError,
             OSError, zlib.error) as exc:
         raise DicomError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", h.path) from exc
 
 
-def _palette_rgb(frame: Frame) -> np.ndarray:
+def _whole_dataset_pixels(frame: Frame) -> np.ndarray:
+    """Frames that need the whole dataset: deflated files (inflated first) and palette colour (LUTs)."""
     import pydicom
     from pydicom.pixels import apply_color_lut
 
     ds = pydicom.dcmread(frame.header.path)
     values = ds.pixel_array if frame.header.number_of_frames == 1 else ds.pixel_array[frame.index]
-    return apply_color_lut(values, ds)
+    return apply_color_lut(values, ds) if frame.header.photometric.strip().upper() == "PALETTE COLOR" else values
 
 
 def luminance(rgb: np.ndarray, out: np.ndarray) -> None:
