@@ -45,6 +45,7 @@ class JobHandle:
         self.relay = relay
         self.thread: threading.Thread | None = None
         self._last_progress = 0.0
+        self._emit_lock = threading.Lock()  # PySide6 emits from several threads at once are not safe
         self.active = True  # False once the GUI side has stopped listening
 
     def cancel(self) -> None:
@@ -52,16 +53,18 @@ class JobHandle:
 
     def post(self, obj: object) -> None:
         """Thread-safe: hand ``obj`` to the GUI thread's ``on_event`` callback."""
-        if self.active:
-            self.relay.posted.emit(obj)
+        with self._emit_lock:
+            if self.active:
+                self.relay.posted.emit(obj)
 
     def _progress(self, fraction: float, message: str) -> None:
         now = time.monotonic()
         if fraction < 1.0 and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
-        self._last_progress = now
-        if self.active:
-            self.relay.progressed.emit(fraction, message)
+        with self._emit_lock:
+            self._last_progress = now
+            if self.active:
+                self.relay.progressed.emit(fraction, message)
 
     def _run(self) -> None:
         try:
@@ -144,6 +147,10 @@ class JobRunner(QObject):
             self._handles.remove(handle)
             relay.deleteLater()
             self.jobsChanged.emit(len(self._handles))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def running(self) -> list[JobHandle]:
         return [h for h in self._handles if h.running]

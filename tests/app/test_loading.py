@@ -1,0 +1,70 @@
+"""Progressive loading through the Qt job runner: first slice early, the same memory, cancel cleanly."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workstation.app.job_runner import JobRunner
+from workstation.app.loading import FirstSlice, SliceDone, load_progressively
+from workstation.dicom.load import plan_volumes
+from workstation.errors import Cancelled
+from workstation.jobs import Job
+
+
+@pytest.fixture(scope="module")
+def ct_plan(cirs_ct: Path):
+    (plan,) = plan_volumes(cirs_ct)
+    return plan
+
+
+def _worker_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("job-", "decode"))]
+
+
+def test_first_slice_arrives_before_the_volume_and_shares_its_memory(qtbot, ct_plan) -> None:
+    runner = JobRunner()
+    events: list[object] = []
+    middle_at_first: list[np.ndarray] = []
+    results: list[object] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, FirstSlice):
+            assert not results, "the first slice came after the finished volume"
+            middle_at_first.append(event.volume.array[event.k].copy())
+        events.append(event)
+
+    runner.submit(Job(load_progressively, ct_plan), "load", on_result=results.append, on_event=on_event,
+                  event_kwarg="post")
+    qtbot.waitUntil(lambda: bool(results), timeout=60_000)
+    volume = results[0]
+    first = events[0]
+    assert isinstance(first, FirstSlice) and first.k == ct_plan.slices // 2
+    assert sorted(e.k for e in events[1:] if isinstance(e, SliceDone)) == [
+        k for k in range(ct_plan.slices) if k != first.k]
+    assert np.shares_memory(first.volume.array, volume.array)  # no copy: VTK sees the slices as they land
+    np.testing.assert_array_equal(first.volume.affine, volume.affine)
+    np.testing.assert_array_equal(middle_at_first[0], volume.array[first.k])
+    assert first.volume.meta.series_uid == volume.meta.series_uid and volume.meta.units == "HU"
+    assert not _worker_threads()
+
+
+def test_cancel_after_the_first_slice_stops_and_leaves_no_threads(qtbot, ct_plan) -> None:
+    runner = JobRunner()
+    errors: list[BaseException] = []
+    results: list[object] = []
+    handle = None
+
+    def on_event(event: object) -> None:
+        if isinstance(event, FirstSlice):
+            handle.cancel()
+
+    handle = runner.submit(Job(load_progressively, ct_plan), "load", on_result=results.append,
+                           on_error=errors.append, on_event=on_event, event_kwarg="post")
+    qtbot.waitUntil(lambda: bool(errors or results), timeout=60_000)
+    assert results == [] and isinstance(errors[0], Cancelled)
+    assert handle.wait(5)
+    assert not _worker_threads()

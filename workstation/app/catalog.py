@@ -1,0 +1,90 @@
+"""The series the window knows: planned volumes from the library and from folders opened without importing.
+
+Why a plain class: the browser shows it, the loader loads from it and the
+measurement store is keyed by it, and all of that is tested without Qt. A
+DICOM series may hold several volumes (orientations, sizes): each gets its
+own key, the series UID alone when it is the only one, else ``UID:n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from workstation.dicom.assemble import SeriesPlan
+
+UNKNOWN = "(unknown)"
+
+
+@dataclass
+class CatalogEntry:
+    """One loadable volume and where it came from."""
+
+    key: str
+    plan: SeriesPlan
+    source: str  # the folder it was opened from, or "library"
+
+    @property
+    def files(self) -> list[str]:
+        return self.plan.files
+
+
+def plan_keys(plans: list[SeriesPlan]) -> list[str]:
+    """Keys for plans, numbering the volumes of a series that has several."""
+    per_series: dict[str, int] = {}
+    for plan in plans:
+        per_series[plan.series_uid] = per_series.get(plan.series_uid, 0) + 1
+    seen: dict[str, int] = {}
+    keys = []
+    for plan in plans:
+        seen[plan.series_uid] = seen.get(plan.series_uid, 0) + 1
+        several = per_series[plan.series_uid] > 1
+        keys.append(f"{plan.series_uid}:{seen[plan.series_uid]}" if several else plan.series_uid)
+    return keys
+
+
+class Catalog:
+    """Entries by key, in the order they arrived; adding a source again replaces its entries."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, CatalogEntry] = {}
+
+    def add(self, plans: list[SeriesPlan], source: str) -> list[str]:
+        """Add the plans found in ``source``; returns their keys."""
+        self.entries = {k: e for k, e in self.entries.items() if e.source != source}
+        keys = plan_keys(plans)
+        for key, plan in zip(keys, plans, strict=True):
+            self.entries[key] = CatalogEntry(key, plan, source)
+        return keys
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __getitem__(self, key: str) -> CatalogEntry:
+        return self.entries[key]
+
+    def patients(self, measured: Iterable[str] = ()) -> list[dict]:
+        """The browser's tree (``widgets.library_browser.PatientEntry`` dicts): patient, study, series."""
+        measured = set(measured)
+        patients: dict[tuple[str, str], dict] = {}
+        studies: dict[tuple[tuple[str, str], str], dict] = {}
+        for key, entry in self.entries.items():
+            h = entry.plan.reference
+            pkey = (h.patient_id, h.patient_name)
+            patient = patients.setdefault(pkey, {"key": f"{h.patient_id}\x00{h.patient_name}",
+                                                 "name": h.patient_name or UNKNOWN, "patient_id": h.patient_id,
+                                                 "studies": []})
+            skey = (pkey, h.study_uid)
+            if skey not in studies:
+                studies[skey] = {"uid": h.study_uid, "date": h.study_date,
+                                 "description": h.study_description, "series": []}
+                patient["studies"].append(studies[skey])
+            studies[skey]["series"].append({
+                "uid": key, "number": h.series_number,
+                "description": entry.plan.description or h.series_description,
+                "modality": h.modality, "count": entry.plan.slices * entry.plan.timepoints,
+                "warnings": list(entry.plan.warnings), "measured": key in measured,
+            })
+        for study in studies.values():
+            study["series"].sort(key=lambda s: (s["number"] is None, s["number"] or 0, s["description"]))
+        return list(patients.values())
