@@ -33,6 +33,7 @@ from workstation import geometry
 from workstation.dicom.enhanced import multiframe_frames
 from workstation.dicom.frames import Frame, single_frame
 from workstation.dicom.header import InstanceHeader
+from workstation.dicom.mosaic import is_mosaic, mosaic_frames
 from workstation.errors import DicomError
 
 POSITION_TOLERANCE_MM = 0.01
@@ -70,11 +71,15 @@ class SeriesPlan:
 
     @property
     def rows(self) -> int:
-        return self.reference.rows
+        return self._first.rows
 
     @property
     def columns(self) -> int:
-        return self.reference.columns
+        return self._first.columns
+
+    @property
+    def _first(self) -> Frame:
+        return next(f for f in self.frames if f is not None)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -117,8 +122,7 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) ->
             skip(f"{header.path}: {reason}")
             continue
         try:
-            own = multiframe_frames(header) if header.number_of_frames > 1 or header.is_enhanced else [
-                single_frame(header)]
+            own = _frames_of(header)
         except DicomError as exc:
             skip(str(exc))
             continue
@@ -139,6 +143,14 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) ->
     plans.sort(key=lambda p: (p.reference.series_number if p.reference.series_number is not None else 1 << 31,
                               p.series_uid, p.description))
     return plans
+
+
+def _frames_of(header: InstanceHeader) -> list[Frame]:
+    if is_mosaic(header):
+        return mosaic_frames(header)
+    if header.number_of_frames > 1 or header.is_enhanced:
+        return multiframe_frames(header)
+    return [single_frame(header)]
 
 
 # -- which images take part ---------------------------------------------------------------------------------------
@@ -190,7 +202,7 @@ _STACK_FIELDS = ("series number", "image size", "samples per pixel", "orientatio
 
 def _stack_key(frame: Frame) -> tuple:
     h = frame.header
-    return (h.series_number, (h.rows, h.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing)
+    return (h.series_number, (frame.rows, frame.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing)
 
 
 def _same(a: object, b: object) -> bool:

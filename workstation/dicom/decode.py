@@ -28,6 +28,7 @@ pixels is refused with a message instead of allocating gigabytes.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -252,12 +253,13 @@ def decode_into(frame: Frame, slot: np.ndarray, kind: OutputType) -> SlotResult:
         luminance(decode_with_pydicom(frame), slot)
         return SlotResult()
     fast = h.transfer_syntax_uid in LITTLE_ENDIAN_NATIVE and h.pixel_offset is not None
-    if kind.integer and fast and slot.dtype.itemsize == h.bits_allocated // 8:
+    if frame.region is not None:
+        r0, c0, rows, columns = frame.region
+        stored = _whole_frame(frame)[r0:r0 + rows, c0:c0 + columns]
+    elif kind.integer and fast and slot.dtype.itemsize == h.bits_allocated // 8:
         stored = read_native(frame, slot)  # straight into the volume, reinterpreted as the stored type
-    elif fast or h.transfer_syntax_uid in NATIVE and h.pixel_offset is not None:
-        stored = read_native(frame)
     else:
-        stored = decode_with_pydicom(frame).astype(stored_dtype(h), copy=False)
+        stored = _stored_values(frame)
     if stored.shape != slot.shape:
         raise DicomError(f"decoded frame has shape {stored.shape}, the header says {slot.shape}", h.path)
     if not kind.integer:
@@ -266,6 +268,26 @@ def decode_into(frame: Frame, slot: np.ndarray, kind: OutputType) -> SlotResult:
             np.add(slot, np.float32(intercept), out=slot)
         return SlotResult()
     return _integer_lut(stored, slot, int(slope), int(intercept))
+
+
+def _stored_values(frame: Frame) -> np.ndarray:
+    """A frame's stored values in native byte order: read from the file when native, else decoded."""
+    h = frame.header
+    if h.transfer_syntax_uid in NATIVE and h.pixel_offset is not None:
+        return read_native(frame)
+    return decode_with_pydicom(frame).astype(stored_dtype(h), copy=False)
+
+
+_last_frame = threading.local()
+
+
+def _whole_frame(frame: Frame) -> np.ndarray:
+    """The decoded frame a mosaic tile is cut from, kept per thread: its tiles are decoded one after another."""
+    key = (frame.header.path, frame.index)
+    if getattr(_last_frame, "key", None) != key:
+        _last_frame.key, _last_frame.values = None, _stored_values(frame)
+        _last_frame.key = key
+    return _last_frame.values
 
 
 def _integer_lut(stored: np.ndarray, slot: np.ndarray, sign: int, intercept: int) -> SlotResult:

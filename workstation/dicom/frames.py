@@ -37,11 +37,21 @@ class Frame:
     # Orders repeats at one position in time (acquisition time, trigger time, instance, frame).
     order_key: tuple = ()
     label: str = ""  # how warnings name this frame: "instance 12", "frame 3 of x.dcm"
+    # (first row, first column, rows, columns) of this image inside the decoded frame: a mosaic tile
+    region: tuple[int, int, int, int] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def path(self) -> str:
         return self.header.path
+
+    @property
+    def rows(self) -> int:
+        return self.region[2] if self.region else self.header.rows
+
+    @property
+    def columns(self) -> int:
+        return self.region[3] if self.region else self.header.columns
 
 
 def windows_of(header: InstanceHeader) -> tuple[tuple[str, float, float], ...]:
