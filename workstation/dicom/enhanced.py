@@ -12,14 +12,15 @@ the fast header reader.
 from __future__ import annotations
 
 import math
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from collections.abc import MutableSequence
+from typing import TYPE_CHECKING
 
 from workstation.dicom.frames import Frame, label_of, order_key_of, volume_key_of, windows_of
 from workstation.dicom.header import InstanceHeader, header_from_dataset
 from workstation.errors import DicomError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 # Dimension index pointers that say where a frame lies in space, not which volume it belongs to.
 _SPATIAL_DIMENSIONS = {0x00209057, 0x00200032, 0x00209056}  # In-Stack Position, Image Position, Stack ID
@@ -29,6 +30,9 @@ _TIME_POINTERS = {0x00181063, 0x00181065, 0x00181060}  # Frame Time, Frame Time 
 
 def multiframe_frames(header: InstanceHeader) -> list[Frame]:
     """One ``Frame`` per frame of a multi-frame object, with its own position and modality LUT."""
+    import pydicom  # deferred: most folders hold no multi-frame objects, and pydicom takes 0.3 s to import
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = pydicom.dcmread(header.path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
@@ -50,7 +54,7 @@ def _as_list(value: object) -> list:
     """A multi-valued element as a list; a single value as a one-item list; absent as empty."""
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+    return list(value) if isinstance(value, (tuple, MutableSequence)) else [value]
 
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
@@ -84,7 +88,7 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
         measures = group("PixelMeasuresSequence")
         transform = group("PixelValueTransformationSequence")
         voi = group("FrameVOILUTSequence")
-        content = _item(own, "FrameContentSequence") or Dataset()
+        content = _item(own, "FrameContentSequence") or {}
         echo = group("MREchoSequence")
         slope = _number(transform.get("RescaleSlope")) if transform is not None else None
         intercept = _number(transform.get("RescaleIntercept")) if transform is not None else None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from os import PathLike
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,10 +37,13 @@ from workstation.dicom.decode import (
     widen,
 )
 from workstation.dicom.frames import Frame
-from workstation.dicom.header import InstanceHeader, read_header
+from workstation.dicom.header import InstanceHeader
+from workstation.dicom.scan import scan_folder
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
-from workstation.volume import Volume, VolumeMeta, WindowPreset
+
+if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading needs it, not planning
+    from workstation.volume import Volume, VolumeMeta
 
 PathsLike = str | PathLike[str] | Iterable[str | PathLike[str]]
 SliceCallback = Callable[[int, np.ndarray], None]
@@ -55,56 +58,38 @@ class LoadResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def dicom_files(paths: PathsLike) -> list[str]:
-    """Every file under the given files and folders (recursively), sorted, each once."""
-    items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
-    found: list[str] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                found.extend(os.path.join(root, name) for name in sorted(files))
-        elif p.exists():
-            found.append(str(p))
-        else:
-            raise DicomError("no such file or folder", p)
-    return list(dict.fromkeys(found))
-
-
 def _scaled(progress: Progress, start: float, end: float) -> Progress:
     return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
-def read_headers(files: list[str], progress: Progress = no_progress, cancel: CancelFlag | None = None,
+def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
                  skipped: list[str] | None = None) -> list[InstanceHeader]:
-    """Headers of the files that are DICOM images we can decode; the others go to ``skipped``."""
+    """Headers of the decodable DICOM images under ``paths`` (files or folders, walked by ``scan``).
+
+    Files that are not DICOM, or whose pixels cannot be decoded (checked
+    before anything is allocated), go to ``skipped`` as "path: reason".
+    """
+    items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
+    if not items:
+        raise DicomError("no files or folders given")
+    out = skipped if skipped is not None else []
     headers = []
-    for n, path in enumerate(files):
-        if n % 32 == 0:
-            check_cancel(cancel)
-            progress(n / max(len(files), 1), f"reading headers ({n} of {len(files)})")
-        try:
-            header = read_header(path)
-        except DicomError as exc:
-            if skipped is not None:
-                skipped.append(str(exc))
-            continue
-        problem = pixel_problem(header) if header.has_pixel_data else None
-        if problem:
-            if skipped is not None:
-                skipped.append(f"{path}: {problem}")
-            continue
-        headers.append(header)
-    check_cancel(cancel)
+    for n, item in enumerate(items):
+        result = scan_folder(_scaled(progress, n / len(items), (n + 1) / len(items)), cancel, item)
+        out.extend(f"{path}: {reason}" for path, reason in result.skipped)
+        for header in result.headers:
+            problem = pixel_problem(header) if header.has_pixel_data else None
+            if problem:
+                out.append(f"{header.path}: {problem}")
+            else:
+                headers.append(header)
     return headers
 
 
 def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
                  skipped: list[str] | None = None) -> list[SeriesPlan]:
     """The volumes under ``paths``, from headers only (nothing decoded)."""
-    headers = read_headers(dicom_files(paths), progress, cancel, skipped)
-    return assemble(headers, skipped)
+    return assemble(read_headers(paths, progress, cancel, skipped), skipped)
 
 
 def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
@@ -175,6 +160,8 @@ def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: Cancel
                     future.cancel()
     check_cancel(cancel)
     array, warnings = decoder.finish(skipped)
+    from workstation.volume import Volume
+
     return Volume.from_parts(array, plan.spacing, plan.origin, plan.direction, _meta(plan, warnings))
 
 
@@ -249,6 +236,8 @@ def _units(header: InstanceHeader) -> str:
 
 
 def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
+    from workstation.volume import VolumeMeta, WindowPreset
+
     h = plan.reference
     first = next(f for f in plan.frames if f is not None)
     presets = [WindowPreset(name, mirror_window(h, first.rescale_slope, first.rescale_intercept, center), width)

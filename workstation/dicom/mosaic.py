@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from workstation.dicom.frames import Frame, label_of, order_key_of, volume_key_of, windows_of
 from workstation.dicom.header import InstanceHeader
 from workstation.errors import DicomError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 
 def is_mosaic(header: InstanceHeader) -> bool:
@@ -85,6 +86,9 @@ def _count(ds: Dataset, csa: dict[str, list[str]]) -> int | None:
 
 def mosaic_frames(header: InstanceHeader) -> list[Frame]:
     """One ``Frame`` per tile, each with its own position, in the order of the slice normal."""
+    import pydicom  # deferred, as for enhanced objects: only mosaics need the private CSA header
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = pydicom.dcmread(header.path, stop_before_pixels=True)
         raw = _private(ds, 0x0029, "SIEMENS CSA HEADER", 0x10)
