@@ -106,18 +106,28 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         if not plans:
             raise DicomError(f"no loadable series {series_uid} here", _first_path(paths))
     if not plans:
-        reason = f" ({len(result.skipped)} file(s) left out; first: {result.skipped[0]})" if result.skipped else ""
-        raise DicomError(f"no loadable DICOM images{reason}", _first_path(paths))
+        raise nothing_loadable(paths, result.skipped)
     total = sum(len(p.frames) for p in plans)
     done = 0
     for plan in plans:
         share = len(plan.frames) / total
         start = 0.2 + 0.8 * done / total
-        result.volumes.append(load_plan(plan, _scaled(progress, start, start + 0.8 * share), cancel,
-                                        skipped=result.skipped))
+        try:
+            result.volumes.append(load_plan(plan, _scaled(progress, start, start + 0.8 * share), cancel,
+                                            skipped=result.skipped))
+        except DicomError as exc:  # one undecodable series costs that series, not the others
+            result.skipped.append(str(exc))
         done += len(plan.frames)
+    if not result.volumes:
+        raise nothing_loadable(paths, result.skipped)
     progress(1.0, f"loaded {len(result.volumes)} volume(s)")
     return result
+
+
+def nothing_loadable(paths: PathsLike, skipped: list[str]) -> DicomError:
+    """The error for paths that hold no volume, with the first reason a file was left out."""
+    reason = f" ({len(skipped)} file(s) left out; first: {skipped[0]})" if skipped else ""
+    return DicomError(f"no loadable DICOM images{reason}", _first_path(paths))
 
 
 def _first_path(paths: PathsLike) -> str:
@@ -175,7 +185,7 @@ class _SlotDecoder:
         self.kind = kind
         self.on_slice = on_slice
         self.raw: dict[int, tuple[np.dtype, float, float]] = {}
-        self.failed: dict[int, str] = {}
+        self.failed: dict[int, DicomError] = {}
         self.count = 0
         self._lock = threading.Lock()
 
@@ -196,7 +206,7 @@ class _SlotDecoder:
             result = decode_into(frame, self.flat[n], self.kind)
         except DicomError as exc:
             with self._lock:
-                self.failed[n] = str(exc)
+                self.failed[n] = exc
             return
         if result.raw_range is not None:
             slope, intercept = modality_lut(frame)
@@ -204,19 +214,21 @@ class _SlotDecoder:
                 self.raw[n] = (stored_dtype(frame.header), slope, intercept)
 
     def finish(self, skipped: list[str] | None) -> tuple[np.ndarray, list[str]]:
-        """Widen if real values overflowed the dtype, fill missing and failed slots; the warnings to add."""
-        warnings = []
+        """Widen if real values overflowed the dtype, fill missing and failed slots; the warnings to add.
+
+        When no frame decoded, the first failure is raised (the others go to ``skipped``).
+        """
+        messages = list(dict.fromkeys(str(exc) for exc in self.failed.values()))
+        empty = [n for n, f in enumerate(self.plan.frames) if f is None or n in self.failed]
+        nothing = len(empty) == len(self.plan.frames)
+        if skipped is not None:
+            skipped.extend(messages[1:] if nothing else messages)
+        if nothing:
+            raise next(iter(self.failed.values()))
+        warnings = [f"left out: {message}" for message in messages]
         array = widen(self.array, self.raw) if self.raw else self.array
         if self.raw:
             warnings.append(f"real values exceed {self.kind.dtype}: stored as int32")
-        for message in dict.fromkeys(self.failed.values()):
-            warnings.append(f"left out: {message}")
-            if skipped is not None:
-                skipped.append(message)
-        empty = [n for n, f in enumerate(self.plan.frames) if f is None or n in self.failed]
-        if len(empty) == len(self.plan.frames):
-            raise DicomError(f"no frame of series {self.plan.series_uid} could be decoded "
-                             f"({next(iter(self.failed.values()), 'no frames')})")
         if empty:
             flat = array.reshape(-1, self.plan.rows, self.plan.columns)
             filled = np.ones(len(flat), dtype=bool)
