@@ -1,0 +1,123 @@
+"""``workstation convert PATH... -o OUT [--series UID]``: DICOM series to NIfTI, NRRD or MetaImage.
+
+The format follows OUT's extension (.nii, .nii.gz, .nrrd, .mha) and the file
+is written by SimpleITK's writers from the exact LPS geometry (NIfTI gets RAS
+as SimpleITK writes it). With several volumes and no ``--series``, one file per
+volume is written with the series number in its name (``ct_3.nii``), and a
+further part number when one series gave several volumes (``ct_3_2.nii``).
+Each file appears under its name only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workstation.cli.info import cli_progress, report_skipped
+from workstation.errors import ExportError
+from workstation.jobs import Job, no_progress, run_job
+
+if TYPE_CHECKING:
+    from workstation.volume import Volume
+
+# extension -> (SimpleITK ImageIO, compress)
+FORMATS = {".nii.gz": ("NiftiImageIO", True), ".nii": ("NiftiImageIO", False), ".nrrd": ("NrrdImageIO", False),
+           ".mha": ("MetaImageIO", False)}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("convert", help="convert DICOM series to .nii, .nii.gz, .nrrd or .mha",
+                                   description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="DICOM file or folder")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                        help="output file; its extension picks the format: " + ", ".join(FORMATS))
+    parser.add_argument("--series", metavar="UID", help="convert only this SeriesInstanceUID")
+    parser.set_defaults(func=run)
+
+
+def split_extension(path: Path) -> tuple[str, str]:
+    """(stem, extension) with the double extension .nii.gz kept whole; ExportError for other formats."""
+    name = path.name
+    for extension in FORMATS:
+        if name.lower().endswith(extension) and len(name) > len(extension):
+            return name[:-len(extension)], extension
+    raise ExportError(f"unknown output format; use one of {', '.join(FORMATS)}", path)
+
+
+def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
+    """One path per volume: OUT itself for one volume, else OUT's stem plus the series (and part) number."""
+    if len(volumes) == 1:
+        return [output]
+    stem, extension = split_extension(output)
+    numbers = [v.meta.series_number if v.meta.series_number is not None else n for n, v in enumerate(volumes, 1)]
+    repeats = Counter(numbers)
+    seen: Counter[int] = Counter()
+    paths = []
+    for number in numbers:
+        seen[number] += 1
+        part = f"_{seen[number]}" if repeats[number] > 1 else ""
+        paths.append(output.with_name(f"{stem}_{number}{part}{extension}"))
+    return paths
+
+
+@contextmanager
+def complete_file(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` that keeps its extension (SimpleITK's NIfTI writer needs it).
+
+    Renamed to ``path`` on success, removed on failure: no half-written file
+    ever carries the real name.
+    """
+    _stem, extension = split_extension(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial{extension}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ExportError(f"cannot write ({exc.strerror or exc})", path) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_volume(volume: Volume, path: Path) -> None:
+    """Write one volume (3D, or 4D as a 4D image) with the writer its extension names."""
+    import SimpleITK as sitk
+
+    _stem, extension = split_extension(path)
+    image_io, compress = FORMATS[extension]
+    if volume.array.ndim == 4:
+        image = sitk.JoinSeries([volume.to_sitk(t) for t in range(volume.timepoints)])
+    else:
+        image = volume.to_sitk()
+    writer = sitk.ImageFileWriter()
+    writer.SetImageIO(image_io)
+    writer.SetUseCompression(compress)
+    with complete_file(path) as tmp:
+        writer.SetFileName(str(tmp))
+        try:
+            writer.Execute(image)
+        except RuntimeError as exc:
+            raise ExportError(f"SimpleITK could not write it ({str(exc).strip().splitlines()[-1]})", path) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    split_extension(args.output)  # refuse an unknown format before reading anything
+    if not args.output.parent.is_dir():
+        raise ExportError("the output folder does not exist", args.output.parent)
+    from workstation.dicom.load import load_volumes
+
+    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series)),
+                     cli_progress() or no_progress)
+    for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
+        write_volume(volume, path)
+        size = " x ".join(str(n) for n in (*volume.shape_ijk, *(
+            [volume.timepoints] if volume.array.ndim == 4 else [])))
+        print(f"{path}: {volume.meta.modality} {size} {volume.array.dtype} {volume.meta.description}".rstrip())
+        for warning in volume.meta.warnings:
+            print(f"  warning: {warning}")
+    report_skipped("convert", result.skipped)
+    return 0
