@@ -15,6 +15,7 @@ library describe volumes without decoding them.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -38,6 +39,7 @@ from workstation.dicom.decode import (
 )
 from workstation.dicom.frames import Frame
 from workstation.dicom.header import InstanceHeader
+from workstation.dicom.memory_guard import ensure_fits
 from workstation.dicom.scan import scan_folder
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
@@ -150,6 +152,9 @@ def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: Cancel
     """
     present = [f for f in plan.frames if f is not None]
     kind = output_type(present)
+    ensure_fits(math.prod(plan.shape) * np.dtype(kind.dtype).itemsize,
+                f"a volume of {' x '.join(map(str, plan.shape[::-1]))} {np.dtype(kind.dtype).name}",
+                present[0].header.path if present else None)
     array = np.empty(plan.shape, dtype=kind.dtype)
     decoder = _SlotDecoder(plan, array, kind, on_slice)
     middle = plan.slices // 2
