@@ -15,9 +15,8 @@ group is removed; every person name not kept is emptied; every date, time or
 datetime not in the table is removed unless dates are retained; every UID
 that is not a well-known DICOM UID is remapped unless UIDs are retained.
 
-Sources are opened read-only; the output is written to a temporary folder
-beside ``out_dir`` and renamed into place at the end, so a cancelled or
-failed export leaves nothing half written.
+Sources are opened read-only; the output is staged (``staging``), so a
+cancelled or failed export leaves nothing half written.
 """
 
 from __future__ import annotations
@@ -26,10 +25,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +40,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary
 
 from workstation.dicom import tagscan
+from workstation.dicom.staging import staged_folder
 from workstation.errors import DicomError, ExportError, WorkstationError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 from workstation.resources import resource
@@ -348,24 +345,6 @@ def _check_pixels_complete(ds: Dataset, path: Path) -> None:
         raise DicomError(f"pixel data has {actual} bytes, {expected} expected (file truncated?)", path)
 
 
-def _prepare_out_dir(out_dir: Path) -> Path:
-    """A fresh temporary folder beside ``out_dir``; refuses to write into a folder that holds anything.
-
-    A non-empty ``out_dir`` is refused rather than merged: it might be the
-    sources' own folder, and a later scan would then mix copies and originals.
-    """
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ExportError("output folder exists and is not empty", out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-
-
-def _publish(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        out_dir.rmdir()  # empty, checked before the export started
-    os.replace(tmp, out_dir)
-
-
 def anonymise_study(source_files: Iterable[str | PathLike[str]], out_dir: str | PathLike[str],
                     options: AnonymisationOptions | None = None, progress: Progress = no_progress,
                     cancel: CancelFlag | None = None) -> AnonymisationReport:
@@ -379,22 +358,16 @@ def anonymise_study(source_files: Iterable[str | PathLike[str]], out_dir: str | 
     options = options or AnonymisationOptions()
     sources = [Path(p) for p in source_files]
     target = Path(out_dir)
-    tmp = _prepare_out_dir(target)
     report = AnonymisationReport(out_dir=target, retain_uids=options.retain_uids, retain_dates=options.retain_dates)
     anonymiser = Anonymiser(options)
-    layout = _Layout(tmp)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom's warnings quote header values, names among them
-            for n, src in enumerate(sources):
-                check_cancel(cancel)
-                progress(n / max(len(sources), 1), f"anonymising {n + 1} of {len(sources)}")
-                _anonymise_file(src, anonymiser, layout, target, report)
+    with staged_folder(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's warnings quote header values, names among them
+        layout = _Layout(tmp)
+        for n, src in enumerate(sources):
+            check_cancel(cancel)
+            progress(n / max(len(sources), 1), f"anonymising {n + 1} of {len(sources)}")
+            _anonymise_file(src, anonymiser, layout, target, report)
         check_cancel(cancel)
-        _publish(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report.uids_remapped = len(anonymiser.uid_map)
     progress(1.0, report.summary())
     log.info("anonymised export: %s", report.summary())
