@@ -7,6 +7,7 @@ from the code under test.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,9 @@ import pytest
 import SimpleITK as sitk
 
 from workstation.dicom.load import load_volumes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dicom"))
+from synthetic_series import axial, write_series  # noqa: E402  (the shared series writer of tests/dicom)
 
 
 def workstation(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -114,3 +118,30 @@ def test_convert_one_file_per_series_with_the_series_number_or_one_picked(decubi
     np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "hfp.nrrd"))), volume.array)
     missing = workstation("convert", decubitus, "-o", tmp_path / "none.nrrd", "--series", "1.2.3")
     assert missing.returncode == 2 and "no loadable series 1.2.3" in missing.stderr
+
+
+def test_convert_a_4d_series_to_a_4d_image(tmp_path: Path) -> None:
+    uid = pydicom.uid.generate_uid()
+    for echo in (1, 2):
+        write_series(tmp_path / f"e{echo}", axial(5), series_uid=uid, instances=range(echo * 10, echo * 10 + 5),
+                     edit=lambda ds, n, echo=echo: setattr(ds, "EchoNumbers", echo))
+    done = workstation("convert", tmp_path / "e1", tmp_path / "e2", "-o", tmp_path / "echoes.nii")
+    assert done.returncode == 0, done.stderr
+    image = sitk.ReadImage(str(tmp_path / "echoes.nii"))
+    assert image.GetSize() == (16, 16, 5, 2)
+    [volume] = load_volumes([tmp_path / "e1", tmp_path / "e2"]).volumes
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), volume.array)
+
+
+def test_a_tilted_grid_is_refused_for_nifti_and_kept_exactly_elsewhere(tmp_path: Path) -> None:
+    tilt = math.radians(15)
+    write_series(tmp_path / "in", axial(8, step=1.25), orientation=[1, 0, 0, 0, math.cos(tilt), -math.sin(tilt)])
+    refused = workstation("convert", tmp_path / "in", "-o", tmp_path / "tilt.nii")
+    assert refused.returncode == 2 and "sheared (gantry tilt)" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "tilt.nii").exists()
+    done = workstation("convert", tmp_path / "in", "-o", tmp_path / "tilt.nrrd")
+    assert done.returncode == 0 and "gantry tilt 15.00 degrees" in done.stdout
+    [volume] = load_volumes(tmp_path / "in").volumes
+    image = sitk.ReadImage(str(tmp_path / "tilt.nrrd"))
+    np.testing.assert_allclose(np.asarray(image.GetDirection()), volume.direction.ravel(), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(image.GetDirection()).reshape(3, 3)[:, 2], [0, 0, 1], atol=1e-12)

@@ -25,6 +25,14 @@ from workstation.jobs import Job, no_progress, run_job
 if TYPE_CHECKING:
     from workstation.volume import Volume
 
+NIFTI_SKEW_LIMIT = 1e-4
+"""Largest deviation of the direction from orthonormal that NIfTI gets, squared (under 0.03 mm over 300 mm).
+
+NIfTI stores only orthonormal directions and SimpleITK silently squares a
+sheared one (gantry tilt), which would move voxels by millimetres; such
+volumes are refused for NIfTI and written exactly to .nrrd or .mha.
+"""
+
 # extension -> (SimpleITK ImageIO, compress)
 FORMATS = {".nii.gz": ("NiftiImageIO", True), ".nii": ("NiftiImageIO", False), ".nrrd": ("NrrdImageIO", False),
            ".mha": ("MetaImageIO", False)}
@@ -85,14 +93,28 @@ def complete_file(path: Path) -> Iterator[Path]:
 
 def write_volume(volume: Volume, path: Path) -> None:
     """Write one volume (3D, or 4D as a 4D image) with the writer its extension names."""
+    import numpy as np
     import SimpleITK as sitk
 
     _stem, extension = split_extension(path)
     image_io, compress = FORMATS[extension]
+    direction = volume.direction
+    if image_io == "NiftiImageIO":
+        skew = float(np.abs(direction.T @ direction - np.eye(3)).max())
+        if skew > NIFTI_SKEW_LIMIT:
+            raise ExportError("the grid is sheared (gantry tilt) and NIfTI cannot store that without moving voxels; "
+                              "write .nrrd or .mha, which keep it exactly", path)
+        if skew > 1e-12:
+            u, _, vt = np.linalg.svd(direction)
+            direction = u @ vt  # the nearest orthonormal matrix: what NIfTI can hold, within the limit above
     if volume.array.ndim == 4:
         image = sitk.JoinSeries([volume.to_sitk(t) for t in range(volume.timepoints)])
+        full = np.eye(4)
+        full[:3, :3] = direction
+        image.SetDirection(tuple(full.ravel()))
     else:
         image = volume.to_sitk()
+        image.SetDirection(tuple(direction.ravel()))
     writer = sitk.ImageFileWriter()
     writer.SetImageIO(image_io)
     writer.SetUseCompression(compress)
