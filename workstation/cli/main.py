@@ -19,8 +19,10 @@ from workstation.logs import log_file, setup_logging
 
 COMMAND_MODULES = [
     "workstation.cli.demo",
+    "workstation.cli.experiment",
     "workstation.cli.anonymise",
     "workstation.cli.info", "workstation.cli.convert",
+    "workstation.cli.scan",
 ]
 
 
