@@ -1,0 +1,522 @@
+"""One MPR view: a volume resliced on a plane (axial, coronal, sagittal or oblique), with its overlays and mouse.
+
+The view is an adapter: the viewer (or any owner) tells it the crosshair
+plane, the window, the camera and the measurements; the view reslices, draws
+and reports what the user did through signals, in LPS mm. It never changes
+shared state itself, so two series side by side and linked views stay simple.
+
+Screen frame: the VTK world of a 2D view is the display plane's own (u, v)
+millimetres, u to the screen's right and v down (``Plane.right``/``down``),
+and the camera looks along the plane normal. Qt input is routed to the view
+instead of a VTK interactor style.
+
+Mouse: wheel = slice; left-drag = window/level, left click = move the
+crosshair (and probe); shift-drag = move the crosshair; ctrl-drag = rotate
+the crosshair axes (oblique MPR); right-drag = zoom; middle-drag = pan;
+double-click = maximise. With a measurement tool: click or drag points;
+dragging a handle edits; Delete removes the selected measurement.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
+from vtkmodules.vtkRenderingCore import vtkRenderer
+
+from widgets.reslice_layer import ResliceLayer
+from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, MeasurementLayer, ScaleBar
+from widgets.vtk_bridge import capture
+from workstation import measurements as mm
+from workstation.geometry import Plane
+from workstation.viewstate import Camera2D, SliceGrid, SliceStack, Window, display_plane
+from workstation.volume import Volume
+
+HANDLE_PIXELS = 7
+"""How close (screen pixels) a press must be to a measurement point to grab it."""
+CLICK_PIXELS = 3
+"""A press and release closer than this is a click, not a drag."""
+PAGE_SLICES = 10
+
+
+class VtkCanvas(QVTKRenderWindowInteractor):
+    """The VTK render widget; its Qt input goes to a handler instead of a VTK interactor style."""
+
+    def __init__(self, parent: QWidget, handler: SliceView | None = None) -> None:
+        super().__init__(parent)
+        self._handler = handler
+        self._Iren.SetInteractorStyle(vtkInteractorStyleUser())
+
+    def mousePressEvent(self, ev: QMouseEvent) -> None:
+        self._handler.handle_press(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
+        self._handler.handle_release(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:
+        self._handler.handle_move(ev)
+
+    def mouseDoubleClickEvent(self, ev: QMouseEvent) -> None:
+        self._handler.doubleClicked.emit(self._handler.name)
+
+    def wheelEvent(self, ev: QWheelEvent) -> None:
+        self._handler.handle_wheel(ev)
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:
+        self._handler.handle_key(ev)
+
+    def keyReleaseEvent(self, ev: QKeyEvent) -> None:
+        ev.accept()
+
+    def enterEvent(self, ev: QEvent) -> None:
+        ev.accept()
+
+    def leaveEvent(self, ev: QEvent) -> None:
+        ev.accept()
+
+    def resizeEvent(self, ev: QEvent) -> None:
+        super().resizeEvent(ev)
+        if self._handler is not None:
+            self._handler.refresh_camera()
+
+    def closeEvent(self, ev: QEvent) -> None:
+        # The base class finalizes through __getattr__, which recurses when Python tears the object
+        # down at exit; release the window here, once, from the instance dict.
+        window = self.__dict__.pop("_RenderWindow", None)
+        if window is not None:
+            window.Finalize()
+        ev.accept()
+
+
+class SliceView(QWidget):
+    """A 2D MPR view of one volume; see the module docstring for the mouse."""
+
+    positionPicked = Signal(str, object)      # view name, LPS point (click or shift-drag)
+    probed = Signal(object)                   # dict: lps, ijk, value, units, view
+    sliceStepped = Signal(str, int)           # view name, slices (+ = along the plane normal)
+    windowDragged = Signal(float, float)      # change of centre, change of width
+    crosshairRotated = Signal(str, float)     # view name, degrees clockwise on screen
+    cameraChanged = Signal(str)               # view name (zoom or pan)
+    measurementDrawn = Signal(object)         # a new or edited Measurement
+    measurementSelected = Signal(object)      # uid or None
+    measurementDeleteRequested = Signal(str)  # uid
+    doubleClicked = Signal(str)               # view name
+    keyCommand = Signal(str)                  # keys the view leaves to its owner, e.g. "r", "i", "F1"
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.canvas = VtkCanvas(self, self)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0, 0, 0)
+        self.render_window = self.canvas.GetRenderWindow()
+        self.render_window.AddRenderer(self.renderer)
+        self.layer = ResliceLayer()
+        self.renderer.AddActor(self.layer.actor)
+        self.crosshair = Crosshair(self.renderer)
+        self.edges = EdgeLabels(self.renderer)
+        self.corners = CornerText(self.renderer)
+        self.scale_bar = ScaleBar(self.renderer)
+        self.measure_layer = MeasurementLayer(self.renderer)
+        camera = self.renderer.GetActiveCamera()
+        camera.ParallelProjectionOn()
+        camera.SetViewUp(0, -1, 0)
+
+        self.volume: Volume | None = None
+        self.plane: Plane | None = None           # through the crosshair
+        self.shown: Plane | None = None           # what is resliced (anchored, on a slice)
+        self.grid: SliceGrid | None = None
+        self.stack: SliceStack | None = None
+        self.window = Window(40, 400)
+        self.colormap, self.invert = "Grey", False
+        self.camera2d = Camera2D()
+        self.crosshair_visible = True
+        self.hide_identity = False
+        self.oblique = False
+        self.tool: str | None = None
+        self.measurements: list[mm.Measurement] = []
+        self.selected: str | None = None
+        self._directions: dict[str, tuple[float, float]] = {}
+        self._probe_line = ""
+        self._drag: dict | None = None
+        self._creating: dict | None = None
+        self._closed = False
+
+    # -- what to show ------------------------------------------------------------
+    def set_volume(self, volume: Volume) -> None:
+        self.volume = volume
+        self.layer.set_volume(volume)
+        self.grid = None
+        self.camera2d = Camera2D(self.camera2d.zoom)
+
+    def volume_modified(self) -> None:
+        self.layer.volume_modified()
+
+    def set_plane(self, plane: Plane, directions: dict[str, tuple[float, float]], oblique: bool = False) -> None:
+        """Show the slice through ``plane.center`` with ``plane``'s orientation; draw the crosshair lines."""
+        if self.volume is None:
+            return
+        turned = self.plane is None or (self.plane.right, self.plane.down) != (plane.right, plane.down)
+        self.plane, self._directions, self.oblique = plane, directions, oblique
+        self.shown = display_plane(self.volume, plane)
+        if turned or self.grid is None:
+            self.stack = SliceStack.of(self.volume, plane.normal)
+            self.grid = SliceGrid.covering(self.volume, self.shown)
+            self.camera2d = Camera2D(self.camera2d.zoom)
+        self.layer.set_plane(self.shown, self.grid, self.stack.step)
+        self._update_overlays(measurements_too=True)
+        self.refresh_camera()
+
+    def set_display(self, window: Window, colormap: str, invert: bool) -> None:
+        self.window, self.colormap, self.invert = window, colormap, invert
+        self.layer.set_display(window, colormap, invert)
+        self._update_text()
+
+    def set_interpolation(self, on: bool) -> None:
+        self.layer.set_interpolation(on)
+
+    def set_slab(self, mode: str, thickness_mm: float) -> None:
+        self.layer.set_slab(mode, thickness_mm)
+        self._update_text()
+
+    def set_camera(self, camera: Camera2D) -> None:
+        self.camera2d = Camera2D(camera.zoom, camera.pan)
+        self.refresh_camera()
+
+    def set_hide_identity(self, hide: bool) -> None:
+        self.hide_identity = hide
+        self._update_text()
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        self.crosshair_visible = visible
+        self._update_overlays()
+
+    def set_annotations_visible(self, visible: bool) -> None:
+        """Show or hide the text, orientation letters and scale bar (a clean image for teaching or checks)."""
+        for prop in (self.corners.actor, *self.edges.actors.values(), self.scale_bar.bar, self.scale_bar.label):
+            prop.SetVisibility(visible)
+        self.scale_bar.enabled = visible
+
+    def set_tool(self, kind: str | None) -> None:
+        if kind is not None and kind not in mm.KINDS:
+            raise ValueError(f"unknown measurement tool {kind!r}")
+        self.tool = kind
+        self._creating = None
+        self.canvas.setCursor(Qt.CursorShape.CrossCursor if kind else Qt.CursorShape.ArrowCursor)
+
+    def set_measurements(self, measurements: list[mm.Measurement], selected: str | None) -> None:
+        self.measurements, self.selected = list(measurements), selected
+        self._update_overlays(measurements_too=True)
+
+    # -- queries -----------------------------------------------------------------
+    def slice_number(self) -> tuple[int, int]:
+        """(n, N): 1-based slice shown along this view's normal, of N."""
+        return self.stack.index_of(np.asarray(self.shown.center)) + 1, self.stack.count
+
+    def edge_labels(self) -> dict[str, str]:
+        return self.shown.edge_labels()
+
+    def annotation(self) -> dict[str, str]:
+        """The corner texts as shown (keys lower_left, lower_right, upper_left, upper_right)."""
+        return dict(self.corners.texts)
+
+    def mm_per_pixel(self) -> float:
+        height = max(self.canvas.height(), 1)
+        return 2.0 * self.renderer.GetActiveCamera().GetParallelScale() / height
+
+    def display_to_world(self, x: float, y: float) -> np.ndarray:
+        """LPS point on the shown slice under widget pixel (x, y) (Qt coordinates, top-left origin)."""
+        u, v = self._display_to_plane(x, y)
+        return self.shown.to_world(u, v)
+
+    def world_to_display(self, lps: np.ndarray) -> tuple[float, float]:
+        """Widget pixel (x, y) of an LPS point projected on the shown slice."""
+        u, v, _ = self.shown.to_plane(lps)
+        pan, scale = self._pan(), self.mm_per_pixel()
+        return ((u - pan[0]) / scale + self.canvas.width() / 2 - 0.5,
+                (v - pan[1]) / scale + self.canvas.height() / 2 - 0.5)
+
+    def visible_measurements(self) -> list[mm.Measurement]:
+        """Measurements lying on the shown slice (same orientation, within half a slice)."""
+        if self.shown is None:
+            return []
+        n = self.shown.normal
+        out = []
+        for m in self.measurements:
+            if abs(float(np.dot(m.plane.normal, n))) < 0.999:
+                continue
+            depth = np.abs((m.points - np.asarray(self.shown.center)) @ n)
+            if np.all(depth < self.stack.step / 2):
+                out.append(m)
+        return out
+
+    def probe_at(self, lps: np.ndarray) -> dict:
+        """What the pixel probe reports at an LPS point: position, voxel index, value and units."""
+        v = self.volume
+        ijk = np.rint(v.world_to_index(lps)).astype(int)
+        inside = bool(np.all(ijk >= 0) and np.all(ijk < np.asarray(v.shape_ijk)))
+        return {"view": self.name, "lps": np.asarray(lps, dtype=np.float64),
+                "ijk": tuple(int(x) for x in ijk) if inside else None,
+                "value": v.value_at(lps) if inside else None, "units": v.meta.units or v.meta.modality}
+
+    # -- rendering -----------------------------------------------------------------
+    def render(self) -> None:
+        if not self._closed and self.volume is not None:
+            self.render_window.Render()
+
+    def capture(self) -> np.ndarray:
+        """The current frame as (h, w, 3) uint8, rendered now."""
+        self.render()
+        return capture(self.render_window)
+
+    def close_view(self) -> None:
+        """Release the render window (its OpenGL context and X window); the view is unusable afterwards."""
+        if not self._closed:
+            self._closed = True
+            self.canvas.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def closeEvent(self, ev: QEvent) -> None:
+        self.close_view()
+        super().closeEvent(ev)
+
+    # -- camera ------------------------------------------------------------------
+    def _pan(self) -> tuple[float, float]:
+        if self.camera2d.pan is not None:
+            return self.camera2d.pan
+        return self.grid.middle if self.grid is not None else (0.0, 0.0)
+
+    def refresh_camera(self) -> None:
+        """Place the camera from zoom and pan: zoom 1 fits the whole slice in the view."""
+        if self.grid is None:
+            return
+        w, h = max(self.canvas.width(), 1), max(self.canvas.height(), 1)
+        half_u, half_v = self.grid.half_extent
+        fit = max(half_v, half_u * h / w) * 1.02
+        camera = self.renderer.GetActiveCamera()
+        pu, pv = self._pan()
+        camera.SetFocalPoint(pu, pv, 0.0)
+        camera.SetPosition(pu, pv, -1000.0)
+        camera.SetViewUp(0, -1, 0)
+        camera.SetParallelScale(fit / self.camera2d.zoom)
+        camera.SetClippingRange(1.0, 2000.0)
+        self.scale_bar.update(self.mm_per_pixel(), w, h)
+        self._update_text()
+
+    def _display_to_plane(self, x: float, y: float) -> tuple[float, float]:
+        pan, scale = self._pan(), self.mm_per_pixel()
+        return (pan[0] + (x + 0.5 - self.canvas.width() / 2) * scale,
+                pan[1] + (y + 0.5 - self.canvas.height() / 2) * scale)
+
+    # -- overlays ---------------------------------------------------------------------
+    def _update_overlays(self, measurements_too: bool = False) -> None:
+        if self.shown is None:
+            return
+        point = self.shown.to_plane(self.plane.center)[:2]
+        self.crosshair.update(point, self._directions, self.crosshair_visible)
+        self.edges.update(self.shown)
+        if measurements_too:
+            self._draw_measurements()
+        self._update_text()
+
+    def _draw_measurements(self, preview: mm.Measurement | None = None) -> None:
+        shown = self.visible_measurements() + ([preview] if preview is not None else [])
+        self.measure_layer.update(shown, self.shown, self.volume, self.selected)
+
+    def _update_text(self) -> None:
+        if self.volume is None or self.shown is None:
+            return
+        meta = self.volume.meta
+        n, count = self.slice_number()
+        axis = int(np.argmax(np.abs(self.shown.normal)))
+        identity = [] if self.hide_identity else [meta.patient_name, meta.patient_id]
+        self.corners.set("upper_left", [*identity, meta.study_date, meta.extra.get("study_description", "")])
+        title = ("Oblique " if self.oblique else "") + self.name.capitalize()
+        series = f"Se {meta.series_number}" if meta.series_number is not None else ""
+        self.corners.set("upper_right", [title, meta.description, " ".join(x for x in (meta.modality, series) if x)])
+        position = float(np.asarray(self.shown.center)[axis])
+        self.corners.set("lower_left", [f"Slice {n}/{count}", f"{'xyz'[axis]} {position:.2f} mm", self._probe_line])
+        zoom = self.grid.spacing[0] / self.mm_per_pixel() * 100 if self.grid else 100
+        slab = ""
+        if self.layer.slab_slices() > 1:
+            slab = f"{self.layer.slab_mode.upper()} {self.layer.slab_slices() * self.stack.step:.1f} mm"
+        self.corners.set("lower_right", [slab, f"W {self.window.width:.0f} L {self.window.center:.0f}",
+                                         f"Zoom {zoom:.0f}%"])
+
+    def _set_probe_text(self, probe: dict) -> None:
+        x, y, z = probe["lps"]
+        if probe["ijk"] is None:
+            self._probe_line = f"({x:.1f}, {y:.1f}, {z:.1f}) mm"
+        else:
+            i, j, k = probe["ijk"]
+            self._probe_line = f"({x:.1f}, {y:.1f}, {z:.1f}) mm [{i}, {j}, {k}] = {probe['value']:g} {probe['units']}"
+        self._update_text()
+
+    # -- mouse and keys ------------------------------------------------------------------
+    def _hit_handle(self, x: float, y: float) -> tuple[mm.Measurement, int] | None:
+        for m in reversed(self.visible_measurements()):
+            for index, point in enumerate(m.points):
+                px, py = self.world_to_display(point)
+                if math.hypot(px - x, py - y) <= HANDLE_PIXELS:
+                    return m, index
+        return None
+
+    def handle_press(self, ev: QMouseEvent) -> None:
+        if self.volume is None or self.shown is None:
+            return
+        self.canvas.setFocus()
+        x, y = ev.position().x(), ev.position().y()
+        lps = self.display_to_world(x, y)
+        button, mods = ev.button(), ev.modifiers()
+        drag = {"start": (x, y), "last": (x, y), "moved": False}
+        if button == Qt.MouseButton.LeftButton:
+            hit = None if self._creating else self._hit_handle(x, y)
+            if hit is not None:
+                drag.update(mode="edit", measurement=hit[0], index=hit[1])
+                self.selected = hit[0].uid
+                self.measurementSelected.emit(hit[0].uid)
+            elif self.tool is not None:
+                drag.update(mode="create")
+                self._place_point(lps)
+            elif mods & Qt.KeyboardModifier.ShiftModifier:
+                drag.update(mode="crosshair")
+                self.positionPicked.emit(self.name, lps)
+            elif mods & Qt.KeyboardModifier.ControlModifier:
+                drag.update(mode="rotate")
+            else:
+                drag.update(mode="window")
+        elif button == Qt.MouseButton.RightButton:
+            drag.update(mode="zoom")
+        elif button == Qt.MouseButton.MiddleButton:
+            drag.update(mode="pan")
+        else:
+            return
+        self._drag = drag
+
+    def handle_move(self, ev: QMouseEvent) -> None:
+        if self.volume is None or self.shown is None:
+            return
+        x, y = ev.position().x(), ev.position().y()
+        lps = self.display_to_world(x, y)
+        if self._creating is not None:
+            self._preview_creation(lps)
+        drag = self._drag
+        if drag is None:
+            probe = self.probe_at(lps)
+            self._set_probe_text(probe)
+            self.probed.emit(probe)
+            self.render()
+            return
+        lx, ly = drag["last"]
+        dx, dy = x - lx, y - ly
+        drag["last"] = (x, y)
+        sx, sy = drag["start"]
+        drag["moved"] = drag["moved"] or math.hypot(x - sx, y - sy) > CLICK_PIXELS
+        mode = drag["mode"]
+        if mode == "window":
+            per_pixel = max(self.window.width, 1.0) / 250.0
+            self.windowDragged.emit(dy * per_pixel, dx * per_pixel)
+        elif mode == "crosshair":
+            self.positionPicked.emit(self.name, lps)
+        elif mode == "rotate":
+            self.crosshairRotated.emit(self.name, self._screen_angle_change(lx, ly, x, y))
+        elif mode == "zoom":
+            self.camera2d = self.camera2d.zoomed(1.01 ** (-dy))
+            self.refresh_camera()
+            self.cameraChanged.emit(self.name)
+            self.render()
+        elif mode == "pan":
+            pu, pv = self._pan()
+            scale = self.mm_per_pixel()
+            self.camera2d = Camera2D(self.camera2d.zoom, (pu - dx * scale, pv - dy * scale))
+            self.refresh_camera()
+            self.cameraChanged.emit(self.name)
+            self.render()
+        elif mode == "edit":
+            drag["measurement"] = drag["measurement"].moved_point(drag["index"], lps)
+            self._draw_measurements(preview=drag["measurement"])
+            self.render()
+
+    def handle_release(self, ev: QMouseEvent) -> None:
+        drag, self._drag = self._drag, None
+        if drag is None:
+            return
+        x, y = ev.position().x(), ev.position().y()
+        lps = self.display_to_world(x, y)
+        mode = drag["mode"]
+        if mode == "window" and not drag["moved"]:
+            self.positionPicked.emit(self.name, lps)
+            probe = self.probe_at(lps)
+            self._set_probe_text(probe)
+            self.probed.emit(probe)
+        elif mode == "edit" and drag["moved"]:
+            self.measurementDrawn.emit(drag["measurement"].moved_point(drag["index"], lps))
+        elif mode == "create" and drag["moved"] and self._creating is not None:
+            self._place_point(lps)
+
+    def _screen_angle_change(self, x0: float, y0: float, x1: float, y1: float) -> float:
+        cx, cy = self.world_to_display(np.asarray(self.plane.center))
+        before, after = math.atan2(y0 - cy, x0 - cx), math.atan2(y1 - cy, x1 - cx)
+        return math.degrees((after - before + math.pi) % (2 * math.pi) - math.pi)
+
+    def _place_point(self, lps: np.ndarray) -> None:
+        """Fix the next point of the measurement being drawn; the last one completes it."""
+        if self._creating is None:
+            count = mm.POINT_COUNT[self.tool]
+            self._creating = {"points": [lps] * count, "placed": 1}
+        else:
+            self._creating["points"][self._creating["placed"]] = lps
+            self._creating["placed"] += 1
+        points, placed = self._creating["points"], self._creating["placed"]
+        if placed >= len(points):
+            self._creating = None
+            series = self.volume.meta.series_uid
+            self.measurementDrawn.emit(mm.Measurement(self.tool, np.array(points), self.shown, series))
+        else:
+            self._preview_creation(lps)
+
+    def _preview_creation(self, lps: np.ndarray) -> None:
+        points, placed = self._creating["points"], self._creating["placed"]
+        for n in range(placed, len(points)):
+            points[n] = lps
+        self._draw_measurements(preview=mm.Measurement(self.tool, np.array(points), self.shown, uid="preview"))
+        self.render()
+
+    def handle_wheel(self, ev: QWheelEvent) -> None:
+        steps = int(round(ev.angleDelta().y() / 120)) or (1 if ev.angleDelta().y() > 0 else -1)
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.camera2d = self.camera2d.zoomed(1.1 ** steps)
+            self.refresh_camera()
+            self.cameraChanged.emit(self.name)
+            self.render()
+        else:
+            self.sliceStepped.emit(self.name, steps)
+
+    def handle_key(self, ev: QKeyEvent) -> None:
+        key = ev.key()
+        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Left: -1,
+                 Qt.Key.Key_PageUp: PAGE_SLICES, Qt.Key.Key_PageDown: -PAGE_SLICES}.get(key)
+        if steps is not None:
+            self.sliceStepped.emit(self.name, steps)
+        elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.selected:
+            self.measurementDeleteRequested.emit(self.selected)
+        elif key == Qt.Key.Key_Escape and (self._creating is not None or self.selected):
+            self._creating, self.selected = None, None
+            self.measurementSelected.emit(None)
+            self._draw_measurements()
+            self.render()
+        elif key == Qt.Key.Key_F1:
+            self.keyCommand.emit("F1")
+        elif ev.text():
+            self.keyCommand.emit(ev.text())

@@ -1,0 +1,117 @@
+"""Hand-overs between the numpy world and VTK: zero-copy images, lookup tables, frame capture.
+
+Why one module: every view needs the same exact mapping of a Volume onto a
+``vtkImageData`` (LPS geometry with the direction matrix, no copy of the
+voxels) and the same way to read pixels back (``QWidget.grab()`` of a VTK
+view is black, so captures go through ``vtkWindowToImageFilter``).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import numpy as np
+import vtkmodules.vtkInteractionStyle  # noqa: F401  (registers the interactor styles)
+import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (the OpenGL implementations behind vtkRenderWindow)
+from PySide6.QtGui import QImage
+from vtkmodules.util import numpy_support
+from vtkmodules.vtkCommonCore import vtkLookupTable
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
+
+from workstation.resources import resource
+from workstation.viewstate import Window
+from workstation.volume import Volume
+
+
+def voxels_of(volume: Volume) -> np.ndarray:
+    """The 3D voxel array VTK shows: the volume's own memory (time point 0 of a 4D series).
+
+    It must be the very array a loader fills in place, so no copy is allowed:
+    a non-contiguous array is refused rather than silently copied.
+    """
+    array = volume.array[0] if volume.array.ndim == 4 else volume.array
+    if not array.flags.c_contiguous:
+        raise ValueError("volume array must be C-contiguous to be shown without a copy")
+    return array
+
+
+def image_data(array: np.ndarray, spacing: np.ndarray, origin: np.ndarray,
+               direction: np.ndarray | None = None) -> vtkImageData:
+    """A ``vtkImageData`` over ``array`` (k, j, i) without copying; the numpy array stays referenced by VTK."""
+    image = vtkImageData()
+    k, j, i = array.shape
+    image.SetDimensions(i, j, k)
+    image.SetSpacing(*map(float, spacing))
+    image.SetOrigin(*map(float, origin))
+    if direction is not None:
+        image.SetDirectionMatrix(*map(float, np.asarray(direction).ravel()))
+    scalars = numpy_support.numpy_to_vtk(array.reshape(-1), deep=False)
+    scalars.SetName("voxels")
+    image.GetPointData().SetScalars(scalars)
+    return image
+
+
+def volume_image(volume: Volume) -> vtkImageData:
+    """The volume in LPS world coordinates: spacing, origin and direction matrix from its exact geometry."""
+    spacing, origin, direction = volume.geometry_parts()
+    return image_data(voxels_of(volume), spacing, origin, direction)
+
+
+def matrix4(m: np.ndarray) -> vtkMatrix4x4:
+    out = vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            out.SetElement(r, c, float(m[r, c]))
+    return out
+
+
+@cache
+def colormaps() -> dict[str, list[list[float]]]:
+    """Named colour maps from ``resources/presets/colormaps.json``: control points (position, r, g, b)."""
+    with open(resource("presets", "colormaps.json"), encoding="utf-8") as f:
+        return json.load(f)["maps"]
+
+
+def lookup_table(colormap: str, window: Window, invert: bool = False, entries: int = 256) -> vtkLookupTable:
+    """A LUT spanning the window: below is the first colour, above the last; inverted on request."""
+    points = np.asarray(colormaps()[colormap], dtype=np.float64)
+    x = np.linspace(0.0, 1.0, entries)
+    rgb = np.stack([np.interp(x, points[:, 0], points[:, c]) for c in (1, 2, 3)], axis=1)
+    if invert:
+        rgb = rgb[::-1]
+    lut = vtkLookupTable()
+    lut.SetNumberOfTableValues(entries)
+    lut.SetRange(window.lower, window.upper)
+    for n, (r, g, b) in enumerate(rgb):
+        lut.SetTableValue(n, float(r), float(g), float(b), 1.0)
+    lut.SetUseBelowRangeColor(True)
+    lut.SetBelowRangeColor(*rgb[0], 1.0)
+    lut.SetUseAboveRangeColor(True)
+    lut.SetAboveRangeColor(*rgb[-1], 1.0)
+    lut.Build()
+    return lut
+
+
+def capture(render_window: vtkRenderWindow) -> np.ndarray:
+    """The window's current frame as an (h, w, 3) uint8 array, top row first, read from the back buffer."""
+    grab = vtkWindowToImageFilter()
+    grab.SetInput(render_window)
+    grab.SetInputBufferTypeToRGB()
+    grab.ReadFrontBufferOff()
+    grab.ShouldRerenderOff()
+    grab.Update()
+    out = grab.GetOutput()
+    w, h, _ = out.GetDimensions()
+    pixels = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, -1)
+    return np.ascontiguousarray(pixels[::-1, :, :3])
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage owning a copy of an (h, w, 3) uint8 array."""
+    h, w, _ = rgb.shape
+    data = np.ascontiguousarray(rgb)
+    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
