@@ -5,7 +5,7 @@ is written by SimpleITK's writers from the exact LPS geometry (NIfTI gets RAS
 as SimpleITK writes it). With several volumes and no ``--series``, one file per
 volume is written with the series number in its name (``ct_3.nii``), and a
 further part number when one series gave several volumes (``ct_3_2.nii``).
-Each file appears under its name only when complete.
+Each file appears under its name only when complete (``atomic_output``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workstation.atomic import atomic_output
 from workstation.cli.info import cli_progress, report_skipped
 from workstation.errors import ExportError
 from workstation.jobs import Job, no_progress, run_job
@@ -73,24 +72,6 @@ def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
     return paths
 
 
-@contextmanager
-def complete_file(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` that keeps its extension (SimpleITK's NIfTI writer needs it).
-
-    Renamed to ``path`` on success, removed on failure: no half-written file
-    ever carries the real name.
-    """
-    _stem, extension = split_extension(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial{extension}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ExportError(f"cannot write ({exc.strerror or exc})", path) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_volume(volume: Volume, path: Path) -> None:
     """Write one volume (3D, or 4D as a 4D image) with the writer its extension names."""
     import numpy as np
@@ -118,12 +99,16 @@ def write_volume(volume: Volume, path: Path) -> None:
     writer = sitk.ImageFileWriter()
     writer.SetImageIO(image_io)
     writer.SetUseCompression(compress)
-    with complete_file(path) as tmp:
-        writer.SetFileName(str(tmp))
+    with atomic_output(path, "image") as tmp:
+        named = tmp.with_name(tmp.name + extension)  # SimpleITK's NIfTI writer insists on the extension
         try:
+            writer.SetFileName(str(named))
             writer.Execute(image)
+            os.replace(named, tmp)
         except RuntimeError as exc:
             raise ExportError(f"SimpleITK could not write it ({str(exc).strip().splitlines()[-1]})", path) from exc
+        finally:
+            named.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
