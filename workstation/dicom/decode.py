@@ -153,6 +153,8 @@ def output_type(frames: list[Frame]) -> OutputType:
         return OutputType(np.dtype(f"u{header.bits_allocated // 8}"), True)
     luts = {modality_lut(f) for f in frames}
     stored = stored_dtype(header)
+    if luts == {(1.0, 0.0)}:
+        return OutputType(stored, True)  # stored values are the real values, whatever their size
     if header.bits_allocated > 16 or any(abs(s) != 1 or not float(b).is_integer() for s, b in luts):
         return OutputType(np.dtype(np.float32), False)
     low, high = stored_range(header)
