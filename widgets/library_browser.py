@@ -18,7 +18,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLineEdit, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-THUMB_SIZE = 48
+THUMB_SIZE = 40
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -78,9 +78,10 @@ class LibraryBrowser(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(COLUMNS)
         self.tree.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.tree.setColumnWidth(0, 230)
-        self.tree.setColumnWidth(1, 82)
-        self.tree.setColumnWidth(2, 40)
+        self.tree.setIndentation(12)
+        self.tree.setColumnWidth(0, 215)
+        self.tree.setColumnWidth(1, 76)
+        self.tree.setColumnWidth(2, 38)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
