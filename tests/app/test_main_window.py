@@ -161,6 +161,25 @@ def test_settings_recent_items_and_drop_persist(qtbot, window: MainWindow, demo_
     again.close()
 
 
+def test_import_into_the_library_lists_and_loads_in_the_next_run(qtbot, window: MainWindow, cirs_mr: Path) -> None:
+    with qtbot.waitSignal(window.libraryListed, timeout=120_000):
+        window.import_folder(cirs_mr)
+    (key,) = window.browser.series_uids()
+    assert window.catalog[key].source == "library"
+    window.close()
+
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.set_layout("1x3")
+    with qtbot.waitSignal(again.libraryListed, timeout=60_000):
+        again.list_library()
+    assert again.browser.series_uids() == [key]
+    with qtbot.waitSignal(again.volumeLoaded, timeout=60_000):
+        again.browser.seriesActivated.emit(key)
+    assert again.viewer.volume().array.shape[0] == 352
+    again.close()
+
+
 def test_about_names_version_licences_and_data_credits() -> None:
     html = about_html()
     assert __version__ in html

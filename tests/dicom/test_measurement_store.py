@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from workstation import paths
+from workstation.dicom.library import Library
 from workstation.dicom.measurement_store import MeasurementStore
 from workstation.geometry import standard_plane
+from workstation.jobs import no_progress
 from workstation.measurements import Measurement
 
 
@@ -36,14 +38,15 @@ def test_saved_measurements_come_back_equal_in_order_per_series(tmp_path: Path) 
     assert again.load("1.2.3") == [] and again.measured_series() == {"1.2.4"}
 
 
-def test_the_table_lives_beside_other_tables_of_the_same_file(tmp_path: Path) -> None:
+def test_the_table_lives_in_the_library_file_and_survives_it(tmp_path: Path, cirs_mr: Path) -> None:
     db_path = tmp_path / "library.sqlite"
-    with sqlite3.connect(db_path) as db:
-        db.execute("CREATE TABLE series (uid TEXT PRIMARY KEY)")
-        db.execute("INSERT INTO series VALUES ('1.2.3')")
-    store = MeasurementStore(db_path)
+    store = MeasurementStore(db_path)  # first user of the file: the library's schema is made first
     store.save("1.2.3", [_ruler("1.2.3", 1.0).to_dict()])
+    with Library(db_path) as library:  # the library accepts the file and imports into it
+        assert library.rebuilt is None
+        library.import_folder(no_progress, None, cirs_mr)
+        assert library.counts()["series"] == 1
     with sqlite3.connect(db_path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert db.execute("SELECT uid FROM series").fetchall() == [("1.2.3",)]
-    assert tables == {"series", "series_measurements"}
+    assert {"series_measurements", "series", "instances", "schema_version"} <= tables
+    assert MeasurementStore(db_path).load("1.2.3")[0]["label"] == "r1.0"

@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(*SCREENSHOT_SIZE)
         run = ScreenshotRun(app, window, args.screenshot)
     window.show()
+    window.list_library()
     if args.demo:
         window.open_demo()
     elif args.open:

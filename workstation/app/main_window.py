@@ -42,11 +42,13 @@ from widgets.viewer import Viewer
 from workstation.app.about import AboutDialog
 from workstation.app.catalog import Catalog
 from workstation.app.job_runner import JobHandle, JobRunner
+from workstation.app.library_listing import Imported, import_and_list, library_plans
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
 from workstation.app.opening import Opened, open_path
 from workstation.app.settings import RecentItems, app_settings
 from workstation.demo import ensure_demo_study
+from workstation.dicom.library import Library
 from workstation.dicom.measurement_store import MeasurementStore
 from workstation.dicom.sr import write_report
 from workstation.dicom.tags import file_tree
@@ -61,6 +63,7 @@ from workstation.volume import Volume
 log = logging.getLogger("workstation.app")
 
 APP_TITLE = "Workstation"
+LIBRARY_SOURCE = "library"
 LAYOUTS = ("1x1", "1x3", "2x2")
 REFRESH_MS = 150
 TAGS_DELAY_MS = 150
@@ -72,6 +75,7 @@ class MainWindow(QMainWindow):
     volumeLoaded = Signal(str)  # key of the series whose volume finished loading
     firstSliceShown = Signal(str)  # key of the series whose first slice is on screen
     loadFailed = Signal(str)  # one-line message
+    libraryListed = Signal()
     jobFailed = Signal(str)  # one-line message of any foreground job that failed or was cancelled
 
     def __init__(self, parent: QWidget | None = None, persist: bool = True) -> None:
@@ -82,7 +86,8 @@ class MainWindow(QMainWindow):
         self.recent = RecentItems(self.settings)
         self.runner = JobRunner(self)
         self.catalog = Catalog()
-        self.store = MeasurementStore()
+        self.library = Library()
+        self.store = MeasurementStore(self.library.path)
         self.current_key = ""
         self.volume: Volume | None = None
         self.hide_identity = False
@@ -318,18 +323,31 @@ class MainWindow(QMainWindow):
                             lambda folder: self.open_folder(folder))
 
     def import_folder(self, path: str | Path) -> JobHandle:
-        """Import into the library, then list it like an opened folder."""
-        from workstation.app.library_adapter import import_job
-
+        """Import into the library (new or changed files only), then list the library in the browser."""
         source = str(Path(path).resolve())
 
-        def imported(plans: list) -> None:
-            self.catalog.add(plans, "library")
+        def imported(done: Imported) -> None:
+            for line in done.notes:
+                self.messages.add(line, logging.INFO)
+            self._list_library(done.plans)
             self.recent.add(source)
             self._fill_recent_menu()
-            self._refresh_browser()
+            self.libraryListed.emit()
 
-        return self.run_job(import_job(source), "import", f"importing {Path(source).name}", imported)
+        return self.run_job(Job(import_and_list, self.library, source), "import",
+                            f"importing {Path(source).name}", imported)
+
+    def list_library(self) -> JobHandle:
+        """Show what the library holds (at start-up, in the background)."""
+        def listed(plans: list) -> None:
+            self._list_library(plans)
+            self.libraryListed.emit()
+
+        return self.run_job(Job(library_plans, self.library), "library", "listing the library", listed)
+
+    def _list_library(self, plans: list) -> None:
+        self.catalog.add(plans, LIBRARY_SOURCE)
+        self._refresh_browser()
 
     def _refresh_browser(self) -> None:
         self.browser.set_patients(self.catalog.patients(self.store.measured_series()))
@@ -550,4 +568,5 @@ class MainWindow(QMainWindow):
         if not self.runner.shutdown():
             log.warning("some jobs were still running when the window closed")
         self.viewer.close_views()
+        self.library.close()
         super().closeEvent(event)

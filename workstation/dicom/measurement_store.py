@@ -3,7 +3,9 @@
 Why: a measurement drawn today must be there when the series is opened
 again. The library module owns its own tables; this keeps one more table,
 ``series_measurements``, in the same database file (created when missing),
-so a library backup or move carries the measurements along. Measurements are
+so a library backup or move carries the measurements along. The library
+opens the file first, because it rebuilds a file without its schema; when it
+rebuilds for a new schema version, the measurements go aside with the old file. Measurements are
 stored as the plain dicts of ``workstation.measurements`` (JSON), in order,
 and a save replaces the series' whole list in one transaction: a crash never
 leaves half a list.
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import paths
+from workstation.dicom.library import Library
 from workstation.errors import LibraryError
 
 SCHEMA = """
@@ -36,8 +39,14 @@ class MeasurementStore:
 
     def __init__(self, database: str | PathLike[str] | None = None) -> None:
         self.path = Path(database) if database is not None else paths.library_path()
-        with self._connect() as db:
-            db.execute(SCHEMA)
+        with Library(self.path):  # the library's schema first: it moves aside a file it does not recognise
+            pass
+        db = self._connect()
+        try:
+            with db:
+                db.execute(SCHEMA)
+        finally:
+            db.close()
 
     def _connect(self) -> sqlite3.Connection:
         try:
