@@ -216,6 +216,10 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
     except (ValueError, RuntimeError, NotImplementedError, KeyError, AttributeError, TypeError, EOFError,
             OSError, zlib.error) as exc:
         raise DicomError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", h.path) from exc
+    except BaseException as exc:  # found by the fuzzer: Rust decoders (pylibjpeg-rle) panic on damaged data
+        if type(exc).__name__ != "PanicException":  # pyo3's, a BaseException: not importable by name
+            raise
+        raise DicomError(f"cannot decode pixel data (decoder panic: {exc})", h.path) from exc
 
 
 def _whole_dataset_pixels(frame: Frame) -> np.ndarray:

@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import warnings
+import zlib
 from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field, fields
 from os import PathLike
@@ -261,6 +262,10 @@ def read_header(path: str | PathLike[str]) -> InstanceHeader:
         raise DicomError(f"not a DICOM file ({exc})", p) from exc
     except OSError as exc:
         raise DicomError(f"cannot read the file ({exc.strerror or exc})", p) from exc
+    except RecursionError as exc:  # found by tests/reliability/test_fuzz.py: thousands of nested sequences
+        raise DicomError("sequences nested too deeply to read", p) from exc
+    except MemoryError as exc:  # found by the fuzzer: a damaged length field asking for gigabytes
+        raise DicomError("an element declares a length too large to read (damaged file?)", p) from exc
     return _build(raw.values.get, str(p), stat.st_size, stat.st_mtime_ns, raw.transfer_syntax_uid,
                   raw.has_pixel_data, raw.is_enhanced, raw.pixel_offset, raw.pixel_length)
 
@@ -281,7 +286,7 @@ def read_header_pydicom(path: str | PathLike[str]) -> InstanceHeader:
 
 def _read_with_pydicom(f: BinaryIO, path: str, stat: os.stat_result) -> InstanceHeader:
     import pydicom  # imported here: the fast path and worker start-up do without its 0.3 s import
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     f.seek(0)
     try:
@@ -296,5 +301,6 @@ def _read_with_pydicom(f: BinaryIO, path: str, stat: os.stat_result) -> Instance
             return header_from_dataset(ds, path, stat.st_size, stat.st_mtime_ns, _pixels_at(f, syntax))
     except InvalidDicomError as exc:
         raise DicomError(f"not a DICOM file ({exc})", path) from exc
-    except (ValueError, EOFError, KeyError, TypeError, AttributeError, NotImplementedError, OverflowError) as exc:
+    except (ValueError, EOFError, KeyError, TypeError, AttributeError, NotImplementedError, OverflowError,
+            BytesLengthException, zlib.error) as exc:
         raise DicomError(f"unreadable DICOM header ({type(exc).__name__})", path) from exc
