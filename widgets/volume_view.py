@@ -119,8 +119,7 @@ class VolumeView(QWidget):
         self.property.SetInterpolationTypeToLinear()
         self.actor = vtkVolume()
         self.actor.SetMapper(self.mapper)
-        self.actor.SetProperty(self.property)
-        self.renderer.AddVolume(self.actor)
+        self.actor.SetProperty(self.property)  # added to the renderer with the first volume: no input before
         self.surface = vtkActor()
         self.surface.SetMapper(vtkPolyDataMapper())
         self.surface.GetMapper().ScalarVisibilityOff()
@@ -178,6 +177,8 @@ class VolumeView(QWidget):
         self.actor.SetUserMatrix(matrix4(placement))
         self.surface.SetUserMatrix(matrix4(placement))
         self.mapper.SetInputData(self.image)
+        if not self.renderer.GetVolumes().IsItemPresent(self.actor):
+            self.renderer.AddVolume(self.actor)
         self._range = (float(array.min()), float(array.max())) if array.size else (0.0, 1.0)
         self.notice = (f"3D shown at 1/{f} resolution (GPU 3D texture limit {limit}, budget "
                        f"{self._voxel_budget / 1e6:.0f} M voxels)" if f > 1 else "")
@@ -193,10 +194,7 @@ class VolumeView(QWidget):
     def _query_texture_limit(self) -> int:
         """Ask the context (rendering once without the volume, which has no input yet)."""
         self.renderer.RemoveVolume(self.actor)
-        try:
-            return max_3d_texture_size(self.render_window)
-        finally:
-            self.renderer.AddVolume(self.actor)
+        return max_3d_texture_size(self.render_window)
 
     def volume_modified(self) -> None:
         """The voxels changed in place: re-upload them (call once loading has finished: it sends the whole texture)."""
