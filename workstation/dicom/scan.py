@@ -76,15 +76,19 @@ def skip_reasons(skipped: Sequence[Skipped]) -> Counter[str]:
     return Counter(reason.split(" (", 1)[0] for _, reason in skipped)
 
 
-def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None) -> FileList:
-    """Every file under ``folder`` (or ``folder`` itself when it is a file or a DICOMDIR), each once, sorted."""
+def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None,
+               progress: Progress = no_progress) -> FileList:
+    """Every file under ``folder`` (or ``folder`` itself when it is a file or a DICOMDIR), each once, sorted.
+
+    ``progress`` hears how many files were found so far (fraction 0: the total is not known yet).
+    """
     root = Path(folder)
     if not root.exists():
         raise DicomError("no such file or folder", root)
     result = FileList()
     seen_files: set[tuple[int, int]] = set()
     if root.is_dir():
-        _walk(root, result, seen_files, cancel)
+        _walk(root, result, seen_files, cancel, progress)
     elif dicomdir.is_dicomdir_name(root.name):
         result.dicomdirs.append(str(root))
     else:
@@ -102,12 +106,17 @@ def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None)
     return result
 
 
-def _walk(root: Path, result: FileList, seen_files: set[tuple[int, int]], cancel: CancelFlag | None) -> None:
+def _walk(root: Path, result: FileList, seen_files: set[tuple[int, int]], cancel: CancelFlag | None,
+          progress: Progress) -> None:
     stat = root.stat()
     seen_dirs = {(stat.st_dev, stat.st_ino)}
     stack = [str(root)]
+    reported = 0
     while stack:
         check_cancel(cancel)
+        if len(result.files) >= reported + 1000:
+            reported = len(result.files)
+            progress(0.0, f"listing files ({reported} found)")
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
@@ -257,7 +266,7 @@ def scan_folder(progress: Progress, cancel: CancelFlag | None, folder: str | os.
     """Job: the headers of every DICOM file under ``folder``, without touching the library."""
     progress = progress or no_progress
     progress(0.0, "listing files")
-    listing = list_files(folder, cancel)
+    listing = list_files(folder, cancel, progress)
     headers, skipped = read_headers(progress, cancel, [entry.path for entry in listing.files], workers)
     result = ScanResult(str(folder), headers, sorted(listing.skipped + skipped), listing.dicomdirs,
                         files_seen=len(listing.files) + len(listing.skipped))
