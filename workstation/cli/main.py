@@ -1,7 +1,7 @@
 """``workstation SUBCOMMAND ...``: the command-line contract other tools call.
 
 Each command lives in its own module with ``add_parser(subparsers)``, which
-sets ``func(args) -> int`` on its parser. Errors a user can act on print one
+sets ``func(args) -> int`` on its parser; ``COMMANDS`` maps names to modules. Errors a user can act on print one
 line to stderr and exit 2; anything else is logged with its traceback and
 reported as one line pointing at the log, exit 3.
 """
@@ -17,29 +17,39 @@ from workstation import __version__
 from workstation.errors import WorkstationError
 from workstation.logs import log_file, setup_logging
 
-COMMAND_MODULES = [
-    "workstation.cli.demo",
-    "workstation.cli.experiment",
-    "workstation.cli.anonymise",
-    "workstation.cli.info", "workstation.cli.convert",
-    "workstation.cli.scan",
-]
+# command name -> module whose ``add_parser`` defines it. Only the module of the
+# command being run is imported, so ``convert`` does not pay for pydicom or
+# SimpleITK imports that ``demo-data`` or ``register`` need.
+COMMANDS: dict[str, str] = {
+    "scan": "workstation.cli.scan",
+    "info": "workstation.cli.info",
+    "convert": "workstation.cli.convert",
+    "demo-data": "workstation.cli.demo",
+    "anonymise": "workstation.cli.anonymise",
+    "experiment": "workstation.cli.experiment",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="workstation", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"workstation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    wanted = [a for a in (argv or []) if not a.startswith("-")][:1]
+    modules = [COMMANDS[wanted[0]]] if wanted and wanted[0] in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logger = setup_logging()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and the like: nothing to report
+        return 0
     except KeyboardInterrupt:
         print("workstation: interrupted", file=sys.stderr)
         return 130
