@@ -1,0 +1,206 @@
+"""``register(fixed, moving, params)``: one watchable, cancellable, replayable registration run.
+
+The run picks a start (see ``initialise``), then optimises level by level
+from coarse to fine on pyramids built once from the Volumes' arrays. It
+reports every iteration through ``on_iteration``, stops within a fraction of
+a second when ``cancel`` is set (``Cancelled`` is raised, nothing is
+returned), and records what is needed to replay it: parameters, seed, thread
+count and library versions.
+
+Threads: ITK's registration metric splits its samples over threads and sums
+per-thread histograms, so the same seed gives the same transform only with
+the same thread count. ``threads`` is therefore set on every registration
+method of the run and recorded in the result; the process-wide default
+(``ProcessObject.SetGlobalDefaultNumberOfThreads``) is left alone because
+other work in the program shares it, and the filters that use it here
+(smoothing, masks, resampling) give the same voxels whatever the count.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+import workstation
+from registration import initialise
+from registration.context import IterationEvent, RunContext
+from registration.parameters import RegistrationParameters, load_preset
+from registration.transforms import matrix_lps
+from workstation.errors import RegistrationError
+from workstation.jobs import CancelFlag, check_cancel
+from workstation.volume import Volume
+
+__all__ = ["IterationEvent", "RegistrationResult", "register", "library_versions"]
+
+INITS = ("auto", "geometry", "moments", "search", "scanner", "landmarks", "manual")
+"""``auto`` uses a given initial transform, else given landmarks, else the orientation search
+(when the preset enables it), else the centres of mass."""
+
+
+def library_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "SimpleITK": sitk.Version.VersionString(),
+            "numpy": np.__version__, "workstation": workstation.__version__}
+
+
+@dataclass
+class RegistrationResult:
+    """A finished run: the transform (fixed point -> moving point) and what made it."""
+
+    transform: sitk.Transform
+    matrix_lps: np.ndarray
+    metric: float
+    iterations: int
+    seconds: float
+    metric_history: list[tuple[int, int, float]]
+    parameters: RegistrationParameters
+    init: str
+    seed: int
+    threads: int
+    versions: dict[str, str] = field(default_factory=library_versions)
+    levels: list[dict[str, Any]] = field(default_factory=list)
+    search: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the ITK object, JSON-ready (the matrix is the bulk part for a B-spline)."""
+        return {
+            "transform_kind": self.transform.GetName(),
+            "matrix_lps": np.asarray(self.matrix_lps).tolist(),
+            "maps": "fixed-space points to moving-space points",
+            "metric": self.metric, "iterations": self.iterations, "seconds": self.seconds,
+            "metric_history": [list(h) for h in self.metric_history],
+            "parameters": self.parameters.to_dict(), "init": self.init, "seed": self.seed,
+            "threads": self.threads, "versions": dict(self.versions), "levels": list(self.levels),
+            "search": list(self.search),
+        }
+
+
+def register(fixed: Volume, moving: Volume, params: RegistrationParameters, *, init: str = "auto", seed: int = 0,
+             threads: int | None = None, on_iteration: Callable[[IterationEvent], None] | None = None,
+             cancel: CancelFlag | None = None, fixed_mask: Volume | None = None, moving_mask: Volume | None = None,
+             fixed_landmarks: np.ndarray | None = None, moving_landmarks: np.ndarray | None = None,
+             initial_transform: sitk.Transform | np.ndarray | None = None) -> RegistrationResult:
+    """Register ``moving`` to ``fixed``; the result maps fixed-space points to moving-space points (LPS)."""
+    started = time.perf_counter()
+    if init not in INITS:
+        raise RegistrationError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    threads = int(threads or sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+    if params.method == "landmarks":
+        return _landmark_run(params, fixed_landmarks, moving_landmarks, seed, threads, started)
+    if params.method != "intensity":
+        raise RegistrationError(f"unknown registration method {params.method!r}; use intensity or landmarks")
+    if not params.levels:
+        raise RegistrationError(f"preset {params.name!r} has no resolution levels")
+    check_cancel(cancel)
+    ctx = RunContext(fixed, moving, params, seed, threads, cancel, on_iteration, fixed_mask, moving_mask)
+    start, label, search = _start(ctx, init, fixed_landmarks, moving_landmarks, initial_transform)
+    if params.transform.kind == "bspline":
+        transform, levels, label = _deformable(ctx, start, label, initial_transform)
+    else:
+        transform = initialise.movable_transform(start, ctx.centroid("fixed"), params.transform.kind)
+        levels = _linear_levels(ctx, transform)
+    return RegistrationResult(
+        transform=transform, matrix_lps=matrix_lps(transform, linear_part=True), metric=levels[-1]["metric"],
+        iterations=sum(level["iterations"] for level in levels), seconds=time.perf_counter() - started,
+        metric_history=ctx.history, parameters=params, init=label, seed=seed, threads=threads, levels=levels,
+        search=search)
+
+
+def _start(ctx: RunContext, init: str, fixed_landmarks: np.ndarray | None, moving_landmarks: np.ndarray | None,
+           initial_transform: sitk.Transform | np.ndarray | None) -> tuple[np.ndarray, str, list[dict[str, Any]]]:
+    """The starting matrix, a label saying how it was found, and the search's record (if one ran)."""
+    if init == "auto":
+        if initial_transform is not None:
+            init = "manual"
+        elif fixed_landmarks is not None and moving_landmarks is not None:
+            init = "landmarks"
+        else:
+            init = "search" if ctx.params.search.enabled else "moments"
+    if init == "manual":
+        if initial_transform is None:
+            raise RegistrationError("init 'manual' needs an initial transform")
+        return initialise.manual(initial_transform), "manual", []
+    if init == "landmarks":
+        if fixed_landmarks is None or moving_landmarks is None:
+            raise RegistrationError("init 'landmarks' needs fixed and moving landmarks")
+        return initialise.from_landmarks(fixed_landmarks, moving_landmarks), "landmarks", []
+    if init == "geometry":
+        return initialise.geometric_centres(ctx.fixed, ctx.moving), "geometry", []
+    if init == "moments":
+        return initialise.moments(ctx), "moments", []
+    if init == "scanner":
+        return np.eye(4), "scanner", []
+    outcome = initialise.orientation_search(ctx)
+    return outcome.matrix, f"search: {outcome.label}", [c.to_dict() for c in outcome.candidates]
+
+
+def _linear_levels(ctx: RunContext, transform: sitk.Transform, stage: str = "level") -> list[dict[str, Any]]:
+    """Optimise ``transform`` in place through the parameters' levels; one record per level."""
+    records = []
+    for n, level in enumerate(ctx.params.levels):
+        run = ctx.optimise_at(transform, spacing_mm=level.spacing_mm, smoothing_mm=level.smoothing_mm,
+                              iterations=level.iterations, step_mm=level.step_mm,
+                              sampling_percentage=level.sampling_percentage, level=n, stage=stage)
+        records.append({"level": n, "spacing_mm": level.spacing_mm, "iterations": run.iterations,
+                        "metric": run.metric, "stop": run.stop})
+    return records
+
+
+def _deformable(ctx: RunContext, start: np.ndarray, label: str,
+                initial_transform: Any) -> tuple[sitk.Transform, list[dict[str, Any]], str]:
+    """A bulk rigid/affine stage (unless the caller gave one), then one bounded B-spline grid per level."""
+    params = ctx.params
+    if initial_transform is not None or params.transform.bulk_preset is None:
+        bulk: sitk.Transform = initialise.movable_transform(start, ctx.centroid("fixed"), "affine")
+    else:
+        bulk_params = load_preset(params.transform.bulk_preset)
+        bulk_ctx = RunContext(ctx.fixed, ctx.moving, bulk_params, ctx.seed, ctx.threads, ctx.cancel,
+                              ctx.on_iteration, ctx.fixed_mask, ctx.moving_mask)
+        bulk = initialise.movable_transform(start, bulk_ctx.centroid("fixed"), bulk_params.transform.kind)
+        _linear_levels(bulk_ctx, bulk, stage="bulk")
+        label = f"{label}, then {params.transform.bulk_preset}"
+    records, composite = [], sitk.CompositeTransform([bulk])
+    for n, level in enumerate(params.levels):
+        if level.grid_spacing_mm is None:
+            raise RegistrationError(f"B-spline level {n} has no grid_spacing_mm")
+        fixed_image, _ = ctx.images(level.spacing_mm, level.smoothing_mm)
+        spline = _bspline_over(fixed_image, level.grid_spacing_mm, params.transform.spline_order)
+        run = ctx.optimise_at(spline, spacing_mm=level.spacing_mm, smoothing_mm=level.smoothing_mm,
+                              iterations=level.iterations, step_mm=level.step_mm,
+                              sampling_percentage=level.sampling_percentage, level=n,
+                              moving_initial=composite,
+                              coefficient_bound=params.transform.max_coefficient_fraction * level.grid_spacing_mm)
+        composite.AddTransform(spline)
+        records.append({"level": n, "spacing_mm": level.spacing_mm, "grid_spacing_mm": level.grid_spacing_mm,
+                        "iterations": run.iterations, "metric": run.metric, "stop": run.stop})
+    return composite, records, label
+
+
+def _bspline_over(image: sitk.Image, grid_spacing_mm: float, order: int) -> sitk.BSplineTransform:
+    """A zero B-spline whose control grid covers ``image`` with about ``grid_spacing_mm`` between knots."""
+    extent = np.asarray(image.GetSize()) * np.asarray(image.GetSpacing())
+    mesh = [max(1, int(round(e / grid_spacing_mm))) for e in extent]
+    return sitk.BSplineTransformInitializer(image, mesh, order)
+
+
+def _landmark_run(params: RegistrationParameters, fixed_landmarks: np.ndarray | None,
+                  moving_landmarks: np.ndarray | None, seed: int, threads: int,
+                  started: float) -> RegistrationResult:
+    """Paired points only: the least-squares fit is the whole registration; its metric is the RMS residual (mm)."""
+    if fixed_landmarks is None or moving_landmarks is None:
+        raise RegistrationError(f"preset {params.name!r} needs fixed and moving landmarks")
+    kind = "affine" if params.transform.kind == "affine" else "rigid"
+    m = initialise.from_landmarks(fixed_landmarks, moving_landmarks, kind)
+    f = np.asarray(fixed_landmarks, dtype=np.float64).reshape(-1, 3)
+    residual = f @ m[:3, :3].T + m[:3, 3] - np.asarray(moving_landmarks, dtype=np.float64).reshape(-1, 3)
+    rms = float(np.sqrt(np.mean(np.sum(residual**2, axis=1))))
+    transform = initialise.movable_transform(m, f.mean(axis=0), kind)
+    return RegistrationResult(transform=transform, matrix_lps=m, metric=rms, iterations=0,
+                              seconds=time.perf_counter() - started, metric_history=[], parameters=params,
+                              init="landmarks", seed=seed, threads=threads,
+                              levels=[{"level": 0, "metric": rms, "iterations": 0, "stop": "least squares"}])
