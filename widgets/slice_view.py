@@ -118,6 +118,8 @@ class SliceView(QWidget):
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(0, 0, 0)
         self.render_window = self.canvas.GetRenderWindow()
+        # No multisampling: a slice shows pixels, and 4x MSAA costs software OpenGL (llvmpipe) most of a frame.
+        self.render_window.SetMultiSamples(0)
         self.render_window.AddRenderer(self.renderer)
         self.layer = ResliceLayer()
         self.renderer.AddActor(self.layer.actor)
