@@ -25,13 +25,12 @@ import numpy as np
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from widgets.reslice_layer import ResliceLayer
 from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, MeasurementLayer, ScaleBar
-from widgets.vtk_bridge import capture
+from widgets.vtk_bridge import ReleasingCanvas, capture
 from workstation import measurements as mm
 from workstation.geometry import Plane
 from workstation.viewstate import Camera2D, SliceGrid, SliceStack, Window, display_plane
@@ -44,7 +43,7 @@ CLICK_PIXELS = 3
 PAGE_SLICES = 10
 
 
-class VtkCanvas(QVTKRenderWindowInteractor):
+class VtkCanvas(ReleasingCanvas):
     """The VTK render widget; its Qt input goes to a handler instead of a VTK interactor style."""
 
     def __init__(self, parent: QWidget, handler: SliceView | None = None) -> None:
@@ -83,14 +82,6 @@ class VtkCanvas(QVTKRenderWindowInteractor):
         super().resizeEvent(ev)
         if self._handler is not None:
             self._handler.refresh_camera()
-
-    def closeEvent(self, ev: QEvent) -> None:
-        # The base class finalizes through __getattr__, which recurses when Python tears the object
-        # down at exit; release the window here, once, from the instance dict.
-        window = self.__dict__.pop("_RenderWindow", None)
-        if window is not None:
-            window.Finalize()
-        ev.accept()
 
 
 class SliceView(QWidget):

@@ -23,7 +23,6 @@ import numpy as np
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
 from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 from vtkmodules.vtkImagingCore import vtkExtractVOI
@@ -42,7 +41,7 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from widgets.gl_info import max_3d_texture_size
 from widgets.slice_overlays import text_actor
-from widgets.vtk_bridge import capture, image_data, matrix4, voxels_of
+from widgets.vtk_bridge import ReleasingCanvas, capture, image_data, matrix4, voxels_of
 from workstation.resources import resource
 from workstation.volume import Volume
 
@@ -71,8 +70,8 @@ def downsample_factor(shape_ijk: tuple[int, int, int], max_texture: int, voxel_b
     return factor
 
 
-class _Canvas(QVTKRenderWindowInteractor):
-    """VTK's Qt widget with a double-click signal (maximise) and a safe close."""
+class _Canvas(ReleasingCanvas):
+    """VTK's Qt widget with a double-click signal (maximise)."""
 
     def __init__(self, parent: QWidget, on_double_click) -> None:
         super().__init__(parent)
@@ -80,12 +79,6 @@ class _Canvas(QVTKRenderWindowInteractor):
 
     def mouseDoubleClickEvent(self, ev: QMouseEvent) -> None:
         self._on_double_click()
-
-    def closeEvent(self, ev: QEvent) -> None:
-        window = self.__dict__.pop("_RenderWindow", None)
-        if window is not None:
-            window.Finalize()
-        ev.accept()
 
 
 class VolumeView(QWidget):

@@ -15,7 +15,9 @@ import numpy as np
 import vtkmodules.vtkInteractionStyle  # noqa: F401  (registers the interactor styles)
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (the OpenGL implementations behind vtkRenderWindow)
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QImage
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkCommonDataModel import vtkImageData
@@ -25,6 +27,21 @@ from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
 from workstation.resources import resource
 from workstation.viewstate import Window
 from workstation.volume import Volume
+
+
+class ReleasingCanvas(QVTKRenderWindowInteractor):
+    """VTK's Qt widget, releasing its render window once when closed.
+
+    The base class finalizes through ``__getattr__``, which recurses when
+    Python tears the object down at exit; this takes the window from the
+    instance dict instead, so a close after a close is harmless.
+    """
+
+    def closeEvent(self, ev: QEvent) -> None:
+        window = self.__dict__.pop("_RenderWindow", None)
+        if window is not None:
+            window.Finalize()
+        ev.accept()
 
 
 def voxels_of(volume: Volume) -> np.ndarray:
