@@ -90,6 +90,7 @@ def pixel_problem(header: InstanceHeader) -> str | None:
 
 
 def _human(n: int) -> str:
+    n = min(n, 10**15)  # found by the fuzzer: absurd declared sizes overflowed the float division
     for unit in ("bytes", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -211,8 +212,9 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
     h = frame.header
     try:
         if h.photometric.strip().upper() == "PALETTE COLOR" or h.transfer_syntax_uid == DEFLATED_LE:
-            return _whole_dataset_pixels(frame)
-        return pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None)
+            values = _whole_dataset_pixels(frame)
+        else:
+            values = pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None)
     except (ValueError, RuntimeError, NotImplementedError, KeyError, AttributeError, TypeError, EOFError,
             OSError, zlib.error) as exc:
         raise DicomError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", h.path) from exc
@@ -220,6 +222,9 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
         if type(exc).__name__ != "PanicException":  # pyo3's, a BaseException: not importable by name
             raise
         raise DicomError(f"cannot decode pixel data (decoder panic: {exc})", h.path) from exc
+    if values.shape[:2] != (h.rows, h.columns) or values.ndim > 3:  # found by the fuzzer: frame count lied
+        raise DicomError(f"decoded pixels have shape {values.shape}, the header says {h.rows} x {h.columns}", h.path)
+    return values
 
 
 def _whole_dataset_pixels(frame: Frame) -> np.ndarray:

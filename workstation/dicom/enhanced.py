@@ -26,16 +26,20 @@ if TYPE_CHECKING:
 _SPATIAL_DIMENSIONS = {0x00209057, 0x00200032, 0x00209056}  # In-Stack Position, Image Position, Stack ID
 _GRID_FRAME_OFFSET_VECTOR = 0x3004000C
 _TIME_POINTERS = {0x00181063, 0x00181065, 0x00181060}  # Frame Time, Frame Time Vector, Trigger Time
+MAX_FRAMES = 1_000_000
 
 
 def multiframe_frames(header: InstanceHeader) -> list[Frame]:
     """One ``Frame`` per frame of a multi-frame object, with its own position and modality LUT."""
     import pydicom  # deferred: most folders hold no multi-frame objects, and pydicom takes 0.3 s to import
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
+    if not 0 < header.number_of_frames <= MAX_FRAMES:  # found by the fuzzer: absurd counts overflowed lists
+        raise DicomError(f"NumberOfFrames {header.number_of_frames} is not plausible", header.path)
     try:
         ds = pydicom.dcmread(header.path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+            BytesLengthException, RecursionError, MemoryError, OverflowError) as exc:  # the last four: fuzzer
         raise DicomError(f"unreadable multi-frame header ({type(exc).__name__}: {exc})", header.path) from exc
     if "PerFrameFunctionalGroupsSequence" in ds:
         return _enhanced_frames(ds, header)

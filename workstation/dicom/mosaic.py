@@ -87,14 +87,15 @@ def _count(ds: Dataset, csa: dict[str, list[str]]) -> int | None:
 def mosaic_frames(header: InstanceHeader) -> list[Frame]:
     """One ``Frame`` per tile, each with its own position, in the order of the slice normal."""
     import pydicom  # deferred, as for enhanced objects: only mosaics need the private CSA header
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     try:
         ds = pydicom.dcmread(header.path, stop_before_pixels=True)
         raw = _private(ds, 0x0029, "SIEMENS CSA HEADER", 0x10)
         csa = read_csa(raw) if isinstance(raw, bytes) else {}
         count = _count(ds, csa)
-    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error) as exc:
+    except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, struct.error,
+            BytesLengthException, RecursionError, MemoryError, OverflowError) as exc:  # the last four: fuzzer
         raise DicomError(f"unreadable Siemens mosaic header ({type(exc).__name__}: {exc})", header.path) from exc
     if not count or count < 1:
         raise DicomError("Siemens mosaic without NumberOfImagesInMosaic", header.path)
