@@ -40,3 +40,4 @@ def open_and_load(qtbot, win: MainWindow, folder: Path, timeout: int = 120_000) 
     with qtbot.waitSignal(win.volumeLoaded, timeout=timeout) as loaded:
         win.open_folder(folder)
     return loaded.args[0]
+
