@@ -2,7 +2,7 @@
 
 Covers: a 2-worker local cluster made by the runner; failed runs recorded
 without stopping the batch; skipping finished runs; bit-for-bit determinism
-across workers and replay in this process; a worker killed mid-run.
+across workers and replay in this process; cancel; a worker killed mid-run.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from distributed import Client
 
+from workstation.errors import Cancelled, WorkstationError
 from workstation.experiments.replay import replay
 from workstation.experiments.report import write_report
 from workstation.experiments.results import COMPLETE, read_table, run_dir
 from workstation.experiments.runner import run_experiment
 from workstation.experiments.spec import load_spec
-from workstation.jobs import no_progress
+from workstation.jobs import CancelToken, no_progress
 
 
 def _matrix(results: Path, run_id: str) -> np.ndarray:
@@ -71,6 +73,8 @@ def test_local_cluster_experiment_records_runs_failures_and_resumes(pairs_dir: P
         assert len(pd.read_csv(folder / "metric_history.csv")) > 0
     for run_id in failed["run_id"]:
         assert not (run_dir(results, run_id) / COMPLETE).exists()
+        with pytest.raises(WorkstationError, match="not a finished run"):
+            replay(run_dir(results, run_id))
     assert any("gone" in m and "failed" in m for m in messages)
 
     # A re-run skips the finished runs and tries only the failed ones again.
@@ -104,6 +108,39 @@ def test_runs_are_bit_identical_across_workers_and_replay(tmp_path: Path, cluste
     assert outcome.identical, outcome.max_abs_difference
     assert np.array_equal(outcome.replayed_matrix, _matrix(tmp_path / "a", ids[0]))
     assert outcome.version_differences == {}
+
+    # A replay refuses inputs whose content is not what the run read.
+    task_file = run_dir(tmp_path / "b", ids[0]) / "task.json"
+    task = json.loads(task_file.read_text())
+    task["fingerprints"]["moving"] = "0" * 64
+    task_file.write_text(json.dumps(task))
+    with pytest.raises(WorkstationError, match=r"mr\.nii\.gz: moving input differs from the one the run used"):
+        replay(task_file.parent)
+
+
+def test_cancel_stops_the_batch_and_a_rerun_finishes_it(tmp_path: Path, cluster, pair_entry,
+                                                        write_experiment) -> None:
+    spec = load_spec(write_experiment(tmp_path / "stop.yaml", [
+        pair_entry("head"), pair_entry("shifted", "mr_shifted")], seeds=[1, 2]))
+    results = tmp_path / "results"
+    cancel = CancelToken()
+
+    def progress(fraction: float, message: str) -> None:
+        if ": ok" in message:
+            cancel.set()  # the user presses Cancel when the first run is in
+
+    with pytest.raises(Cancelled):
+        run_experiment(progress, cancel, spec, results, scheduler=cluster.scheduler_address)
+    table = read_table(results)  # written on the way out, with the runs not done as pending
+    assert (table["status"] == "ok").sum() >= 1 and (table["status"] == "pending").sum() >= 1
+    for row in table.itertuples():
+        assert (run_dir(results, row.run_id) / COMPLETE).exists() == (row.status == "ok")
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        assert not any(client.processing().values())  # nothing left running on the cluster
+
+    again = run_experiment(no_progress, None, spec, results, scheduler=cluster.scheduler_address)
+    assert again.skipped == (table["status"] == "ok").sum() and again.failed == 0
+    assert (again.table["status"] == "ok").all()
 
 
 def _kill_a_busy_worker(client: Client, stop: threading.Event) -> int | None:
