@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--open", metavar="PATH", help="open a DICOM folder or file without importing it")
     parser.add_argument("--screenshot", metavar="OUT.png", type=Path,
                         help="write a screenshot of the window once the series has loaded, then exit")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the installation (decoders, library, one rendered frame) and exit")
     return parser
 
 
@@ -72,6 +76,10 @@ class ScreenshotRun:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.self_test:  # no window: the packaging self-test renders offscreen
+        from workstation.app.selftest_render import self_test
+
+        return self_test()
     setup_logging()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Workstation")
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(*SCREENSHOT_SIZE)
         run = ScreenshotRun(app, window, args.screenshot)
     window.show()
+    if os.environ.get("WORKSTATION_EXIT_AFTER_SHOW"):  # start-up timing (packaging/measure_startup.py)
+        QTimer.singleShot(0, lambda: (print(f"window shown at {time.time():.3f}", flush=True), app.quit()))
     window.list_library()
     if args.demo:
         window.open_demo()
