@@ -67,3 +67,32 @@ def workstation_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("WORKSTATION_HOME", str(home))
     return home
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End a GUI test run before interpreter teardown can touch a dead X server.
+
+    pytest-xvfb stops Xvfb in an ``atexit`` handler, while the session's
+    QApplication and VTK's own X connections are still alive; their teardown
+    then hits the closed display and Xlib/Qt call ``exit(1)`` after every test
+    passed ("XIO: fatal IO error", "The X11 connection broke"). So once the
+    summary is printed and every plugin is unconfigured, stop Xvfb and leave
+    with the real exit status, skipping that teardown.
+    """
+    if "PySide6.QtWidgets" not in sys.modules and "vtkmodules" not in sys.modules:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import pytest_xvfb
+
+    pytest_xvfb.shutdown_xvfb()
+    os._exit(_exit_status)
