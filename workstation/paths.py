@@ -39,5 +39,11 @@ def library_path() -> Path:
     return data_dir() / "library.sqlite"
 
 
+def measurements_path() -> Path:
+    """The SQLite file of the user's measurements: kept apart from the library, which is
+    an index that may be rebuilt from the files, while measurements exist nowhere else."""
+    return data_dir() / "measurements.sqlite"
+
+
 def demo_dir() -> Path:
     return data_dir() / "demo"

@@ -1,4 +1,4 @@
-"""Measurements saved with their series in the library's SQLite file, and restored."""
+"""Measurements saved with their series in their own SQLite file, and restored."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _ruler(series: str, length: float) -> Measurement:
 
 def test_saved_measurements_come_back_equal_in_order_per_series(tmp_path: Path) -> None:
     store = MeasurementStore()
-    assert store.path == paths.library_path()  # the library's file, in this test's WORKSTATION_HOME
+    assert store.path == paths.measurements_path()  # in this test's WORKSTATION_HOME
     a = [_ruler("1.2.3", 10.0).to_dict(), _ruler("1.2.3", 5.5).to_dict()]
     b = [_ruler("1.2.4", 7.0).to_dict()]
     store.save("1.2.3", a)
@@ -38,15 +38,17 @@ def test_saved_measurements_come_back_equal_in_order_per_series(tmp_path: Path) 
     assert again.load("1.2.3") == [] and again.measured_series() == {"1.2.4"}
 
 
-def test_the_table_lives_in_the_library_file_and_survives_it(tmp_path: Path, cirs_mr: Path) -> None:
-    db_path = tmp_path / "library.sqlite"
-    store = MeasurementStore(db_path)  # first user of the file: the library's schema is made first
+def test_measurements_survive_a_library_rebuild(cirs_mr: Path) -> None:
+    """A damaged library is moved aside and rebuilt; the user's measurements stay."""
+    store = MeasurementStore()
     store.save("1.2.3", [_ruler("1.2.3", 1.0).to_dict()])
-    with Library(db_path) as library:  # the library accepts the file and imports into it
-        assert library.rebuilt is None
+    with Library() as library:
         library.import_folder(no_progress, None, cirs_mr)
-        assert library.counts()["series"] == 1
-    with sqlite3.connect(db_path) as db:
+    paths.library_path().write_bytes(b"this is not a database")
+    with Library() as library:
+        assert library.rebuilt is not None
+        assert library.counts()["series"] == 0
+    assert MeasurementStore().load("1.2.3")[0]["label"] == "r1.0"
+    with sqlite3.connect(paths.measurements_path()) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"series_measurements", "series", "instances", "schema_version"} <= tables
-    assert MeasurementStore(db_path).load("1.2.3")[0]["label"] == "r1.0"
+    assert tables == {"series_measurements"}

@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.catalog = Catalog()
         self.library = Library()
-        self.store = MeasurementStore(self.library.path)
+        self.store = MeasurementStore()
         self.current_key = ""
         self.volume: Volume | None = None
         self.hide_identity = False

@@ -1,11 +1,10 @@
-"""Measurements saved with their series, in the library's SQLite file.
+"""Measurements saved with their series, in their own SQLite file.
 
 Why: a measurement drawn today must be there when the series is opened
-again. The library module owns its own tables; this keeps one more table,
-``series_measurements``, in the same database file (created when missing),
-so a library backup or move carries the measurements along. The library
-opens the file first, because it rebuilds a file without its schema; when it
-rebuilds for a new schema version, the measurements go aside with the old file. Measurements are
+again. The library database is an index of the files that is moved aside and
+rebuilt when its schema changes or it is damaged; measurements exist nowhere
+else, so they live in ``paths.measurements_path()``, a file the library never
+touches, keyed by SeriesInstanceUID. Measurements are
 stored as the plain dicts of ``workstation.measurements`` (JSON), in order,
 and a save replaces the series' whole list in one transaction: a crash never
 leaves half a list.
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from workstation import paths
-from workstation.dicom.library import Library
 from workstation.errors import LibraryError
 
 SCHEMA = """
@@ -35,12 +33,10 @@ CREATE TABLE IF NOT EXISTS series_measurements (
 
 
 class MeasurementStore:
-    """Per-series measurement lists in ``database`` (the library file by default)."""
+    """Per-series measurement lists in ``database`` (``paths.measurements_path()`` by default)."""
 
     def __init__(self, database: str | PathLike[str] | None = None) -> None:
-        self.path = Path(database) if database is not None else paths.library_path()
-        with Library(self.path):  # the library's schema first: it moves aside a file it does not recognise
-            pass
+        self.path = Path(database) if database is not None else paths.measurements_path()
         db = self._connect()
         try:
             with db:
