@@ -93,13 +93,17 @@ def colormaps() -> dict[str, list[list[float]]]:
         return json.load(f)["maps"]
 
 
-def lookup_table(colormap: str, window: Window, invert: bool = False, entries: int = 256) -> vtkLookupTable:
-    """A LUT spanning the window: below is the first colour, above the last; inverted on request."""
+def colormap_rgb(colormap: str, entries: int = 256, invert: bool = False) -> np.ndarray:
+    """(entries, 3) float colours 0..1 of a named colour map, darkest first unless inverted."""
     points = np.asarray(colormaps()[colormap], dtype=np.float64)
     x = np.linspace(0.0, 1.0, entries)
     rgb = np.stack([np.interp(x, points[:, 0], points[:, c]) for c in (1, 2, 3)], axis=1)
-    if invert:
-        rgb = rgb[::-1]
+    return rgb[::-1] if invert else rgb
+
+
+def lookup_table(colormap: str, window: Window, invert: bool = False, entries: int = 256) -> vtkLookupTable:
+    """A LUT spanning the window: below is the first colour, above the last; inverted on request."""
+    rgb = colormap_rgb(colormap, entries, invert)
     lut = vtkLookupTable()
     lut.SetNumberOfTableValues(entries)
     lut.SetRange(window.lower, window.upper)

@@ -1,0 +1,299 @@
+"""Fusion in the MPR views: the moving volume resliced through the registration transform onto each fixed view.
+
+``FusionLayer`` adds a second reslice to one ``SliceView``: it samples the
+moving volume on exactly the plane and grid of the view's own (fixed) layer,
+through a ``vtkTransform`` holding the LPS fixed->moving matrix. VTK applies
+the reslice transform to the points the reslice axes produce, so a fixed
+view's world point x is read from the moving volume at ``M @ x``: ITK's
+convention, the very matrix a registration returns. Moving the moving image
+while the optimiser works is therefore a 4x4 update, never a resampling of
+the volume. The two slices are combined by ``widgets.fusion.composite`` into
+an RGB image shown instead of the fixed layer's actor.
+
+The layer follows the view without the view knowing: before each render
+(the renderer's StartEvent) it copies the fixed reslice's plane, grid, slab
+and interpolation, and recomposes only when a slice, the transform or a
+setting changed.
+
+``ViewerFusion`` does this for the three MPR views of the viewer's main
+series, and turns the user's Alt+keys and Alt+drags on those views into
+nudges of the moving image (``nudged``) and, in landmark mode, clicks into
+landmark points (``landmarkPicked``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+from vtkmodules.util import numpy_support
+from vtkmodules.vtkCommonCore import VTK_FLOAT
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkCommonTransforms import vtkTransform
+from vtkmodules.vtkImagingCore import vtkImageReslice
+from vtkmodules.vtkRenderingCore import vtkImageActor
+
+from widgets.fusion import Display, FusionSettings, composite
+from widgets.landmarks import LandmarkMarkers
+from widgets.slice_view import SliceView
+from widgets.viewer import Viewer
+from widgets.vtk_bridge import matrix4, volume_image
+from workstation.geometry import rotation_matrix
+from workstation.viewstate import VIEW_NAMES, default_window
+from workstation.volume import Volume
+
+NUDGE_MM = 1.0
+NUDGE_DEGREES = 1.0
+_MODIFIER = Qt.KeyboardModifier.AltModifier
+
+
+def translation(shift: np.ndarray) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, 3] = shift
+    return m
+
+
+def rotation_about(axis: np.ndarray, degrees: float, centre: np.ndarray) -> np.ndarray:
+    """4x4 rotation by ``degrees`` about ``axis`` through ``centre`` (LPS)."""
+    m = np.eye(4)
+    m[:3, :3] = rotation_matrix(axis, degrees)
+    m[:3, 3] = np.asarray(centre) - m[:3, :3] @ np.asarray(centre)
+    return m
+
+
+class FusionLayer:
+    """The moving volume on one slice view, composited with the view's fixed layer."""
+
+    def __init__(self, view: SliceView) -> None:
+        self.view = view
+        self.reslice = vtkImageReslice()
+        self.reslice.SetOutputDimensionality(2)
+        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
+        self.reslice.AutoCropOutputOff()
+        self.reslice.SetOutputScalarType(VTK_FLOAT)
+        self.reslice.SetBackgroundLevel(float("nan"))  # "no moving data here": the fixed image shows alone
+        self.transform = vtkTransform()
+        self.reslice.SetResliceTransform(self.transform)
+        self.image = vtkImageData()
+        self.actor = vtkImageActor()
+        self.actor.GetMapper().SetInputData(self.image)
+        self.actor.SetVisibility(False)
+        view.renderer.AddActor(self.actor)
+        self.markers = LandmarkMarkers(view.renderer)
+        self.moving: Volume | None = None
+        self.moving_image: vtkImageData | None = None
+        self.matrix = np.eye(4)
+        self.settings = FusionSettings()
+        self.rgb: np.ndarray | None = None  # the last composite, (rows, cols, 3) uint8; VTK shows this memory
+        self._key: tuple | None = None
+        self._observer = view.renderer.AddObserver("StartEvent", lambda *_: self.refresh())
+
+    @property
+    def enabled(self) -> bool:
+        return self.moving is not None
+
+    def set_moving(self, volume: Volume | None) -> None:
+        """Fuse ``volume`` into the view (None: show the fixed image alone again)."""
+        self.moving = volume
+        self.moving_image = None if volume is None else volume_image(volume)
+        if self.moving_image is not None:
+            self.reslice.SetInputData(self.moving_image)
+        self.actor.SetVisibility(volume is not None)
+        self.view.layer.actor.SetVisibility(volume is None and self.view.volume is not None)
+        self._key = None
+
+    def set_matrix(self, matrix: np.ndarray) -> None:
+        """The fixed->moving LPS matrix the moving image is shown through."""
+        self.matrix = np.array(matrix, dtype=np.float64)
+        self.transform.SetMatrix(matrix4(self.matrix))
+
+    def set_settings(self, settings: FusionSettings) -> None:
+        self.settings = settings
+
+    def set_landmarks(self, fixed: np.ndarray, moving_in_fixed: np.ndarray) -> None:
+        self.markers.set_points(fixed, moving_in_fixed)
+
+    def _sync(self) -> None:
+        """Reslice the moving volume exactly where the view's fixed layer reslices."""
+        fixed = self.view.layer.reslice
+        axes = fixed.GetResliceAxes()
+        if axes is not None:
+            self.reslice.SetResliceAxes(axes)
+        self.reslice.SetOutputOrigin(fixed.GetOutputOrigin())
+        self.reslice.SetOutputSpacing(fixed.GetOutputSpacing())
+        self.reslice.SetOutputExtent(fixed.GetOutputExtent())
+        self.reslice.SetSlabMode(fixed.GetSlabMode())
+        self.reslice.SetSlabNumberOfSlices(fixed.GetSlabNumberOfSlices())
+        self.reslice.SetInterpolationMode(fixed.GetInterpolationMode())
+        self.actor.GetProperty().SetInterpolationType(self.view.layer.actor.GetProperty().GetInterpolationType())
+
+    def refresh(self) -> None:
+        """Recompose the fused slice if anything it depends on changed (called before every render)."""
+        if self.moving is None or self.view.volume is None or self.view.shown is None:
+            return
+        self.view.layer.actor.SetVisibility(False)
+        self.markers.update(self.view.shown, self.view.stack.step / 2)
+        self._sync()
+        self.view.layer.reslice.Update()
+        self.reslice.Update()
+        fixed_out, moving_out = self.view.layer.reslice.GetOutput(), self.reslice.GetOutput()
+        moving_window = self.settings.moving_window or default_window(self.moving)
+        key = (fixed_out.GetMTime(), moving_out.GetMTime(), self.settings, moving_window,
+               self.view.window, self.view.colormap, self.view.invert)
+        if key == self._key:
+            return
+        self._key = key
+        cols, rows, _ = fixed_out.GetDimensions()
+        origin, spacing = fixed_out.GetOrigin(), fixed_out.GetSpacing()
+        fixed = numpy_support.vtk_to_numpy(fixed_out.GetPointData().GetScalars()).reshape(rows, cols)
+        moving = numpy_support.vtk_to_numpy(moving_out.GetPointData().GetScalars()).reshape(rows, cols)
+        self.rgb = composite(fixed.astype(np.float32), moving, Display(self.view.window, self.view.colormap,
+                                                                       self.view.invert),
+                             Display(moving_window), self.settings, (origin[0], origin[1]), (spacing[0], spacing[1]))
+        self.image.SetDimensions(cols, rows, 1)
+        self.image.SetOrigin(origin)
+        self.image.SetSpacing(spacing)
+        scalars = numpy_support.numpy_to_vtk(self.rgb.reshape(-1, 3), deep=False)
+        self.image.GetPointData().SetScalars(scalars)
+        self.image.Modified()
+
+    def detach(self) -> None:
+        self.set_moving(None)
+        self.view.renderer.RemoveObserver(self._observer)
+        self.view.renderer.RemoveActor(self.actor)
+        self.markers.remove()
+
+
+def screen_angle(centre: tuple[float, float], x0: float, y0: float, x1: float, y1: float) -> float:
+    """Degrees (clockwise on screen) swept by a drag from (x0, y0) to (x1, y1) around ``centre``."""
+    before = math.atan2(y0 - centre[1], x0 - centre[0])
+    after = math.atan2(y1 - centre[1], x1 - centre[0])
+    return math.degrees((after - before + math.pi) % (2 * math.pi) - math.pi)
+
+
+class ViewerFusion(QObject):
+    """Fusion in the viewer's three MPR views of slot 0, with nudges and landmark clicks.
+
+    Keys (with Alt, in a slice view): arrows move the moving image 1 mm on
+    screen, Page Up/Down 1 mm along the view normal, ``,`` and ``.`` turn it
+    1 degree about the view normal through the crosshair. Mouse: Alt+left
+    drag moves it, Alt+right drag turns it about the crosshair. In landmark
+    mode a left click places a landmark at the clicked point.
+    """
+
+    nudged = Signal(object)          # 4x4 LPS motion of the shown moving image, in fixed space
+    landmarkPicked = Signal(object)  # LPS point (fixed space) clicked in landmark mode
+
+    def __init__(self, viewer: Viewer) -> None:
+        super().__init__(viewer)
+        self.viewer = viewer
+        self.layers: dict[str, FusionLayer] = {}
+        self.landmark_mode = False
+        self._drag: dict | None = None
+
+    def _attach(self) -> None:
+        for name in VIEW_NAMES:
+            view = self.viewer.slice_view(name)
+            if name in self.layers and self.layers[name].view is view:
+                continue
+            self.layers[name] = FusionLayer(view)
+            view.canvas.installEventFilter(self)
+
+    @property
+    def active(self) -> bool:
+        return any(layer.enabled for layer in self.layers.values())
+
+    def set_moving(self, volume: Volume | None) -> None:
+        """Fuse ``volume`` into the main series' views; None turns fusion off."""
+        if volume is not None:
+            self._attach()
+        for layer in self.layers.values():
+            layer.set_moving(volume)
+        self.render()
+
+    def set_matrix(self, matrix: np.ndarray) -> None:
+        for layer in self.layers.values():
+            layer.set_matrix(matrix)
+        self.render()
+
+    def set_settings(self, settings: FusionSettings) -> None:
+        for layer in self.layers.values():
+            layer.set_settings(settings)
+        self.render()
+
+    def set_landmark_mode(self, on: bool) -> None:
+        self.landmark_mode = on
+
+    def set_landmarks(self, fixed: np.ndarray, moving_in_fixed: np.ndarray) -> None:
+        """Markers for fixed landmarks and for moving ones (already mapped into fixed space)."""
+        for layer in self.layers.values():
+            layer.set_landmarks(fixed, moving_in_fixed)
+        self.render()
+
+    def render(self) -> None:
+        for view in self.viewer.visible_views():
+            if isinstance(view, SliceView) and not view.closed:
+                view.render()
+
+    # -- user input on the views ---------------------------------------------------------------
+    def _view_of(self, canvas: QObject) -> SliceView | None:
+        return next((layer.view for layer in self.layers.values() if layer.view.canvas is canvas), None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        view = self._view_of(watched)
+        if view is None or view.shown is None or not self.active:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.KeyPress and event.modifiers() & _MODIFIER:
+            return self._key(view, event)
+        if kind == QEvent.Type.MouseButtonPress:
+            return self._press(view, event)
+        if kind == QEvent.Type.MouseMove and self._drag is not None:
+            return self._move(view, event)
+        if kind == QEvent.Type.MouseButtonRelease and self._drag is not None:
+            self._drag = None
+            return True
+        return False
+
+    def _key(self, view: SliceView, event: QKeyEvent) -> bool:
+        plane, key = view.shown, event.key()
+        right, down, normal = np.asarray(plane.right), np.asarray(plane.down), plane.normal
+        shifts = {Qt.Key.Key_Left: -right, Qt.Key.Key_Right: right, Qt.Key.Key_Up: -down, Qt.Key.Key_Down: down,
+                  Qt.Key.Key_PageUp: -normal, Qt.Key.Key_PageDown: normal}
+        turns = {Qt.Key.Key_Comma: -NUDGE_DEGREES, Qt.Key.Key_Period: NUDGE_DEGREES}
+        if key in shifts:
+            self.nudged.emit(translation(shifts[key] * NUDGE_MM))
+        elif key in turns:
+            self.nudged.emit(rotation_about(normal, turns[key], np.asarray(view.plane.center)))
+        else:
+            return False
+        return True
+
+    def _press(self, view: SliceView, event: QMouseEvent) -> bool:
+        x, y = event.position().x(), event.position().y()
+        button = event.button()
+        if event.modifiers() & _MODIFIER and button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            view.canvas.setFocus()
+            self._drag = {"view": view, "last": (x, y),
+                          "mode": "move" if button == Qt.MouseButton.LeftButton else "turn"}
+            return True
+        if self.landmark_mode and button == Qt.MouseButton.LeftButton:
+            view.canvas.setFocus()
+            self.landmarkPicked.emit(view.display_to_world(x, y))
+            return True
+        return False
+
+    def _move(self, view: SliceView, event: QMouseEvent) -> bool:
+        drag = self._drag
+        x, y = event.position().x(), event.position().y()
+        (lx, ly), drag["last"] = drag["last"], (x, y)
+        if drag["mode"] == "move":
+            shift = view.display_to_world(x, y) - view.display_to_world(lx, ly)
+            self.nudged.emit(translation(shift))
+        else:
+            centre = np.asarray(view.plane.center)
+            degrees = screen_angle(view.world_to_display(centre), lx, ly, x, y)
+            self.nudged.emit(rotation_about(view.shown.normal, degrees, centre))
+        return True
