@@ -47,21 +47,22 @@ def _cohort(folder: Path, seeds: int) -> list:
     return plan_experiment(load_spec(spec_path))
 
 
-def _record(outcomes, results: Path) -> tuple[float, float]:
-    """Record every outcome as the runner does; (wall seconds, summed seconds the tasks took on their workers)."""
-    clock, busy = time.perf_counter(), 0.0
+def _record(outcomes, results: Path) -> tuple[float, float, float]:
+    """Record every outcome as the runner does; (wall seconds, summed task seconds, summed task CPU seconds)."""
+    clock, busy, cpu = time.perf_counter(), 0.0, 0.0
     for outcome in outcomes:
         assert outcome.status == "ok", outcome.error
         write_run(results, outcome)
         busy += outcome.timing["total_seconds"]
-    return time.perf_counter() - clock, busy
+        cpu += outcome.timing["cpu_seconds"]
+    return time.perf_counter() - clock, busy, cpu
 
 
-def _plain_loop(tasks: list, results: Path) -> tuple[float, float]:
+def _plain_loop(tasks: list, results: Path) -> tuple[float, float, float]:
     return _record((execute(task) for task in tasks), results)
 
 
-def _on_cluster(client: Client, tasks: list, results: Path) -> tuple[float, float]:
+def _on_cluster(client: Client, tasks: list, results: Path) -> tuple[float, float, float]:
     return _record(run_on_client(client, tasks), results)
 
 
@@ -87,6 +88,7 @@ def run_benchmark(seeds: int = 4, repeats: int = 2) -> dict[str, float]:
             startup[workers] = time.perf_counter() - clock
         times: dict[str, list[float]] = {"loop": [], "1 worker": [], "2 workers": []}
         busy: dict[str, list[float]] = {name: [] for name in times}
+        cpu_share: dict[str, list[float]] = {name: [] for name in times}
         load_before = os.getloadavg()[0]
         try:
             for _ in range(2):  # warm both clusters' imports and caches before timing
@@ -96,9 +98,10 @@ def run_benchmark(seeds: int = 4, repeats: int = 2) -> dict[str, float]:
                 for name, run in (("loop", lambda out: _plain_loop(tasks, out)),
                                   ("1 worker", lambda out: _on_cluster(clusters[1][1], tasks, out)),
                                   ("2 workers", lambda out: _on_cluster(clusters[2][1], tasks, out))):
-                    wall, summed = run(root / f"{name.replace(' ', '')}{round_}")
+                    wall, summed, cpu = run(root / f"{name.replace(' ', '')}{round_}")
                     times[name].append(wall)
                     busy[name].append(summed / wall)
+                    cpu_share[name].append(cpu / summed)
             noop = _noop_round_trip(clusters[1][1])
         finally:
             for cluster, client in clusters.values():
@@ -116,6 +119,7 @@ def run_benchmark(seeds: int = 4, repeats: int = 2) -> dict[str, float]:
         "noop_round_trip_s": noop,
         "startup_1_worker_s": startup[1], "startup_2_workers_s": startup[2],
         "concurrency_2_workers": statistics.median(busy["2 workers"]),
+        **{f"cpu_per_wall_{name.replace(' ', '_')}": statistics.median(v) for name, v in cpu_share.items()},
         "load_before": load_before, "load_after": os.getloadavg()[0],
     }
     print(f"\nexperiment batch: {n} registrations (example cohort, 4 mm, short variant), median of {repeats}")
@@ -129,6 +133,8 @@ def run_benchmark(seeds: int = 4, repeats: int = 2) -> dict[str, float]:
     print(f"  runs in flight at once on 2 workers (summed task time / wall): {figures['concurrency_2_workers']:.2f}; "
           f"machine load average {figures['load_before']:.1f} before, {figures['load_after']:.1f} after "
           f"({os.cpu_count()} cores)")
+    print("  CPU seconds per wall second of a task (1.0 = a core of its own): "
+          + ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in cpu_share.items()))
     return figures
 
 

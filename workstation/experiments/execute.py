@@ -154,7 +154,7 @@ def environment_versions() -> dict[str, str]:
 def execute(task: RunTask) -> RunOutcome:
     """The dask task: run ``task`` and return its outcome; never raises."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     outcome = RunOutcome(task=task, status="failed",
                          worker={"host": socket.gethostname(), "pid": os.getpid()},
                          versions=environment_versions())
@@ -172,6 +172,9 @@ def execute(task: RunTask) -> RunOutcome:
         outcome.status = "ok"
     except Exception as exc:  # noqa: BLE001 - a failed run is data, not a crash of the batch
         outcome.error = one_line(exc)
-    outcome.timing = {**marks, "total_seconds": time.perf_counter() - clock, "started": started,
+    # CPU seconds of the worker process next to wall seconds: far below means the run waited for a core
+    # (an oversubscribed machine), far above means it used more threads than it was given.
+    outcome.timing = {**marks, "total_seconds": time.perf_counter() - clock,
+                      "cpu_seconds": time.process_time() - cpu, "started": started,
                       "finished": datetime.now(UTC).isoformat(timespec="seconds")}
     return outcome
