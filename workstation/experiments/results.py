@@ -45,8 +45,8 @@ SCORE_COLUMNS = ("tre_mean_mm", "tre_median_mm", "tre_max_mm", "tre_before_mm", 
 """The evaluation's numbers that go into the table (per-landmark TRE and per-label Dice stay in result.json)."""
 TABLE_COLUMNS = [
     "experiment", "run_id", "pair", "preset", "variant", "seed", "threads", "init", "status", "error",
-    *SCORE_COLUMNS, "start", "metric", "iterations", "register_seconds", "load_seconds", "total_seconds", "worker",
-    "finished", "overrides",
+    *SCORE_COLUMNS, "start", "metric", "iterations", "register_seconds", "load_seconds", "total_seconds", "cpu_seconds",
+    "worker", "finished", "overrides",
 ]
 
 
@@ -90,7 +90,7 @@ def table_row(outcome: RunOutcome) -> dict[str, Any]:
         "start": result.get("init", ""), "metric": result.get("metric", math.nan),
         "iterations": result.get("iterations", math.nan),
         "register_seconds": outcome.timing.get("register_seconds"), "load_seconds": outcome.timing.get("load_seconds"),
-        "total_seconds": outcome.timing.get("total_seconds"),
+        "total_seconds": outcome.timing.get("total_seconds"), "cpu_seconds": outcome.timing.get("cpu_seconds"),
         "worker": f"{outcome.worker.get('host', '?')}:{outcome.worker.get('pid', '?')}",
         "finished": outcome.timing.get("finished", ""),
         "overrides": json.dumps(task.overrides, sort_keys=True),
