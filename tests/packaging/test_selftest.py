@@ -14,7 +14,7 @@ from workstation.app.selftest_render import check_render, self_test
 from workstation.selftest import Skipped, run_self_test
 from workstation.selftest_samples import SAMPLES, Sample, check_sample
 
-CHECKS = ("version", "decode", "demo study", "registration", "render")
+CHECKS = ("version", "decode", "demo study", "registration", "about", "render")
 
 
 def _lines(text: str) -> dict[str, str]:
@@ -35,7 +35,7 @@ def test_every_check_passes_in_process_and_the_frame_renders(capsys: pytest.Capt
     assert f"{len(SAMPLES)} transfer syntaxes" in report
     for sample in SAMPLES:
         assert sample.name in report
-    assert report.rstrip().endswith("OK: 5 passed, 0 failed, 0 skipped")
+    assert report.rstrip().endswith("OK: 6 passed, 0 failed, 0 skipped")
 
 
 def test_the_installed_command_without_a_display_skips_only_the_frame(tmp_path: Path) -> None:
@@ -88,3 +88,13 @@ def test_the_frame_check_skips_without_a_display(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(Skipped, match="no display"):
         check_render(tmp_path)
+
+
+def test_the_credits_check_names_a_component_without_metadata(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    from workstation.app import selftest_render
+
+    credited = [*selftest_render.COMPONENTS, ("Nothing", "no-such-distribution", "MIT")]
+    monkeypatch.setattr(selftest_render, "COMPONENTS", credited)
+    with pytest.raises(RuntimeError, match="no version .* for no-such-distribution$"):
+        selftest_render.check_about(tmp_path)

@@ -9,6 +9,7 @@ render window, the volume ray caster, FreeType text) with the same classes the
 from __future__ import annotations
 
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,11 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 from widgets.gl_info import renderer_string
 from widgets.slice_overlays import text_actor
 from widgets.vtk_bridge import capture, image_data
+from workstation.app.about import COMPONENTS
 from workstation.selftest import Skipped, run_self_test, standard_checks
 
+OPTIONAL_COMPONENTS = {"dask"}
+"""Listed in the About dialog but part of the pip-installed experiments, not of the GUI bundle."""
 FRAME_SIZE = (160, 120)
 BACKGROUND = (0.0, 0.0, 0.0)
 
@@ -89,6 +93,20 @@ def check_render(_folder: Path) -> str:
     return f"{w}x{h} frame, {len(np.unique(frame.reshape(-1, 3), axis=0))} colours, OpenGL: {gl}"
 
 
+def check_about(_folder: Path) -> str:
+    """Every component the About dialog credits must show its version: a bundle without its metadata would not."""
+    missing = []
+    for _name, distribution, _licence in COMPONENTS:
+        try:
+            version(distribution)
+        except PackageNotFoundError:
+            if distribution.lower() not in OPTIONAL_COMPONENTS:
+                missing.append(distribution)
+    if missing:
+        raise RuntimeError(f"no version (package metadata) for {', '.join(missing)}")
+    return f"{len(COMPONENTS)} components credited with their versions and licences"
+
+
 def self_test() -> int:
-    """``workstation --self-test``: the standard checks plus one rendered frame."""
-    return run_self_test([*standard_checks(), ("render", check_render)])
+    """``workstation --self-test``: the standard checks, the About dialog's credits and one rendered frame."""
+    return run_self_test([*standard_checks(), ("about", check_about), ("render", check_render)])

@@ -1,0 +1,60 @@
+"""Start-up time of the program to its first shown window: median of N fresh processes, frozen vs pip-installed.
+
+    xvfb-run -a .venv/bin/python packaging/measure_startup.py dist/workstation/workstation --runs 5
+
+The program, started with ``WORKSTATION_EXIT_AFTER_SHOW=1``, prints the wall-clock time at which its
+main window has been shown (first turn of the event loop) and quits; the time from just before the
+process was spawned to that moment is its start-up time. Each program gets one unmeasured warm-up run
+(page cache, library database), then runs alternate between the two programs so that load on a shared
+machine hits both alike. All runs share one temporary WORKSTATION_HOME, so the user's library is untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SHOWN = re.compile(r"window shown at (\d+\.\d+)")
+
+
+def startup_seconds(command: list[str], env: dict[str, str]) -> float:
+    started = time.time()
+    done = subprocess.run(command, env={**env, "WORKSTATION_EXIT_AFTER_SHOW": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    match = SHOWN.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"{command[0]} did not show its window (exit {done.returncode}): {done.stderr.strip()}")
+    return float(match.group(1)) - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("program", help="the frozen program, e.g. dist/workstation/workstation")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise SystemExit("needs a display: run under xvfb-run -a")
+    programs = {"frozen": [args.program], "pip-installed": [sys.executable, "-m", "workstation"]}
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    with tempfile.TemporaryDirectory(prefix="workstation-startup-") as home:
+        env = {**os.environ, "WORKSTATION_HOME": home}
+        for command in programs.values():
+            startup_seconds(command, env)  # warm-up
+        for _ in range(args.runs):
+            for name, command in programs.items():
+                times[name].append(startup_seconds(command, env))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        print(f"{name:14s} median {medians[name]:.2f} s  runs: {' '.join(f'{v:.2f}' for v in values)}")
+    print(f"frozen / pip-installed: {medians['frozen'] / medians['pip-installed']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
