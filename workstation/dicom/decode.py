@@ -28,6 +28,7 @@ pixels is refused with a message instead of allocating gigabytes.
 
 from __future__ import annotations
 
+import struct
 import threading
 import zlib
 from dataclasses import dataclass
@@ -216,7 +217,7 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
         else:
             values = pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None)
     except (ValueError, RuntimeError, NotImplementedError, KeyError, AttributeError, TypeError, EOFError,
-            OSError, zlib.error) as exc:
+            OSError, zlib.error, struct.error, MemoryError, RecursionError) as exc:  # the last three: fuzzer
         raise DicomError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", h.path) from exc
     except BaseException as exc:  # found by the fuzzer: Rust decoders (pylibjpeg-rle) panic on damaged data
         if type(exc).__name__ != "PanicException":  # pyo3's, a BaseException: not importable by name

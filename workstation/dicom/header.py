@@ -302,5 +302,5 @@ def _read_with_pydicom(f: BinaryIO, path: str, stat: os.stat_result) -> Instance
     except InvalidDicomError as exc:
         raise DicomError(f"not a DICOM file ({exc})", path) from exc
     except (ValueError, EOFError, KeyError, TypeError, AttributeError, NotImplementedError, OverflowError,
-            BytesLengthException, zlib.error) as exc:
+            BytesLengthException, zlib.error, struct.error) as exc:
         raise DicomError(f"unreadable DICOM header ({type(exc).__name__})", path) from exc
