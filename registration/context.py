@@ -148,9 +148,15 @@ class RunContext:
     # -- optimisation ---------------------------------------------------------
     def optimise_at(self, transform: sitk.Transform, *, spacing_mm: float, smoothing_mm: float, iterations: int,
                     step_mm: float, sampling_percentage: float, level: int, stage: str = "level",
-                    candidate: int | None = None, moving_initial: sitk.Transform | None = None,
+                    candidate: int | None = None, warp: sitk.Transform | None = None,
                     coefficient_bound: float | None = None) -> LevelRun:
         """Optimise ``transform`` in place at one resolution, reporting each iteration.
+
+        With ``warp`` the moving image is first resampled through it onto the
+        fixed grid and ``transform`` is optimised on top (the whole map is
+        ``warp`` after ``transform``): how B-spline grids are stacked, since
+        ITK cannot differentiate through a B-spline used as a moving initial
+        transform.
 
         ``sampling_percentage`` is a fraction of the voxels inside the fixed
         mask (ITK draws from the whole grid and drops points outside the
@@ -158,18 +164,22 @@ class RunContext:
         """
         fixed, moving = self.images(spacing_mm, smoothing_mm)
         mask, cover = self.metric_mask(fixed)
+        moving_mask = self.moving_metric_mask(moving)
+        if warp is not None:
+            background = float(sitk.GetArrayViewFromImage(moving).min())
+            moving = sitk.Resample(moving, fixed, warp, sitk.sitkLinear, background)
+            moving_mask = None if moving_mask is None else masks.mask_on_grid_through(moving_mask, fixed, warp)
         setup = LevelSetup(iterations=iterations, step_mm=step_mm, sampling_strategy=self.params.sampling.strategy,
                            sampling_percentage=min(1.0, sampling_percentage / cover), seed=self.seed,
-                           threads=self.threads, coefficient_bound=coefficient_bound)
+                           coefficient_bound=coefficient_bound)
 
         def observer(iteration: int, value: float, current: sitk.Transform) -> None:
             if stage == "level":
                 self.history.append((level, iteration, value))
             if self.on_iteration is not None:
-                whole = current if moving_initial is None else sitk.CompositeTransform([moving_initial, current])
+                whole = current if warp is None else sitk.CompositeTransform([warp, current])
                 self.on_iteration(IterationEvent(level, iteration, value, matrix_lps(whole, linear_part=True),
                                                  stage, candidate))
 
         return optimise(fixed, moving, transform, metric=self.params.metric, optimizer=self.params.optimizer,
-                        setup=setup, fixed_mask=mask, moving_mask=self.moving_metric_mask(moving),
-                        moving_initial=moving_initial, observer=observer, cancel=self.cancel)
+                        setup=setup, fixed_mask=mask, moving_mask=moving_mask, observer=observer, cancel=self.cancel)

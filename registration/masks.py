@@ -88,7 +88,12 @@ def region_mask(volume: Volume, lps_min: np.ndarray | list[float], lps_max: np.n
 
 def mask_on_grid(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
     """``mask`` resampled (nearest neighbour, in world coordinates) onto ``reference``'s grid."""
-    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return mask_on_grid_through(mask, reference, sitk.Transform())
+
+
+def mask_on_grid_through(mask: sitk.Image, reference: sitk.Image, transform: sitk.Transform) -> sitk.Image:
+    """``mask`` pulled onto ``reference``'s grid through a reference->mask transform (nearest neighbour)."""
+    return sitk.Resample(mask, reference, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
 def bounding_box(mask: sitk.Image) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,20 @@ full images for every run.
 Determinism: random metric sampling draws its points in the fixed image's
 domain from ``seed`` (``SetMetricSamplingPercentage(p, seed)``), independent
 of the transform, so two candidates scored at one level see the same points.
-Mattes MI sums per-thread histograms, whose split depends on the number of
-threads, so the thread count is part of what makes a run reproducible and is
-set on every method (``SetNumberOfThreads``).
+ITK's v4 metrics, however, accumulate their sums over work units in an order
+that varies from run to run (measured: last-digit differences with two
+threads, even with the method's ``SetNumberOfThreads(1)``, because the
+metric's threader takes the process-wide default). Only one work unit gives
+bit-identical replays, so ``itk_single_threaded`` sets the process-wide
+default to 1 for the duration of a run; speed comes instead from optimising
+the orientation search's candidates side by side in Python threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +32,33 @@ import SimpleITK as sitk
 from registration.parameters import MetricSettings, OptimizerSettings
 from workstation.errors import Cancelled, RegistrationError
 from workstation.jobs import CancelFlag
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0
+_THREADS_SAVED = 0
+
+
+@contextmanager
+def itk_single_threaded() -> Iterator[None]:
+    """ITK's process-wide default thread count is 1 inside (reference-counted across concurrent runs).
+
+    Other SimpleITK work started meanwhile in the process also runs on one
+    thread: slower, never different.
+    """
+    global _THREADS_USERS, _THREADS_SAVED
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0:
+            _THREADS_SAVED = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        _THREADS_USERS += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS -= 1
+            if _THREADS_USERS == 0:
+                sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(_THREADS_SAVED)
+
 
 Observer = Callable[[int, float, sitk.Transform], None]
 """Called after each optimiser iteration with (iteration, metric value, current transform)."""
@@ -107,14 +140,13 @@ def _set_optimizer(method: sitk.ImageRegistrationMethod, optimizer: OptimizerSet
 
 def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *, metric: MetricSettings,
              optimizer: OptimizerSettings, setup: LevelSetup, fixed_mask: sitk.Image | None = None,
-             moving_mask: sitk.Image | None = None, moving_initial: sitk.Transform | None = None,
-             observer: Observer | None = None, cancel: CancelFlag | None = None) -> LevelRun:
+             moving_mask: sitk.Image | None = None, observer: Observer | None = None,
+             cancel: CancelFlag | None = None) -> LevelRun:
     """Optimise ``transform`` (modified in place) at one resolution; raise ``Cancelled`` if told to stop.
 
-    ``moving_initial`` is a fixed transform applied after ``transform`` (a
-    bulk motion under a B-spline). The returned metric is evaluated afresh at
-    the final position with the level's sampling, so values of candidates at
-    one level compare like for like.
+    The returned metric is evaluated afresh at the final position with the
+    level's sampling, so values of candidates at one level compare like for
+    like.
     """
     method = sitk.ImageRegistrationMethod()
     method.SetNumberOfThreads(int(setup.threads))
@@ -131,8 +163,6 @@ def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *
     if moving_mask is not None:
         method.SetMetricMovingMask(moving_mask)
     _set_optimizer(method, optimizer, setup)
-    if moving_initial is not None:
-        method.SetMovingInitialTransform(moving_initial)
     method.SetInitialTransform(transform, inPlace=True)
 
     def on_iteration() -> None:

@@ -7,13 +7,12 @@ a second when ``cancel`` is set (``Cancelled`` is raised, nothing is
 returned), and records what is needed to replay it: parameters, seed, thread
 count and library versions.
 
-Threads: ITK's registration metric splits its samples over threads and sums
-per-thread histograms, so the same seed gives the same transform only with
-the same thread count. ``threads`` is therefore set on every registration
-method of the run and recorded in the result; the process-wide default
-(``ProcessObject.SetGlobalDefaultNumberOfThreads``) is left alone because
-other work in the program shares it, and the filters that use it here
-(smoothing, masks, resampling) give the same voxels whatever the count.
+Threads and replay: the same seed gives the bit-identical transform, whatever
+``threads`` is. ITK's metrics sum over work units in a varying order, so every
+optimisation runs on one ITK thread (the process-wide default is held at 1
+during a run, see ``optimise.itk_single_threaded``); ``threads`` is the number
+of orientation-search candidates optimised side by side, each independent of
+the others. It is recorded in the result with the seed and library versions.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import SimpleITK as sitk
 import workstation
 from registration import initialise
 from registration.context import IterationEvent, RunContext
+from registration.optimise import itk_single_threaded
 from registration.parameters import RegistrationParameters, load_preset
 from registration.transforms import matrix_lps
 from workstation.errors import RegistrationError
@@ -98,12 +98,13 @@ def register(fixed: Volume, moving: Volume, params: RegistrationParameters, *, i
         raise RegistrationError(f"preset {params.name!r} has no resolution levels")
     check_cancel(cancel)
     ctx = RunContext(fixed, moving, params, seed, threads, cancel, on_iteration, fixed_mask, moving_mask)
-    start, label, search = _start(ctx, init, fixed_landmarks, moving_landmarks, initial_transform)
-    if params.transform.kind == "bspline":
-        transform, levels, label = _deformable(ctx, start, label, initial_transform)
-    else:
-        transform = initialise.movable_transform(start, ctx.centroid("fixed"), params.transform.kind)
-        levels = _linear_levels(ctx, transform)
+    with itk_single_threaded():
+        start, label, search = _start(ctx, init, fixed_landmarks, moving_landmarks, initial_transform)
+        if params.transform.kind == "bspline":
+            transform, levels, label = _deformable(ctx, start, label, initial_transform)
+        else:
+            transform = initialise.movable_transform(start, ctx.centroid("fixed"), params.transform.kind)
+            levels = _linear_levels(ctx, transform)
     return RegistrationResult(
         transform=transform, matrix_lps=matrix_lps(transform, linear_part=True), metric=levels[-1]["metric"],
         iterations=sum(level["iterations"] for level in levels), seconds=time.perf_counter() - started,
@@ -172,8 +173,7 @@ def _deformable(ctx: RunContext, start: np.ndarray, label: str,
         spline = _bspline_over(fixed_image, level.grid_spacing_mm, params.transform.spline_order)
         run = ctx.optimise_at(spline, spacing_mm=level.spacing_mm, smoothing_mm=level.smoothing_mm,
                               iterations=level.iterations, step_mm=level.step_mm,
-                              sampling_percentage=level.sampling_percentage, level=n,
-                              moving_initial=composite,
+                              sampling_percentage=level.sampling_percentage, level=n, warp=composite,
                               coefficient_bound=params.transform.max_coefficient_fraction * level.grid_spacing_mm)
         composite.AddTransform(spline)
         records.append({"level": n, "spacing_mm": level.spacing_mm, "grid_spacing_mm": level.grid_spacing_mm,

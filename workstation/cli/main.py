@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "demo-data": "workstation.cli.demo",
     "anonymise": "workstation.cli.anonymise",
     "experiment": "workstation.cli.experiment",
+    "register": "workstation.cli.register",
 }
 
 

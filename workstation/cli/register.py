@@ -1,0 +1,127 @@
+"""``workstation register FIXED MOVING --preset NAME -o OUT.tfm``: register two volumes, write the transform.
+
+FIXED and MOVING are DICOM folders (or files) holding one volume each, or
+image files SimpleITK reads (.nii, .nii.gz, .nrrd, .mha, .mhd). The transform
+written maps fixed-space points to moving-space points (ITK's convention):
+.tfm or .h5 for ITK tools, .json for the 4x4 matrices in LPS and RAS.
+``--resampled`` also writes the moving volume on the fixed grid. ``--json``
+prints one object (preset, seconds, iterations, metric, matrix_lps,
+parameters, init, seed, threads); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workstation.cli.convert import split_extension, write_volume
+from workstation.cli.info import report_skipped
+from workstation.errors import RegistrationError
+
+if TYPE_CHECKING:
+    from registration.runner import IterationEvent
+    from workstation.volume import Volume
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".json")
+INITS = ("auto", "geometry", "moments", "search", "scanner")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("register", help="register a moving volume to a fixed one",
+                                   description=__doc__.splitlines()[0])
+    parser.add_argument("fixed", type=Path, metavar="FIXED", help="DICOM folder or image file (stays put)")
+    parser.add_argument("moving", type=Path, metavar="MOVING", help="DICOM folder or image file (is moved)")
+    parser.add_argument("--preset", default="ct-mr-rigid", help="registration preset (default ct-mr-rigid)")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                        help="transform file: " + ", ".join(TRANSFORM_SUFFIXES))
+    parser.add_argument("--resampled", type=Path, metavar="IMAGE",
+                        help="also write the moving volume resampled onto the fixed grid (.nii.gz, .nrrd, .mha)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the metric sampling (same seed, same result)")
+    parser.add_argument("--init", choices=INITS, default="auto", help="how to start (default auto)")
+    parser.add_argument("--threads", type=int, default=None, help="search candidates optimised side by side")
+    parser.add_argument("--json", action="store_true", help="print one JSON object describing the result")
+    parser.set_defaults(func=run)
+
+
+def load_one(path: Path) -> Volume:
+    """The single volume in a DICOM folder or file, or in an image file."""
+    from workstation.volume import Volume, VolumeMeta
+
+    if not path.exists():
+        raise RegistrationError("no such file or folder", path)
+    if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES):
+        import SimpleITK as sitk
+
+        try:
+            image = sitk.ReadImage(str(path))
+        except RuntimeError as exc:
+            raise RegistrationError(f"cannot read the image ({str(exc).strip().splitlines()[-1]})", path) from exc
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise RegistrationError("registration needs a 3D single-channel image", path)
+        return Volume.from_sitk(image, VolumeMeta(description=path.name))
+    from workstation.dicom.load import load_volumes
+
+    result = load_volumes(path)
+    report_skipped("register", result.skipped)
+    if len(result.volumes) != 1:
+        raise RegistrationError(f"holds {len(result.volumes)} volumes; give a folder or file with one", path)
+    volume = result.volumes[0]
+    if volume.array.ndim != 3:
+        raise RegistrationError("registration needs a 3D volume, this one has time points", path)
+    return volume
+
+
+class StderrIterations:
+    """Iteration events as progress lines on stderr, at most one every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, event: IterationEvent) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        where = f"level {event.level}" if event.stage == "level" else f"{event.stage} candidate {event.candidate}"
+        print(f"[register] {where} iteration {event.iteration} metric {event.metric:.5f}", file=sys.stderr,
+              flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output.name.lower().endswith(TRANSFORM_SUFFIXES):
+        raise RegistrationError(f"unknown transform file type; use {', '.join(TRANSFORM_SUFFIXES)}", args.output)
+    for out in (args.output, args.resampled):
+        if out is not None and not out.parent.is_dir():
+            raise RegistrationError("the output folder does not exist", out.parent)
+    if args.resampled is not None:
+        split_extension(args.resampled)  # refuse an unknown image format before the work
+    from registration.parameters import load_preset
+    from registration.resample import resample_to
+    from registration.runner import register
+    from registration.transforms import write_transform
+
+    params = load_preset(args.preset)
+    fixed, moving = load_one(args.fixed), load_one(args.moving)
+    result = register(fixed, moving, params, init=args.init, seed=args.seed, threads=args.threads,
+                      on_iteration=StderrIterations())
+    write_transform(result.transform, args.output)
+    if args.resampled is not None:
+        write_volume(resample_to(fixed, moving, result.transform), args.resampled)
+    summary = {"preset": args.preset, "seconds": result.seconds, "iterations": result.iterations,
+               "metric": result.metric, "matrix_lps": result.matrix_lps.tolist(),
+               "maps": "fixed-space points to moving-space points", "parameters": params.to_dict(),
+               "init": result.init, "seed": result.seed, "threads": result.threads, "transform": str(args.output)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.output}: {args.preset} ({result.init}), metric {result.metric:.5f}, "
+              f"{result.iterations} iterations, {result.seconds:.1f} s")
+        for row in result.matrix_lps:
+            print("  " + " ".join(f"{v:12.6f}" for v in row))
+    return 0
