@@ -57,16 +57,28 @@ class Display:
     invert: bool = False
 
 
-def normalised(values: np.ndarray, window: Window) -> np.ndarray:
-    """Values mapped linearly to 0..1 across the window (clipped), as a view's lookup table does."""
-    return np.clip((values - window.lower) / max(window.width, 1e-6), 0.0, 1.0)
+def levels(values: np.ndarray, window: Window, entries: int = 256) -> np.ndarray:
+    """Lookup-table indices (uint8) of values across the window, clipped, as a view's lookup table maps them.
+
+    NaN (no data) maps to the first entry. float32 arithmetic: a slice is
+    recomposed on the GUI thread at every live update, and float64
+    temporaries of the whole slice cost more than the rest of the frame.
+    """
+    scale = np.float32((entries - 1) / max(window.width, 1e-6))
+    level = (np.asarray(values, dtype=np.float32) - np.float32(window.lower)) * scale + np.float32(0.5)
+    np.clip(level, 0, entries - 1, out=level)
+    return np.nan_to_num(level, copy=False, nan=0.0).astype(np.uint8)
 
 
-def coloured(values: np.ndarray, display: Display, entries: int = 256) -> np.ndarray:
-    """(h, w, 3) float 0..1 colours of a slice through the display's colour map (NaN counts as the lowest)."""
-    level = np.nan_to_num(normalised(values, display.window), nan=0.0)
-    table = colormap_rgb(display.colormap, entries, display.invert)
-    return table[np.rint(level * (entries - 1)).astype(np.intp)]
+def colour_table(display: Display, entries: int = 256) -> np.ndarray:
+    """(entries, 3) uint8 colours of the display's colour map."""
+    rgb = colormap_rgb(display.colormap, entries, display.invert)
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def coloured(values: np.ndarray, display: Display) -> np.ndarray:
+    """(h, w, 3) uint8 colours of a slice through the display's window and colour map."""
+    return colour_table(display)[levels(values, display.window)]
 
 
 def checker_mask(shape: tuple[int, int], origin: tuple[float, float], spacing: tuple[float, float],
@@ -89,28 +101,25 @@ def composite(fixed: np.ndarray, moving: np.ndarray, fixed_display: Display, mov
               spacing: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """The fused slice as (h, w, 3) uint8; ``origin``/``spacing`` place the grid in plane mm (checkerboard)."""
     inside = ~np.isnan(moving)
+    f_rgb = coloured(fixed, fixed_display)
     if settings.mode == "difference":
-        diff = np.abs(normalised(fixed, fixed_display.window)
-                      - normalised(np.nan_to_num(moving), moving_display.window))
-        grey = Display(Window(0.5, 1.0), fixed_display.colormap, fixed_display.invert)
-        out = np.where(inside[..., None], coloured(diff, grey), coloured(fixed, fixed_display))
-        return _to_bytes(out)
+        a = levels(fixed, fixed_display.window).astype(np.int16)
+        b = levels(moving, moving_display.window).astype(np.int16)
+        grey = Display(Window(127.5, 255.0), fixed_display.colormap, fixed_display.invert)
+        out = coloured(np.abs(a - b), grey)
+        return np.where(inside[..., None], out, f_rgb)
     if settings.mode == "overlay":
         moving_display = replace(moving_display, colormap=settings.overlay_colormap, invert=False)
-    f_rgb, m_rgb = coloured(fixed, fixed_display), coloured(moving, moving_display)
+    m_rgb = coloured(moving, moving_display)
     top, bottom = (f_rgb, m_rgb) if settings.swap else (m_rgb, f_rgb)
     if settings.mode == "checkerboard":
         odd = checker_mask(fixed.shape, origin, spacing, settings.square_mm)
         out = np.where(odd[..., None], top, bottom)
     else:
-        weight = np.full(fixed.shape, settings.opacity)
+        weight = np.full(fixed.shape + (1,), np.float32(settings.opacity), dtype=np.float32)
         if settings.mode == "overlay":  # PET style: the coloured image is clear where it is below its window
-            below = normalised(np.nan_to_num(fixed if settings.swap else moving, nan=-np.inf),
-                               fixed_display.window if settings.swap else moving_display.window) <= 0.0
-            weight = np.where(below, 0.0, weight)
-        out = (1.0 - weight[..., None]) * bottom + weight[..., None] * top
-    return _to_bytes(np.where(inside[..., None], out, f_rgb))
-
-
-def _to_bytes(rgb: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
+            top_values, top_display = (fixed, fixed_display) if settings.swap else (moving, moving_display)
+            weight[levels(top_values, top_display.window) == 0] = 0.0
+        blended = bottom + (top.astype(np.float32) - bottom) * weight + np.float32(0.5)
+        out = blended.astype(np.uint8)
+    return np.where(inside[..., None], out, f_rgb)

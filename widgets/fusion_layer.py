@@ -24,9 +24,10 @@ landmark points (``landmarkPicked``).
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import VTK_FLOAT
@@ -191,6 +192,10 @@ class ViewerFusion(QObject):
         self.viewer = viewer
         self.layers: dict[str, FusionLayer] = {}
         self.landmark_mode = False
+        self.last_render_seconds = 0.0  # GUI time the last full round of view renders took
+        self._queue: list[SliceView] = []
+        self._scheduled = False
+        self._round_seconds = 0.0
         self._drag: dict | None = None
 
     def _attach(self) -> None:
@@ -213,10 +218,11 @@ class ViewerFusion(QObject):
             layer.set_moving(volume)
         self.render()
 
-    def set_matrix(self, matrix: np.ndarray) -> None:
+    def set_matrix(self, matrix: np.ndarray, spread: bool = False) -> None:
+        """Show the moving image through ``matrix``; ``spread`` renders the views one event-loop turn apart."""
         for layer in self.layers.values():
             layer.set_matrix(matrix)
-        self.render()
+        self.render(spread)
 
     def set_settings(self, settings: FusionSettings) -> None:
         for layer in self.layers.values():
@@ -232,10 +238,41 @@ class ViewerFusion(QObject):
             layer.set_landmarks(fixed, moving_in_fixed)
         self.render()
 
-    def render(self) -> None:
-        for view in self.viewer.visible_views():
-            if isinstance(view, SliceView) and not view.closed:
+    def render(self, spread: bool = False) -> None:
+        """Render the slice views now, or (``spread``) in small steps one event-loop turn apart.
+
+        A software-OpenGL frame of a view takes 10-50 ms and composing its
+        fused slice a few more; doing all three views in one go would hold the
+        event loop for all of it, so live updates during a run compose and
+        draw each view in turns of their own and hand the loop back between.
+        """
+        views = [v for v in self.viewer.visible_views() if isinstance(v, SliceView)]
+        self._round_seconds = 0.0
+        if not spread:
+            self._queue = []
+            for view in views:
                 view.render()
+            return
+        layers = {layer.view: layer for layer in self.layers.values()}
+        self._queue = [step for v in views for step in ((layers[v].refresh if v in layers else None), v.render)
+                       if step is not None]
+        if not self._scheduled:
+            self._scheduled = True
+            QTimer.singleShot(0, self, self._render_next)
+
+    def _render_next(self) -> None:
+        self._scheduled = False
+        if not self._queue:
+            return
+        step = self._queue.pop(0)
+        started = time.perf_counter()
+        step()  # a closed view's render does nothing
+        self._round_seconds += time.perf_counter() - started
+        if not self._queue:
+            self.last_render_seconds = self._round_seconds
+        elif not self._scheduled:
+            self._scheduled = True
+            QTimer.singleShot(0, self, self._render_next)
 
     # -- user input on the views ---------------------------------------------------------------
     def _view_of(self, canvas: QObject) -> SliceView | None:

@@ -46,6 +46,7 @@ from workstation.app.library_listing import Imported, import_and_list, library_p
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
 from workstation.app.opening import Opened, open_path
+from workstation.app.registration_controller import install as install_registration
 from workstation.app.settings import RecentItems, app_settings
 from workstation.demo import ensure_demo_study
 from workstation.dicom.library import Library
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.messages_dock], [80], Qt.Orientation.Vertical)
         self._build_status_bar()
         self._build_menus()
+        self.registration = install_registration(self)
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_volume)
