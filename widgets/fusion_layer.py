@@ -42,12 +42,22 @@ from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
 from workstation.geometry import rotation_matrix
-from workstation.viewstate import VIEW_NAMES, default_window
+from workstation.viewstate import AUTO_PRESET, VIEW_NAMES, Window, preset_window
 from workstation.volume import Volume
 
 NUDGE_MM = 1.0
 NUDGE_DEGREES = 1.0
 _MODIFIER = Qt.KeyboardModifier.AltModifier
+
+
+def auto_window(volume: Volume) -> Window:
+    """The moving image's window in a fusion: from its values, not its header.
+
+    Header windows are made for viewing one series alone and are sometimes
+    meaningless (the cirs057a MR says centre 3, width 6); a fusion needs the
+    moving image's own range, so both images show their anatomy.
+    """
+    return preset_window(volume, AUTO_PRESET)
 
 
 def translation(shift: np.ndarray) -> np.ndarray:
@@ -84,6 +94,7 @@ class FusionLayer:
         view.renderer.AddActor(self.actor)
         self.markers = LandmarkMarkers(view.renderer)
         self.moving: Volume | None = None
+        self.moving_window: Window | None = None
         self.moving_image: vtkImageData | None = None
         self.matrix = np.eye(4)
         self.settings = FusionSettings()
@@ -95,9 +106,10 @@ class FusionLayer:
     def enabled(self) -> bool:
         return self.moving is not None
 
-    def set_moving(self, volume: Volume | None) -> None:
-        """Fuse ``volume`` into the view (None: show the fixed image alone again)."""
+    def set_moving(self, volume: Volume | None, window: Window | None = None) -> None:
+        """Fuse ``volume`` into the view (None: show the fixed image alone again), by default in ``window``."""
         self.moving = volume
+        self.moving_window = window or (None if volume is None else auto_window(volume))
         self.moving_image = None if volume is None else volume_image(volume)
         if self.moving_image is not None:
             self.reslice.SetInputData(self.moving_image)
@@ -140,7 +152,7 @@ class FusionLayer:
         self.view.layer.reslice.Update()
         self.reslice.Update()
         fixed_out, moving_out = self.view.layer.reslice.GetOutput(), self.reslice.GetOutput()
-        moving_window = self.settings.moving_window or default_window(self.moving)
+        moving_window = self.settings.moving_window or self.moving_window
         key = (fixed_out.GetMTime(), moving_out.GetMTime(), self.settings, moving_window,
                self.view.window, self.view.colormap, self.view.invert)
         if key == self._key:
@@ -214,8 +226,9 @@ class ViewerFusion(QObject):
         """Fuse ``volume`` into the main series' views; None turns fusion off."""
         if volume is not None:
             self._attach()
+        window = None if volume is None else auto_window(volume)
         for layer in self.layers.values():
-            layer.set_moving(volume)
+            layer.set_moving(volume, window)
         self.render()
 
     def set_matrix(self, matrix: np.ndarray, spread: bool = False) -> None:
