@@ -11,9 +11,11 @@ from tests.widgets.volumes import box_phantom
 from widgets.fusion import FusionSettings, checker_mask
 from widgets.fusion_layer import ViewerFusion
 from widgets.landmarks import LandmarkPairs
-from workstation.volume import Volume
+from workstation.viewstate import AUTO_PRESET, Window, preset_window
+from workstation.volume import Volume, WindowPreset
 
 WINDOW = (500.0, 1000.0)  # 0 -> black, 1000 -> white
+SAME = Window(*WINDOW)  # the moving window (a uniform volume has no automatic one)
 
 
 def uniform(value: int, like: Volume) -> Volume:
@@ -50,7 +52,7 @@ def test_alpha_zero_shows_the_fixed_image_and_one_the_moving_one(fused):
     rows, cols = slice_box(view)
     fusion.set_moving(moving)
     for opacity, expected in ((0.0, 0), (1.0, 255), (0.25, 64)):
-        fusion.set_settings(FusionSettings(mode="blend", opacity=opacity, moving_window=None))
+        fusion.set_settings(FusionSettings(mode="blend", opacity=opacity, moving_window=SAME))
         inside = view.capture()[rows, cols]
         assert np.all(np.abs(inside.astype(int) - expected) <= 1), (opacity, np.unique(inside))
     fusion.set_moving(None)  # off again: the fixed layer alone
@@ -62,7 +64,7 @@ def test_checkerboard_alternates_the_two_images_in_squares_of_the_given_size(fus
     fusion.set_moving(uniform(1000, fixed))
     view = viewer.slice_view("axial")
     rows, cols = slice_box(view)
-    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=8.0))
+    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=8.0, moving_window=SAME))
     shown = view.capture()[rows, cols, 0]
     assert set(np.unique(shown)) == {0, 255}  # only the fixed (black) and moving (white) images
     # Along a screen row the colour flips every 8 mm: runs of about 8 / mm_per_pixel pixels.
@@ -72,11 +74,11 @@ def test_checkerboard_alternates_the_two_images_in_squares_of_the_given_size(fus
     assert len(runs) >= 3
     assert np.allclose(runs, 8.0 / view.mm_per_pixel(), atol=1.5)
     # Swapping puts each image in the other's squares.
-    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=8.0, swap=True))
+    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=8.0, swap=True, moving_window=SAME))
     swapped = view.capture()[rows, cols, 0]
     assert np.mean((swapped > 127) != (shown > 127)) > 0.97
     # Squares of 16 mm: half as many flips.
-    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=16.0))
+    fusion.set_settings(FusionSettings(mode="checkerboard", square_mm=16.0, moving_window=SAME))
     wide = view.capture()[rows, cols, 0]
     assert len(np.flatnonzero(np.diff((wide[wide.shape[0] // 2] > 127).astype(int)))) < len(flips) * 0.6
 
@@ -92,7 +94,7 @@ def test_overlay_colours_the_moving_image_hot_and_leaves_the_fixed_where_it_is_b
     viewer, fixed, fusion = fused
     moving = box_phantom()  # -1000 around a box of 200 and a 1000 marker
     fusion.set_moving(moving)
-    fusion.set_settings(FusionSettings(mode="overlay", opacity=1.0, moving_window=None))
+    fusion.set_settings(FusionSettings(mode="overlay", opacity=1.0, moving_window=Window(100, 500)))
     viewer.set_position(moving.index_to_world((30, 28, 20)))  # in the box
     view = viewer.slice_view("axial")
     rgb = view.capture().astype(int)
@@ -186,3 +188,12 @@ def test_landmark_clicks_are_stored_in_each_image_frame(fused, qtbot):
     f, m = pairs.pairs()
     assert np.allclose(m - f, [[5.0, 0.0, -2.0]])
     assert np.allclose(pairs.moving_in_fixed(shift), f)
+
+
+def test_the_moving_image_is_windowed_from_its_values_not_its_header(fused):
+    viewer, fixed, fusion = fused
+    moving = box_phantom(modality="MR")
+    moving.meta.window_presets = [WindowPreset("Algo1", 3.0, 6.0)]  # as the cirs057a MR's header says
+    fusion.set_moving(moving)
+    window = fusion.layers["axial"].moving_window
+    assert window == preset_window(moving, AUTO_PRESET) and window.width > 6.0
