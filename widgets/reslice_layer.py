@@ -41,6 +41,7 @@ class ResliceLayer:
         self.image = None
         self.slab_mode, self.slab_mm = "none", 0.0
         self._step_mm = 1.0
+        self._placed: tuple | None = None
         self.last_reslice_seconds = 0.0
         self.set_interpolation(True)
 
@@ -58,7 +59,15 @@ class ResliceLayer:
             self.image.Modified()
 
     def set_plane(self, plane: Plane, grid: SliceGrid, step_mm: float) -> None:
-        """Reslice on ``plane`` (the display plane), sampling ``grid`` in plane mm; ``step_mm`` between slab slices."""
+        """Reslice on ``plane`` (the display plane), sampling ``grid`` in plane mm; ``step_mm`` between slab slices.
+
+        The same plane again changes nothing: a new axes matrix would re-run the
+        reslice and re-upload the texture, and the views whose slice stays while
+        the crosshair moves in another view would pay a whole frame for it.
+        """
+        if (plane, grid, step_mm) == self._placed:
+            return
+        self._placed = (plane, grid, step_mm)
         self.reslice.SetResliceAxes(matrix4(plane.matrix()))
         self.reslice.SetOutputOrigin(grid.origin[0], grid.origin[1], 0.0)
         self.reslice.SetOutputSpacing(grid.spacing[0], grid.spacing[1], step_mm)

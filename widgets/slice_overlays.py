@@ -81,8 +81,14 @@ class Crosshair:
         self.actors = {name: line_actor(color, 1.0, 0.75) for name, color in VIEW_COLORS.items()}
         for actor in self.actors.values():
             renderer.AddActor(actor)
+        self._drawn: tuple | None = None
 
     def update(self, point_uv: tuple[float, float], directions: dict[str, tuple[float, float]], visible: bool) -> None:
+        """Move the lines; the same lines again upload nothing (most slice steps leave a view's lines alone)."""
+        drawn = (tuple(map(float, point_uv)), dict(directions), visible)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         for name, actor in self.actors.items():
             direction = directions.get(name)
             actor.SetVisibility(visible and direction is not None)
@@ -155,8 +161,14 @@ class ScaleBar:
         renderer.AddViewProp(self.label)
         self.length_mm = 0.0
         self.enabled = True
+        self._drawn: tuple | None = None
 
     def update(self, mm_per_pixel: float, width_px: int, height_px: int) -> None:
+        """Redraw for a zoom or a window size; the same ones again (every slice step) change nothing."""
+        drawn = (mm_per_pixel, width_px, height_px, self.enabled)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         if not self.enabled or mm_per_pixel <= 0 or height_px < 40:
             self.bar.SetVisibility(False)
             self.label.SetVisibility(False)

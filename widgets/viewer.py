@@ -73,6 +73,7 @@ class Viewer(QWidget):
     probe = Signal(object)             # dict: lps, ijk, value, units, view, slot
     measurementsChanged = Signal()
     windowChanged = Signal(object)     # Window of slot 0
+    controlsChanged = Signal()         # tool, display settings, cine or links changed (keys too): panels follow
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,6 +101,9 @@ class Viewer(QWidget):
         self._cine_view = "axial"
         self._help: HelpPanel | None = None
         self._closed = False
+        self._pending: set[int] = set()
+        self._render_timer = QTimer(self, singleShot=True, interval=0)
+        self._render_timer.timeout.connect(self.flush)
 
     # -- series ------------------------------------------------------------------------
     def set_volume(self, volume: Volume, slot: int = 0) -> None:
@@ -151,7 +155,7 @@ class Viewer(QWidget):
         if complete:
             self.render_all()
         else:
-            self._render_2d()
+            self._render_2d([slot])
 
     # -- layout ------------------------------------------------------------------------
     def set_layout(self, name: str) -> None:
@@ -226,10 +230,11 @@ class Viewer(QWidget):
     def set_position(self, lps: np.ndarray, slot: int = 0) -> None:
         """Move the crosshair to an LPS point; every view of linked series follows."""
         lps = np.asarray(lps, dtype=np.float64).copy()
-        for n in self._linked_slots(slot, "position"):
+        slots = self._linked_slots(slot, "position")
+        for n in slots:
             self._slots[n].state.position = lps.copy()
             self._push_planes(n)
-        self._render_2d()
+        self._render_2d(slots)
         self.positionChanged.emit(lps)
 
     def position(self, slot: int = 0) -> np.ndarray:
@@ -244,17 +249,18 @@ class Viewer(QWidget):
         """Oblique MPR: turn the crosshair axes seen in ``view_name``; the other two views turn with them."""
         self._slots[slot].state.rotate(view_name, degrees)
         self._push_planes(slot)
-        self._render_2d()
+        self._render_2d([slot])
 
     def reset(self, slot: int = 0) -> None:
         """Crosshair to the volume centre, no obliquity, zoom 1 and no pan in every view."""
-        for n in self._linked_slots(slot, "position"):
+        slots = self._linked_slots(slot, "position")
+        for n in slots:
             s = self._slots[n]
             s.state = MprState.centred(s.volume)
             for view in s.views.values():
                 view.set_camera(Camera2D())
             self._push_planes(n)
-        self._render_2d()
+        self._render_2d(slots)
         self.positionChanged.emit(self.position(slot))
 
     def _push_planes(self, slot: int) -> None:
@@ -264,10 +270,11 @@ class Viewer(QWidget):
 
     # -- window, colour, slab ---------------------------------------------------------------------
     def set_window(self, center: float, width: float, slot: int = 0) -> None:
-        for n in self._linked_slots(slot, "window"):
+        slots = self._linked_slots(slot, "window")
+        for n in slots:
             self._slots[n].window = Window(float(center), max(float(width), 1e-3))
             self._push_display(n)
-        self._render_2d()
+        self._render_2d(slots)
         if slot == 0:
             self.windowChanged.emit(self._slots[0].window)
 
@@ -285,17 +292,20 @@ class Viewer(QWidget):
     def set_colormap(self, name: str, slot: int = 0) -> None:
         self._slots[slot].colormap = name
         self._push_display(slot)
-        self._render_2d()
+        self._render_2d([slot])
+        self.controlsChanged.emit()
 
     def set_invert(self, invert: bool, slot: int = 0) -> None:
         self._slots[slot].invert = invert
         self._push_display(slot)
-        self._render_2d()
+        self._render_2d([slot])
+        self.controlsChanged.emit()
 
     def set_interpolation(self, on: bool, slot: int = 0) -> None:
         self._slots[slot].interpolation = on
         self._push_display(slot)
-        self._render_2d()
+        self._render_2d([slot])
+        self.controlsChanged.emit()
 
     def set_slab(self, mode: str, thickness_mm: float = 0.0, slot: int = 0) -> None:
         """Thick slab in the 2D views: 'mip', 'minip' or 'mean' over ``thickness_mm``; 'none' for thin slices."""
@@ -303,7 +313,13 @@ class Viewer(QWidget):
             raise ValueError(f"unknown slab mode {mode!r}; expected one of {', '.join(SLAB_MODES)}")
         self._slots[slot].slab = (mode, float(thickness_mm))
         self._push_display(slot)
-        self._render_2d()
+        self._render_2d([slot])
+        self.controlsChanged.emit()
+
+    def display_settings(self, slot: int = 0) -> dict:
+        """The slot's colour map, invert, interpolation and slab (mode, mm): what a control panel shows."""
+        s = self._slots[slot]
+        return {"colormap": s.colormap, "invert": s.invert, "interpolation": s.interpolation, "slab": s.slab}
 
     def _push_display(self, slot: int) -> None:
         s = self._slots[slot]
@@ -338,15 +354,18 @@ class Viewer(QWidget):
         for key, value in (("position", position), ("zoom", zoom), ("window", window)):
             if value is not None:
                 self.links[key] = value
+        self.controlsChanged.emit()
 
     # -- cine --------------------------------------------------------------------------------
     def start_cine(self, view_name: str | None = None, fps: float = 10.0) -> None:
         """Play through the slices of a view (the active one by default), looping."""
         self._cine_view = view_name or (self.active_view if self.active_view in VIEW_NAMES else "axial")
         self._cine.start(max(1, int(1000 / fps)))
+        self.controlsChanged.emit()
 
     def stop_cine(self) -> None:
         self._cine.stop()
+        self.controlsChanged.emit()
 
     @property
     def cine_running(self) -> bool:
@@ -364,6 +383,7 @@ class Viewer(QWidget):
         for s in self._slots:
             for view in s.views.values():
                 view.set_tool(kind)
+        self.controlsChanged.emit()
 
     def measurements(self, slot: int = 0) -> list[mm.Measurement]:
         return list(self._slots[slot].measurements)
@@ -372,7 +392,7 @@ class Viewer(QWidget):
         """Replace the slot's measurements (e.g. restored from the library)."""
         self._slots[slot].measurements = list(measurements)
         self._push_measurements(slot)
-        self._render_2d()
+        self._render_2d([slot])
         self.measurementsChanged.emit()
 
     def add_measurement(self, m: mm.Measurement, slot: int = 0) -> None:
@@ -391,7 +411,7 @@ class Viewer(QWidget):
     def select_measurement(self, uid: str | None, slot: int = 0) -> None:
         self._slots[slot].selected = uid
         self._push_measurements(slot)
-        self._render_2d()
+        self._render_2d([slot])
 
     def measurement_values(self, m: mm.Measurement, slot: int = 0) -> dict[str, tuple[float, str]]:
         """Name -> (value, unit) of a measurement on the slot's volume (length, angle, area, mean, ...)."""
@@ -407,17 +427,36 @@ class Viewer(QWidget):
         """Render every view on screen, the 3D ones included."""
         if self._closed:
             return
+        self._pending.clear()
+        self._render_timer.stop()
         for view in self.visible_views():
             view.render()
 
-    def _render_2d(self) -> None:
-        """Render the slice views only: crosshair, window and measurement changes do not touch the 3D scene,
-        whose software rendering costs seconds."""
+    def _render_2d(self, slots: list[int] | None = None) -> None:
+        """Render the slice views of ``slots`` (all by default) at the next turn of the event loop.
+
+        Only slice views: crosshair, window and measurement changes do not touch
+        the 3D scene, whose software rendering costs seconds. Deferred and merged:
+        several wheel events (or a step that moves the crosshair of all views)
+        arriving in one turn give one render per view, not one per event.
+        """
         if self._closed:
             return
-        for view in self.visible_views():
-            if isinstance(view, SliceView):
-                view.render()
+        self._pending.update(range(len(self._slots)) if slots is None else slots)
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def flush(self) -> None:
+        """Render now the slice views waiting for the deferred render (tests and benchmarks call it too)."""
+        self._render_timer.stop()
+        pending, self._pending = self._pending, set()
+        if self._closed:
+            return
+        names = [n for row in self._visible_names() for n in row if n != "3d"]
+        for slot in sorted(pending):
+            views = self._slots[slot].views
+            for name in names if self._slots[slot].volume is not None else []:
+                views[name].render()
 
     def grab_image(self) -> QImage:
         """The whole layout as an image: each VTK view captured from its back buffer, placed where it is on screen."""
@@ -432,8 +471,9 @@ class Viewer(QWidget):
         return image
 
     def close_views(self) -> None:
-        """Release every render window (OpenGL contexts, X windows) and stop the cine timer."""
+        """Release every render window (OpenGL contexts, X windows) and stop the cine and render timers."""
         self._cine.stop()
+        self._render_timer.stop()
         for s in self._slots:
             for view in [*s.views.values(), *([s.volume_view] if s.volume_view else [])]:
                 view.close_view()

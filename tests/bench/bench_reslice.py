@@ -7,7 +7,10 @@ frame <= 33 ms. Measured, over 100 slice steps each, side by side in one run:
   nearest-neighbour interpolation, and a 10 mm MIP slab;
 - one view: plane change + reslice + render + ``WaitForCompletion``;
 - the whole 1x3 layout: a wheel step moves the crosshair, so all three
-  views re-render;
+  views re-render (the stepped one re-slices, the other two only move their
+  crosshair line); three wheel events in one event-loop turn (one deferred
+  render per view); and, as a peer, the same step with every view forced to
+  re-slice (what a step cost before unchanged slices were kept);
 - the peers: copying the same slice out of the numpy array, and rendering an
   empty scene in a window of the same size (the floor of this OpenGL).
 
@@ -84,15 +87,27 @@ def run(ct_folder: Path) -> dict[str, float]:
     results["one view: slice change to finished frame"] = _median_ms(view_frames)
     results["one view: of which reslice"] = _median_ms(view_reslices)
 
-    viewer.set_position(first)
-    layout_frames = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
-        viewer.step_slice("axial", 1)
-        for view in viewer.visible_views():
-            view.render_window.WaitForCompletion()
-        layout_frames.append(time.perf_counter() - start)
-    results["1x3 layout: wheel step to finished frames"] = _median_ms(layout_frames)
+    def layout_steps(label: str, events: int = 1, reslice_all: bool = False) -> None:
+        """``events`` wheel steps in one event-loop turn, then the deferred render of the views and its end."""
+        viewer.set_position(first)
+        viewer.flush()
+        frames = []
+        for _ in range(STEPS):
+            if reslice_all:  # the peer: every view re-slices, as before views kept an unchanged slice
+                for name in ("axial", "coronal", "sagittal"):
+                    viewer.slice_view(name).layer._placed = None
+            start = time.perf_counter()
+            for _ in range(events):
+                viewer.step_slice("axial", 1)
+            viewer.flush()
+            for view in viewer.visible_views():
+                view.render_window.WaitForCompletion()
+            frames.append(time.perf_counter() - start)
+        results[label] = _median_ms(frames)
+
+    layout_steps("1x3 layout: wheel step to finished frames")
+    layout_steps("1x3 layout: 3 wheel events in one turn", events=3)
+    layout_steps("peer: 1x3 step re-slicing all three views", reslice_all=True)
 
     # the floor of this OpenGL: the same window size, an empty scene
     from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor

@@ -48,6 +48,7 @@ from workstation.app.messages import MessageLog, one_line
 from workstation.app.opening import Opened, open_path
 from workstation.app.registration_controller import install as install_registration
 from workstation.app.settings import RecentItems, app_settings
+from workstation.app.view_controls import install as install_view_controls
 from workstation.demo import ensure_demo_study
 from workstation.dicom.library import Library
 from workstation.dicom.measurement_store import MeasurementStore
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self.registration = install_registration(self)
+        self.view_controls = install_view_controls(self)
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_volume)
