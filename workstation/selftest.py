@@ -83,6 +83,7 @@ def check_version(_folder: Path) -> str:
 
 
 def check_decoding(folder: Path) -> str:
+    """Every transfer syntax in ``selftest_samples``: the first one that fails names itself and fails the check."""
     from workstation.selftest_samples import SAMPLES, check_sample
 
     details = [check_sample(sample, folder / f"{n:02d}") for n, sample in enumerate(SAMPLES)]
