@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workstation: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an optional part (e.g. dask for experiments) left out of this install
+        logger.info("command %s needs a missing module", args.command, exc_info=True)
+        print(f"workstation {args.command}: this installation does not include the Python package "
+              f"'{exc.name}' that the command needs (pip install it, or use the pip-installed workstation)",
+              file=sys.stderr)
+        return 2
     except WorkstationError as exc:
         logger.info("command %s failed: %s", args.command, exc, exc_info=True)
         print(f"workstation {args.command}: {exc}", file=sys.stderr)
