@@ -58,6 +58,7 @@ class ViewControls(QObject):
         window.tabifyDockWidget(window.tags_dock, self.volume_dock)
         window.tags_dock.raise_()
         window.firstSliceShown.connect(self._series_shown)
+        window.volumeLoaded.connect(self._series_shown)  # a series shown only when complete emits no first slice
 
         self.second_key = ""
         self._second_load: JobHandle | None = None
