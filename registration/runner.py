@@ -17,6 +17,7 @@ the others. It is recorded in the result with the seed and library versions.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def register(fixed: Volume, moving: Volume, params: RegistrationParameters, *, i
     started = time.perf_counter()
     if init not in INITS:
         raise RegistrationError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
-    threads = int(threads or sitk.ProcessObject.GetGlobalDefaultNumberOfThreads())
+    threads = int(threads or os.cpu_count() or 1)
     if params.method == "landmarks":
         return _landmark_run(params, fixed_landmarks, moving_landmarks, seed, threads, started)
     if params.method != "intensity":

@@ -166,7 +166,7 @@ def print_report(report: dict) -> None:
         print(f"{name:10}{row['median_seconds']:15.1f}{row['median_cpu_seconds']:14.1f}{row['peak_rss_mb']:13.0f}  "
               f"{len(row['runs'])} ({each} s)")
     print(f"ratio ours/elastix: wall {report['time_ratio']:.2f}, CPU {report['cpu_ratio']:.2f}")
-    print("ours found:", sorted({r["init"] for r in ours}))
+    print("ours found:", sorted({r["init"] for r in ours["runs"]}))
     print("ours matrix_lps (run 0, fixed -> moving):")
     for row in ours["runs"][0]["matrix_lps"]:
         print("   " + " ".join(f"{v:11.5f}" for v in row))
@@ -197,9 +197,9 @@ def main() -> int:
         args.out.write_text(json.dumps(result))
         return 0
     report = bench(args.runs, args.elastix_runs)
-    print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    print_report(report)
     return 0
 
 
