@@ -179,7 +179,7 @@ def iter_headers(paths: Sequence[str], cancel: CancelFlag | None = None,
 
     ``workers=None`` picks a pool of ``WORKERS`` processes for ``PARALLEL_MIN_FILES``
     files or more, else reads in this process; ``workers=0`` forces the latter.
-    Cancelling raises ``Cancelled`` within a chunk's time and stops the workers.
+    Cancelling raises ``Cancelled`` within about two chunks' time; the workers end with the pool.
     """
     if workers is None:
         workers = min(WORKERS, os.cpu_count() or 1) if len(paths) >= PARALLEL_MIN_FILES else 0
@@ -219,21 +219,12 @@ def _pooled(chunks: list[list[str]], cancel: CancelFlag | None,
                     yield from _in_process(list(reversed(todo)), cancel)
                     return
                 yield results
-    except BaseException:
-        _stop_workers(executor)  # cancelled or failed: do not wait for chunks in flight
-        raise
     finally:
+        # Queued chunks are dropped and the (at most two per worker) chunks in
+        # flight are let finish: a few tens of ms. Killing the workers instead
+        # can leave a half-written result in the pipe, on which the pool's
+        # manager thread then blocks for ever, and so does this shutdown.
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """Kill the pool's workers (they only read files, so nothing is left half done)."""
-    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
-    if terminate is not None:
-        terminate()
-        return
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        process.terminate()
 
 
 def _in_process(chunks: list[list[str]], cancel: CancelFlag | None) -> Iterator[list[InstanceHeader | Skipped]]:
