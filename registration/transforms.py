@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from workstation.atomic import atomic_output
 from workstation.errors import RegistrationError
 from workstation.geometry import LPS_TO_RAS
 
@@ -140,31 +141,20 @@ def transform_from_dict(data: dict[str, Any], where: str = "transform") -> sitk.
     return transform_from_matrix(m, center)
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
-    """Write through a temporary name in the same folder, then rename, so no half file is left."""
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_transform(transform: sitk.Transform, path: str | os.PathLike[str]) -> Path:
     """Save as ITK (.tfm, .txt, .h5, .hdf5, .mat) or JSON (.json, linear transforms only)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
         text = json.dumps(transform_to_dict(transform), indent=2)
-        _replace_atomically(p, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+        with atomic_output(p, "transform") as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
     elif suffix in ITK_SUFFIXES:
-        def write_itk(tmp: Path) -> None:
+        with atomic_output(p, "transform") as tmp:
             try:
                 sitk.WriteTransform(transform, str(tmp))
             except RuntimeError as exc:
                 raise RegistrationError(f"cannot write the transform ({str(exc).strip().splitlines()[-1]})", p) from exc
-        _replace_atomically(p, write_itk)
     else:
         raise RegistrationError(f"unknown transform file type {suffix!r}; use .tfm, .h5 or .json", p)
     return p

@@ -2,7 +2,10 @@
 
 Why: an export that fails or is cancelled half way must leave no half file
 (the job contract), and a reader must never see one. The rename is atomic on
-one file system, so the temporary file sits beside the target.
+one file system, so the temporary file sits beside the target. The
+temporary name ends with the target's own name, so writers that choose the
+format by extension (SimpleITK's image and transform writers) write the
+right one.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def atomic_output(output: str | PathLike[str], what: str) -> Iterator[Path]:
     """
     out = Path(output)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+        fd, name = tempfile.mkstemp(prefix=".partial-", suffix=f"-{out.name}", dir=out.parent)
         os.close(fd)
     except OSError as exc:
         raise ExportError(f"cannot write the {what} ({exc.strerror or exc})", out) from exc

@@ -189,16 +189,12 @@ def write_resampled_nifti(progress: Progress, cancel: CancelFlag, fixed: Volume,
     resampled = resample_to(fixed, moving, matrix)
     check_cancel(cancel)
     progress(0.6, "writing NIfTI")
-    tmp = out.with_name(f".partial-{out.name}")  # SimpleITK picks the format from the suffix
-    try:
-        sitk.WriteImage(resampled.to_sitk(), str(tmp))
+    with atomic_output(out, "NIfTI") as tmp:
+        try:
+            sitk.WriteImage(resampled.to_sitk(), str(tmp))
+        except RuntimeError as exc:
+            raise ExportError(f"cannot write NIfTI ({str(exc).strip().splitlines()[-1]})", out) from exc
         check_cancel(cancel)
-        os.replace(tmp, out)
-    except RuntimeError as exc:
-        raise ExportError(f"cannot write NIfTI ({str(exc).strip().splitlines()[-1]})", out) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     progress(1.0, "NIfTI written")
     return out
 

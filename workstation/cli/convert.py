@@ -11,7 +11,6 @@ Each file appears under its name only when complete (``atomic_output``).
 from __future__ import annotations
 
 import argparse
-import os
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,15 +99,11 @@ def write_volume(volume: Volume, path: Path) -> None:
     writer.SetImageIO(image_io)
     writer.SetUseCompression(compress)
     with atomic_output(path, "image") as tmp:
-        named = tmp.with_name(tmp.name + extension)  # SimpleITK's NIfTI writer insists on the extension
         try:
-            writer.SetFileName(str(named))
+            writer.SetFileName(str(tmp))
             writer.Execute(image)
-            os.replace(named, tmp)
         except RuntimeError as exc:
             raise ExportError(f"SimpleITK could not write it ({str(exc).strip().splitlines()[-1]})", path) from exc
-        finally:
-            named.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
