@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workstation import geometry
-from workstation.volume import Volume
+from workstation.volume import SitkBuffers, Volume
 
 
 def random_rotation(seed: int) -> np.ndarray:
@@ -77,3 +77,19 @@ def test_read_back_from_a_written_file_keeps_geometry(tmp_path) -> None:
     sitk.WriteImage(vol.to_sitk(), str(tmp_path / "v.nrrd"))
     back = Volume.from_sitk(sitk.ReadImage(str(tmp_path / "v.nrrd")))
     assert np.allclose(back.affine, vol.affine, atol=1e-9)
+
+
+def test_sitk_buffers_hand_over_the_decoded_voxels_without_a_copy() -> None:
+    buffers = SitkBuffers()
+    array = buffers((3, 4, 5), np.dtype(np.int16))
+    array[...] = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    vol = Volume.from_parts(array, (0.5, 0.6, 0.7), (1.0, 2.0, 3.0), random_rotation(5))
+    image = buffers.image(vol)
+    assert np.array_equal(sitk.GetArrayViewFromImage(image), vol.array)
+    array[0, 0, 0] = 1234  # the image's own buffer: a write shows through
+    assert sitk.GetArrayViewFromImage(image)[0, 0, 0] == 1234
+    assert image.GetSpacing() == (0.5, 0.6, 0.7) and image.GetOrigin() == (1.0, 2.0, 3.0)
+    assert image.GetDirection() == tuple(vol.direction.ravel())
+    other = Volume(np.ones((2, 2, 2), np.int16), np.eye(4))
+    assert np.array_equal(sitk.GetArrayFromImage(buffers.image(other)), other.array)  # not ours: copied
+    assert buffers((2, 2, 2, 2), np.dtype(np.int16)).shape == (2, 2, 2, 2)  # 4D: a plain array

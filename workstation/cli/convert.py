@@ -21,7 +21,7 @@ from workstation.errors import ExportError
 from workstation.jobs import Job, no_progress, run_job
 
 if TYPE_CHECKING:
-    from workstation.volume import Volume
+    from workstation.volume import SitkBuffers, Volume
 
 NIFTI_SKEW_LIMIT = 1e-4
 """Largest deviation of the direction from orthonormal that NIfTI gets, squared (under 0.03 mm over 300 mm).
@@ -71,8 +71,11 @@ def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
     return paths
 
 
-def write_volume(volume: Volume, path: Path) -> None:
-    """Write one volume (3D, or 4D as a 4D image) with the writer its extension names."""
+def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None) -> None:
+    """Write one volume (3D, or 4D as a 4D image) with the writer its extension names.
+
+    ``buffers``, the allocator the volume was loaded with, spares a copy of the voxels.
+    """
     import numpy as np
     import SimpleITK as sitk
 
@@ -93,7 +96,7 @@ def write_volume(volume: Volume, path: Path) -> None:
         full[:3, :3] = direction
         image.SetDirection(tuple(full.ravel()))
     else:
-        image = volume.to_sitk()
+        image = buffers.image(volume) if buffers is not None else volume.to_sitk()
         image.SetDirection(tuple(direction.ravel()))
     writer = sitk.ImageFileWriter()
     writer.SetImageIO(image_io)
@@ -111,11 +114,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.parent.is_dir():
         raise ExportError("the output folder does not exist", args.output.parent)
     from workstation.dicom.load import load_volumes
+    from workstation.volume import SitkBuffers
 
-    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series)),
+    buffers = SitkBuffers()  # decode straight into SimpleITK images: no copy before writing
+    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series, buffers)),
                      cli_progress() or no_progress)
     for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
-        write_volume(volume, path)
+        write_volume(volume, path, buffers)
         size = " x ".join(str(n) for n in (*volume.shape_ijk, *(
             [volume.timepoints] if volume.array.ndim == 4 else [])))
         print(f"{path}: {volume.meta.modality} {size} {volume.array.dtype} {volume.meta.description}".rstrip())

@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading 
 
 PathsLike = str | PathLike[str] | Iterable[str | PathLike[str]]
 SliceCallback = Callable[[int, np.ndarray], None]
+Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+"""Makes the uninitialised array a volume is decoded into (``np.empty`` by default)."""
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -95,7 +97,7 @@ def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
 
 
 def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 series_uid: str | None = None) -> LoadResult:
+                 series_uid: str | None = None, allocate: Allocator = np.empty) -> LoadResult:
     """Load every volume under ``paths`` (or those of one series); a job.
 
     Raises ``DicomError`` when nothing loadable is found, with the first
@@ -116,7 +118,7 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         start = 0.2 + 0.8 * done / total
         try:
             result.volumes.append(load_plan(plan, _scaled(progress, start, start + 0.8 * share), cancel,
-                                            skipped=result.skipped))
+                                            skipped=result.skipped, allocate=allocate))
         except DicomError as exc:  # one undecodable series costs that series, not the others
             result.skipped.append(str(exc))
         done += len(plan.frames)
@@ -139,7 +141,8 @@ def _first_path(paths: PathsLike) -> str:
 # -- one volume ------------------------------------------------------------------------------------------------------
 
 def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-              on_slice: SliceCallback | None = None, skipped: list[str] | None = None) -> Volume:
+              on_slice: SliceCallback | None = None, skipped: list[str] | None = None,
+              allocate: Allocator = np.empty) -> Volume:
     """Decode one planned volume into one preallocated array; a job.
 
     The middle slice (of the first time point) is decoded first, in this
@@ -155,7 +158,7 @@ def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: Cancel
     ensure_fits(math.prod(plan.shape) * np.dtype(kind.dtype).itemsize,
                 f"a volume of {' x '.join(map(str, plan.shape[::-1]))} {np.dtype(kind.dtype).name}",
                 present[0].header.path if present else None)
-    array = np.empty(plan.shape, dtype=kind.dtype)
+    array = allocate(plan.shape, np.dtype(kind.dtype))
     decoder = _SlotDecoder(plan, array, kind, on_slice)
     middle = plan.slices // 2
     order = [middle] + [n for n in range(len(plan.frames)) if n != middle]
