@@ -165,6 +165,8 @@ def main(repeats: int = 5) -> dict[str, float]:
     whole: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(repeats):
         for name, cmd in commands.items():
+            for previous in out.iterdir():  # every writer creates its file afresh (dcm2niix would pick a new name)
+                previous.unlink()
             whole[name].append(process(cmd))
     memory = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(CT)], capture_output=True, text=True,
                             check=True).stdout.split()

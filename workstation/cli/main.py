@@ -13,7 +13,7 @@ import importlib
 import logging
 import sys
 
-from workstation import __version__
+import workstation
 from workstation.errors import WorkstationError
 from workstation.logs import log_file, setup_logging
 
@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="workstation", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"workstation {__version__}")
+    parser.add_argument("--version", action="version", version=f"workstation {workstation.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = [a for a in (argv or []) if not a.startswith("-")][:1]
     modules = [COMMANDS[wanted[0]]] if wanted and wanted[0] in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
@@ -46,6 +46,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logger = setup_logging()
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # answered without importing every command's module
+        print(f"workstation {workstation.__version__}")
+        return 0
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
