@@ -31,10 +31,18 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _VersionAction(argparse.Action):
+    """Prints the version only when asked: reading it costs ~20 ms that other commands need not pay."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"workstation {workstation.__version__}")
+        parser.exit()
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="workstation", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"workstation {workstation.__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = [a for a in (argv or []) if not a.startswith("-")][:1]
     modules = [COMMANDS[wanted[0]]] if wanted and wanted[0] in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
