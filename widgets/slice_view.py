@@ -30,7 +30,7 @@ from vtkmodules.vtkRenderingCore import vtkRenderer
 
 from widgets.reslice_layer import ResliceLayer
 from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, MeasurementLayer, ScaleBar
-from widgets.vtk_bridge import ReleasingCanvas, capture
+from widgets.vtk_bridge import ReleasingCanvas, RenderedView
 from workstation import measurements as mm
 from workstation.geometry import Plane
 from workstation.viewstate import Camera2D, SliceGrid, SliceStack, Window, display_plane
@@ -84,7 +84,7 @@ class VtkCanvas(ReleasingCanvas):
             self._handler.refresh_camera()
 
 
-class SliceView(QWidget):
+class SliceView(RenderedView, QWidget):
     """A 2D MPR view of one volume; see the module docstring for the mouse."""
 
     positionPicked = Signal(str, object)      # view name, LPS point (click or shift-drag)
@@ -265,24 +265,7 @@ class SliceView(QWidget):
         if not self._closed and self.volume is not None:
             self.render_window.Render()
 
-    def capture(self) -> np.ndarray:
-        """The current frame as (h, w, 3) uint8, rendered now."""
-        self.render()
-        return capture(self.render_window)
-
-    def close_view(self) -> None:
-        """Release the render window (its OpenGL context and X window); the view is unusable afterwards."""
-        if not self._closed:
-            self._closed = True
-            self.canvas.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def closeEvent(self, ev: QEvent) -> None:
-        self.close_view()
-        super().closeEvent(ev)
+    render_now = render
 
     # -- camera ------------------------------------------------------------------
     def _pan(self) -> tuple[float, float]:

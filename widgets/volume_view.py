@@ -20,7 +20,7 @@ import math
 from functools import cache
 
 import numpy as np
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
@@ -41,7 +41,7 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from widgets.gl_info import max_3d_texture_size
 from widgets.slice_overlays import text_actor
-from widgets.vtk_bridge import ReleasingCanvas, capture, image_data, matrix4, voxels_of
+from widgets.vtk_bridge import ReleasingCanvas, RenderedView, image_data, matrix4, voxels_of
 from workstation.resources import resource
 from workstation.volume import Volume
 
@@ -81,7 +81,7 @@ class _Canvas(ReleasingCanvas):
         self._on_double_click()
 
 
-class VolumeView(QWidget):
+class VolumeView(RenderedView, QWidget):
     """3D rendering of one volume; left-drag rotates, middle-drag pans, right-drag or wheel zooms."""
 
     doubleClicked = Signal(str)
@@ -320,21 +320,5 @@ class VolumeView(QWidget):
         if not self._closed and self.volume is not None:
             self.render_window.Render()
 
-    def capture(self) -> np.ndarray:
-        """The frame as (h, w, 3) uint8, rendered now."""
-        self.render_now()
-        return capture(self.render_window)
-
-    def close_view(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._marker.SetEnabled(0)
-            self.canvas.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def closeEvent(self, ev: QEvent) -> None:
-        self.close_view()
-        super().closeEvent(ev)
+    def release(self) -> None:
+        self._marker.SetEnabled(0)  # the orientation marker holds the interactor

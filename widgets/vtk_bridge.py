@@ -136,3 +136,41 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     h, w, _ = rgb.shape
     data = np.ascontiguousarray(rgb)
     return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class RenderedView:
+    """Lifetime shared by the 2D and 3D views: capture a frame, release the render window once.
+
+    A mixin placed before ``QWidget``; the view sets ``canvas`` (a
+    ``ReleasingCanvas``), ``render_window``, ``_closed = False`` and ``render_now()``.
+    """
+
+    canvas: ReleasingCanvas
+    render_window: vtkRenderWindow
+    _closed: bool
+
+    def render_now(self) -> None:
+        raise NotImplementedError
+
+    def capture(self) -> np.ndarray:
+        """The frame as (h, w, 3) uint8, rendered now."""
+        self.render_now()
+        return capture(self.render_window)
+
+    def close_view(self) -> None:
+        """Release the render window (its OpenGL context and X window); the view is unusable afterwards."""
+        if not self._closed:
+            self._closed = True
+            self.release()
+            self.canvas.close()
+
+    def release(self) -> None:
+        """What a view lets go of before its canvas closes (nothing by default)."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def closeEvent(self, ev: QEvent) -> None:  # noqa: N802 - Qt's name
+        self.close_view()
+        super().closeEvent(ev)  # type: ignore[misc]
