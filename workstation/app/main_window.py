@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from widgets.library_browser import LibraryBrowser
 from widgets.tag_inspector import TagInspector
 from widgets.viewer import Viewer
+from widgets.vtk_bridge import to_qimage
 from workstation.app.about import AboutDialog
 from workstation.app.catalog import Catalog
 from workstation.app.job_runner import JobHandle, JobRunner
@@ -69,6 +70,10 @@ LIBRARY_SOURCE = "library"
 LAYOUTS = ("1x1", "1x3", "2x2")
 REFRESH_MS = 150
 TAGS_DELAY_MS = 150
+
+VIEW_EXPORTS = {"layout": "&Layout (all views)", "axial": "&Axial", "coronal": "&Coronal",
+                "sagittal": "&Sagittal", "3d": "&3D"}
+"""What File > Export view as PNG offers: the viewer's layout or one of its views."""
 
 
 class MainWindow(QMainWindow):
@@ -170,6 +175,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export measurements as &CSV...", self._ask_export_csv)
         self._action(file_menu, "Export measurements as DICOM &SR...", self._ask_export_sr)
         self._action(file_menu, "Save &screenshot...", self._ask_screenshot, "Ctrl+Shift+S")
+        png_menu = file_menu.addMenu("Export &view as PNG")
+        for name, label in VIEW_EXPORTS.items():
+            self._action(png_menu, label, lambda checked=False, n=name: self._ask_export_view(n))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -544,6 +552,27 @@ class MainWindow(QMainWindow):
         if not self.compose_screenshot().save(str(out), "PNG"):
             raise WorkstationError("cannot write the screenshot", out)
         return out
+
+    def export_view_png(self, view: str, path: str | Path) -> Path:
+        """One view ("axial", "coronal", "sagittal", "3d") or the whole viewer layout ("layout") as a PNG file."""
+        out = Path(path)
+        if view == "layout":
+            self.viewer.render_all()
+            image = self.viewer.grab_image()
+        else:
+            shown = self.viewer.volume_view() if view == "3d" else self.viewer.slice_view(view)
+            image = to_qimage(shown.capture())
+        if not image.save(str(out), "PNG"):
+            raise WorkstationError("cannot write the PNG", out)
+        return out
+
+    def _ask_export_view(self, view: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", f"{view}.png", "PNG (*.png)")
+        if path:
+            try:
+                self.export_view_png(view, path)
+            except WorkstationError as exc:
+                self.messages.add_error(exc, "PNG export")
 
     def _ask_screenshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "workstation.png", "PNG (*.png)")
