@@ -3,17 +3,18 @@
 Why: volume rendering uploads the volume as one 3D texture. A context that
 cannot hold it (old GPUs, some remote or software drivers) would fail or
 render garbage; the 3D view asks here and downsamples with a notice instead.
-The query goes through VTK's own ``vtkTextureObject``, inside VTK's context:
-calling ``glGetIntegerv`` through ctypes crashed now and then (a segfault
-when the dispatch did not see VTK's context as current).
+The query goes through VTK's own ``vtkTextureObject`` in a small offscreen
+context of the same driver, once per process: rendering a view's own window
+before Qt has mapped it, to get a context to ask, crashed now and then.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from functools import cache
 
-from vtkmodules.vtkRenderingCore import vtkRenderWindow
+from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
 from vtkmodules.vtkRenderingOpenGL2 import vtkTextureObject
 
 CONSERVATIVE_3D_TEXTURE_SIZE = 256
@@ -22,11 +23,18 @@ CONSERVATIVE_3D_TEXTURE_SIZE = 256
 log = logging.getLogger(__name__)
 
 
-def max_3d_texture_size(render_window: vtkRenderWindow) -> int:
-    """GL_MAX_3D_TEXTURE_SIZE of the window's context (rendered once if needed), or a conservative 256."""
-    if not render_window.GetMapped() and not render_window.GetOffScreenRendering():
-        render_window.Render()
-    value = vtkTextureObject.GetMaximumTextureSize3D(render_window)
+@cache
+def max_3d_texture_size() -> int:
+    """GL_MAX_3D_TEXTURE_SIZE of this process's OpenGL driver, or a conservative 256 when it cannot be asked."""
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    window.SetSize(8, 8)
+    window.AddRenderer(vtkRenderer())
+    try:
+        window.Render()
+        value = vtkTextureObject.GetMaximumTextureSize3D(window)
+    finally:
+        window.Finalize()
     if value <= 0:
         log.warning("GL_MAX_3D_TEXTURE_SIZE query failed; assuming %d", CONSERVATIVE_3D_TEXTURE_SIZE)
         return CONSERVATIVE_3D_TEXTURE_SIZE

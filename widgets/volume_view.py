@@ -158,7 +158,7 @@ class VolumeView(RenderedView, QWidget):
     def set_volume(self, volume: Volume) -> None:
         """Show ``volume``; downsampled (with a notice) beyond the 3D texture limit or the voxel budget."""
         self.volume = volume
-        limit = self._max_texture or self._query_texture_limit()
+        limit = self._max_texture or max_3d_texture_size()
         self.factor = downsample_factor(volume.shape_ijk, limit, self._voxel_budget)
         voxels = voxels_of(volume)
         f = self.factor
@@ -183,11 +183,6 @@ class VolumeView(RenderedView, QWidget):
         table = volume_presets()["default_for_modality"]
         self.set_preset(table.get(volume.meta.modality.upper(), table["default"]))
         self.reset_camera()
-
-    def _query_texture_limit(self) -> int:
-        """Ask the context (rendering once without the volume, which has no input yet)."""
-        self.renderer.RemoveVolume(self.actor)
-        return max_3d_texture_size(self.render_window)
 
     def volume_modified(self) -> None:
         """The voxels changed in place: re-upload them (call once loading has finished: it sends the whole texture)."""

@@ -34,7 +34,7 @@ def test_downsample_factor_respects_texture_limit_and_budget():
 
 
 def test_the_context_reports_its_limits(view):
-    assert max_3d_texture_size(view.render_window) >= 256
+    assert max_3d_texture_size() >= 256
     assert renderer_string(view.render_window) != "unknown"
 
 
