@@ -30,7 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from registration.parameters import MetricSettings, OptimizerSettings
-from workstation.errors import Cancelled, RegistrationError
+from workstation.errors import Cancelled, RegistrationError, last_line
 from workstation.jobs import CancelFlag
 
 _THREADS_LOCK = threading.Lock()
@@ -182,7 +182,7 @@ def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *
     except RuntimeError as exc:
         if cancel is not None and cancel.is_set():
             raise Cancelled() from exc
-        reason = str(exc).strip().splitlines()[-1]
+        reason = last_line(exc)
         raise RegistrationError(f"the optimiser failed ({reason}); the images may not overlap") from exc
     if cancel is not None and cancel.is_set():
         raise Cancelled()

@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from workstation.atomic import atomic_output
-from workstation.errors import RegistrationError
+from workstation.errors import RegistrationError, last_line
 from workstation.geometry import LPS_TO_RAS
 
 MAPS = "fixed-space points to moving-space points"
@@ -154,7 +154,7 @@ def write_transform(transform: sitk.Transform, path: str | os.PathLike[str]) -> 
             try:
                 sitk.WriteTransform(transform, str(tmp))
             except RuntimeError as exc:
-                raise RegistrationError(f"cannot write the transform ({str(exc).strip().splitlines()[-1]})", p) from exc
+                raise RegistrationError(f"cannot write the transform ({last_line(exc)})", p) from exc
     else:
         raise RegistrationError(f"unknown transform file type {suffix!r}; use .tfm, .h5 or .json", p)
     return p
@@ -174,4 +174,4 @@ def read_transform(path: str | os.PathLike[str]) -> sitk.Transform:
     try:
         return sitk.ReadTransform(str(p)).Downcast()
     except RuntimeError as exc:
-        raise RegistrationError(f"not an ITK transform file ({str(exc).strip().splitlines()[-1]})", p) from exc
+        raise RegistrationError(f"not an ITK transform file ({last_line(exc)})", p) from exc

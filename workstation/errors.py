@@ -45,3 +45,13 @@ class RegistrationError(WorkstationError):
 
 class ExportError(WorkstationError):
     """A file cannot be written."""
+
+
+def last_line(exc: BaseException) -> str:
+    """The last line of an exception's text, for a one-line message.
+
+    SimpleITK's errors run over several lines (the C++ file and line first,
+    what went wrong last); only the last one means something to a user.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__

@@ -53,7 +53,7 @@ from widgets.viewer import Viewer
 from workstation.app.job_runner import JobHandle, JobRunner
 from workstation.atomic import atomic_output
 from workstation.dicom.export import export_dicom_series
-from workstation.errors import Cancelled, ExportError, RegistrationError, WorkstationError
+from workstation.errors import Cancelled, ExportError, RegistrationError, WorkstationError, last_line
 from workstation.jobs import CancelFlag, Job, Progress, check_cancel
 from workstation.paths import data_dir
 from workstation.volume import Volume
@@ -193,7 +193,7 @@ def write_resampled_nifti(progress: Progress, cancel: CancelFlag, fixed: Volume,
         try:
             sitk.WriteImage(resampled.to_sitk(), str(tmp))
         except RuntimeError as exc:
-            raise ExportError(f"cannot write NIfTI ({str(exc).strip().splitlines()[-1]})", out) from exc
+            raise ExportError(f"cannot write NIfTI ({last_line(exc)})", out) from exc
         check_cancel(cancel)
     progress(1.0, "NIfTI written")
     return out

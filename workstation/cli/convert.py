@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from workstation.atomic import atomic_output
 from workstation.cli.info import cli_progress, report_skipped
-from workstation.errors import ExportError
+from workstation.errors import ExportError, last_line
 from workstation.jobs import Job, no_progress, run_job
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None)
             writer.SetFileName(str(tmp))
             writer.Execute(image)
         except RuntimeError as exc:
-            raise ExportError(f"SimpleITK could not write it ({str(exc).strip().splitlines()[-1]})", path) from exc
+            raise ExportError(f"SimpleITK could not write it ({last_line(exc)})", path) from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from workstation.cli.convert import split_extension, write_volume
 from workstation.cli.info import report_skipped
-from workstation.errors import RegistrationError
+from workstation.errors import RegistrationError, last_line
 
 if TYPE_CHECKING:
     from registration.runner import IterationEvent
@@ -60,7 +60,7 @@ def load_one(path: Path) -> Volume:
         try:
             image = sitk.ReadImage(str(path))
         except RuntimeError as exc:
-            raise RegistrationError(f"cannot read the image ({str(exc).strip().splitlines()[-1]})", path) from exc
+            raise RegistrationError(f"cannot read the image ({last_line(exc)})", path) from exc
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
             raise RegistrationError("registration needs a 3D single-channel image", path)
         return Volume.from_sitk(image, VolumeMeta(description=path.name))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from workstation.errors import WorkstationError
+from workstation.errors import WorkstationError, last_line
 from workstation.geometry import LPS_TO_RAS
 from workstation.jobs import no_progress
 from workstation.volume import Volume
@@ -58,7 +58,7 @@ def load_volume(path: Path, series_uid: str | None = None) -> Volume:
     try:
         return Volume.from_sitk(sitk.ReadImage(str(path)))
     except (RuntimeError, ValueError) as exc:
-        raise WorkstationError(f"cannot read the image ({str(exc).strip().splitlines()[-1]})", path=path) from exc
+        raise WorkstationError(f"cannot read the image ({last_line(exc)})", path=path) from exc
 
 
 def _load_dicom(folder: Path, series_uid: str | None) -> Volume:
