@@ -32,6 +32,11 @@ def no_progress(fraction: float, message: str) -> None:
     """Progress sink for callers that do not watch."""
 
 
+def scaled_progress(progress: Progress, start: float, end: float) -> Progress:
+    """Progress of one step of a longer job: the step's 0..1 reported as ``start``..``end`` of the whole."""
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
 class CancelToken:
     """A thread-safe cancel flag; ``check()`` raises ``Cancelled`` once set."""
 
@@ -134,5 +139,5 @@ def run_job(job: Job[T], progress: Progress | None = None) -> T:
 
 __all__ = [
     "CancelFlag", "CancelToken", "Cancelled", "Job", "Progress", "StderrProgress",
-    "WorkstationError", "check_cancel", "no_progress", "run_job",
+    "WorkstationError", "check_cancel", "no_progress", "run_job", "scaled_progress",
 ]

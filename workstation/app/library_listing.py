@@ -13,7 +13,7 @@ from os import PathLike
 from workstation.dicom.assemble import SeriesPlan, assemble
 from workstation.dicom.library import ImportResult, Library
 from workstation.dicom.scan import skip_reasons
-from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.jobs import CancelFlag, Progress, check_cancel, scaled_progress
 
 
 @dataclass
@@ -39,8 +39,8 @@ def library_plans(progress: Progress, cancel: CancelFlag | None, library: Librar
 def import_and_list(progress: Progress, cancel: CancelFlag | None, library: Library,
                     folder: str | PathLike[str]) -> Imported:
     """Job: import ``folder`` (only new or changed files are read), then list the library."""
-    result = library.import_folder(lambda f, m: progress(0.8 * f, m), cancel, folder)
-    plans = library_plans(lambda f, m: progress(0.8 + 0.2 * f, m), cancel, library)
+    result = library.import_folder(scaled_progress(progress, 0.0, 0.8), cancel, folder)
+    plans = library_plans(scaled_progress(progress, 0.8, 1.0), cancel, library)
     notes = [f"{result.folder}: {count} file(s) skipped: {reason}"
              for reason, count in skip_reasons(result.skipped).items()]
     return Imported(result, plans, notes)

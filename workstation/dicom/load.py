@@ -42,7 +42,7 @@ from workstation.dicom.header import InstanceHeader
 from workstation.dicom.memory_guard import ensure_fits
 from workstation.dicom.scan import scan_folder
 from workstation.errors import DicomError
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress, scaled_progress
 
 if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading needs it, not planning
     from workstation.volume import Volume, VolumeMeta
@@ -62,10 +62,6 @@ class LoadResult:
     skipped: list[str] = field(default_factory=list)
 
 
-def _scaled(progress: Progress, start: float, end: float) -> Progress:
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
-
-
 def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
                  skipped: list[str] | None = None) -> list[InstanceHeader]:
     """Headers of the decodable DICOM images under ``paths`` (files or folders, walked by ``scan``).
@@ -79,7 +75,7 @@ def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: Can
     out = skipped if skipped is not None else []
     headers = []
     for n, item in enumerate(items):
-        result = scan_folder(_scaled(progress, n / len(items), (n + 1) / len(items)), cancel, item)
+        result = scan_folder(scaled_progress(progress, n / len(items), (n + 1) / len(items)), cancel, item)
         out.extend(f"{path}: {reason}" for path, reason in result.skipped)
         for header in result.headers:
             problem = pixel_problem(header) if header.has_pixel_data else None
@@ -104,7 +100,7 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
     reason files were left out.
     """
     result = LoadResult()
-    plans = plan_volumes(paths, _scaled(progress, 0.0, 0.2), cancel, result.skipped)
+    plans = plan_volumes(paths, scaled_progress(progress, 0.0, 0.2), cancel, result.skipped)
     if series_uid is not None:
         plans = [p for p in plans if p.series_uid == series_uid]
         if not plans:
@@ -117,7 +113,7 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         share = len(plan.frames) / total
         start = 0.2 + 0.8 * done / total
         try:
-            result.volumes.append(load_plan(plan, _scaled(progress, start, start + 0.8 * share), cancel,
+            result.volumes.append(load_plan(plan, scaled_progress(progress, start, start + 0.8 * share), cancel,
                                             skipped=result.skipped, allocate=allocate))
         except DicomError as exc:  # one undecodable series costs that series, not the others
             result.skipped.append(str(exc))

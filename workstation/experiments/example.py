@@ -20,7 +20,7 @@ import yaml
 
 from workstation import demo, geometry
 from workstation.dicom.load import load_volumes
-from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.jobs import CancelFlag, Progress, check_cancel, scaled_progress
 
 SHIFT_MM = (6.0, -4.0, 5.0)
 """Extra placement offset of the second pair's moving image (LPS mm), so the cohort holds two problems."""
@@ -62,7 +62,7 @@ def write_example(progress: Progress, cancel: CancelFlag | None, folder: Path, s
     """Write the cohort and ``experiment.yaml`` into ``folder``; a job. Returns the experiment file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    study = demo.write_demo_study(lambda f, m: progress(0.6 * f, m), cancel, folder / "demo-study")
+    study = demo.write_demo_study(scaled_progress(progress, 0.0, 0.6), cancel, folder / "demo-study")
     truth = demo.read_ground_truth(study)
     check_cancel(cancel)
     progress(0.7, "resampling the demo study")
