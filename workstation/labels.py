@@ -1,0 +1,103 @@
+"""Label maps: integer voxels on an image's exact grid, with a table of named, coloured segments.
+
+Why one type: the viewer's labels layer, the segmentation tools, DICOM SEG and
+RTSTRUCT import/export, NIfTI/NRRD label maps, registration masks and
+experiment Dice all hand the same thing around. A voxel's value is its
+segment's number (0 is background), so a map costs at most one byte a voxel
+for up to 255 segments (uint16 beyond). Overlapping segments (allowed in
+DICOM SEG) cannot share one map: readers return several ``LabelMap`` objects,
+each holding segments that do not overlap.
+
+numpy and the Volume only: no Qt, VTK or DICOM here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from workstation.volume import Volume, VolumeMeta
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coded concept (DICOM code sequence item), e.g. SCT 49755003 "Morphologically altered structure"."""
+
+    value: str
+    scheme: str
+    meaning: str
+
+
+# Defaults for a segment a user draws without choosing codes (DICOM SEG requires them).
+TISSUE = Code("85756007", "SCT", "Tissue")
+ORGAN = Code("113343008", "SCT", "Organ")
+LESION = Code("52988006", "SCT", "Lesion")
+
+# A palette for new segments, Slicer-like: distinguishable on grey images.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (128, 174, 128), (241, 214, 145), (177, 122, 101), (111, 184, 210), (216, 101, 79),
+    (221, 130, 101), (144, 238, 144), (192, 104, 88), (220, 245, 20), (78, 63, 0),
+)
+
+
+@dataclass
+class Segment:
+    """One segment: its number in the map, what it is, and how it is shown."""
+
+    number: int
+    label: str
+    colour: tuple[int, int, int] = PALETTE[0]
+    category: Code = TISSUE
+    type: Code = TISSUE
+    algorithm_type: str = "MANUAL"  # DICOM SEG: MANUAL, SEMIAUTOMATIC, AUTOMATIC
+    algorithm_name: str = ""
+    visible: bool = True
+    opacity: float = 0.5
+
+
+def default_segment(number: int, label: str | None = None) -> Segment:
+    """A new segment with a palette colour picked by its number."""
+    return Segment(number, label or f"Segment {number}", PALETTE[(number - 1) % len(PALETTE)])
+
+
+@dataclass
+class LabelMap:
+    """Integer voxels (value = segment number) on a Volume's grid, and the segments they name.
+
+    ``volume.array`` is uint8 (uint16 past 255 segments), 3D, on the exact
+    affine of the image it segments (or of the file it came from).
+    """
+
+    volume: Volume
+    segments: list[Segment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.volume.array.ndim != 3 or self.volume.array.dtype.kind not in "ui":
+            raise ValueError(f"a label map is a 3D integer array, got {self.volume.array.dtype} {self.volume.array.shape}")
+
+    @classmethod
+    def empty_like(cls, image: Volume, segments: list[Segment] | None = None) -> LabelMap:
+        """An all-background map on ``image``'s grid (its first time point for 4D)."""
+        dtype = np.uint16 if segments and max(s.number for s in segments) > 255 else np.uint8
+        array = np.zeros(image.array.shape[-3:], dtype=dtype)
+        volume = replace(image, array=array, meta=VolumeMeta(modality="SEG", series_uid="",
+                                                             frame_of_reference_uid=image.meta.frame_of_reference_uid))
+        return cls(volume, list(segments or []))
+
+    @property
+    def array(self) -> np.ndarray:
+        return self.volume.array
+
+    def segment(self, number: int) -> Segment:
+        for segment in self.segments:
+            if segment.number == number:
+                return segment
+        raise KeyError(f"no segment {number}")
+
+    def mask(self, number: int) -> np.ndarray:
+        """The boolean mask of one segment (a new array)."""
+        return self.volume.array == number
+
+    def next_number(self) -> int:
+        return max((s.number for s in self.segments), default=0) + 1
