@@ -74,7 +74,8 @@ class LabelMap:
 
     def __post_init__(self) -> None:
         if self.volume.array.ndim != 3 or self.volume.array.dtype.kind not in "ui":
-            raise ValueError(f"a label map is a 3D integer array, got {self.volume.array.dtype} {self.volume.array.shape}")
+            array = self.volume.array
+            raise ValueError(f"a label map is a 3D integer array, got {array.dtype} {array.shape}")
 
     @classmethod
     def empty_like(cls, image: Volume, segments: list[Segment] | None = None) -> LabelMap:
