@@ -34,6 +34,19 @@ def log_dir() -> Path:
     return path
 
 
+def config_dir() -> Path:
+    """Folder for settings the command line shares with the GUI (PACS nodes); created on first use."""
+    home = _home()
+    path = home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def received_dir() -> Path:
+    """Where objects retrieved from a PACS or received by the listener are kept (the library indexes them here)."""
+    return data_dir() / "received"
+
+
 def library_path() -> Path:
     """The SQLite file of the study library."""
     return data_dir() / "library.sqlite"
