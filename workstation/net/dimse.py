@@ -207,7 +207,7 @@ def find(node: Node, query: Query, ae_title: str, timeout: float = DEFAULT_TIMEO
             if cancel is not None and cancel.is_set():
                 assoc.abort()
                 raise Cancelled()
-            code = _status_code(node, "C-FIND", status)
+            code = _status_code(node, "C-FIND", status, assoc)
             if code in (0xFF00, 0xFF01) and found is not None:
                 matches.append({k: _text(found.get(k)) for k in _FIND_KEYS[query.level]})
             elif code != 0x0000:
@@ -339,7 +339,7 @@ def _follow(progress: Progress, cancel: CancelFlag | None, assoc: Association, n
     if cancel is not None and cancel.is_set():
         assoc.abort()
         raise Cancelled()
-    code = _status_code(node, service, status)
+    code = _status_code(node, service, status, assoc)
     counts.update(status)
     if code == 0xFF00 and counts.expected:
         done = counts.expected - int(status.get("NumberOfRemainingSuboperations") or 0)
@@ -406,7 +406,7 @@ def send(progress: Progress, cancel: CancelFlag | None, node: Node, files: list[
             except (ValueError, AttributeError) as exc:  # no accepted context for this kind of object
                 refused.append(f"{Path(header.path).name} ({exc})")
                 continue
-            code = _status_code(node, "C-STORE", status)
+            code = _status_code(node, "C-STORE", status, assoc)
             if code not in (0x0000, 0xB000, 0xB007, 0xB006):
                 refused.append(f"{Path(header.path).name} (status 0x{code:04X})")
             progress(number / len(headers), f"sent {number} of {len(headers)}")
@@ -418,10 +418,12 @@ def send(progress: Progress, cancel: CancelFlag | None, node: Node, files: list[
     return len(headers)
 
 
-def _status_code(node: Node, service: str, status: Dataset) -> int:
-    if "Status" not in status:
-        raise NetworkError(f"{node} stopped answering during {service} (connection lost, aborted or timed out)")
-    return int(status.Status)
+def _status_code(node: Node, service: str, status: Dataset, assoc: Association | None = None) -> int:
+    """The status of a response; an empty one means the peer aborted, closed or went silent."""
+    if "Status" in status:
+        return int(status.Status)
+    hint = f"; does it know our AE title {assoc.requestor.ae_title}?" if assoc is not None else ""
+    raise NetworkError(f"{node} ended the association during {service} (aborted, closed or timed out{hint})")
 
 
 def _check_status(node: Node, service: str, status: Dataset) -> None:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
+from pydicom.errors import InvalidDicomError
 from pynetdicom import AllStoragePresentationContexts, evt
 from pynetdicom._globals import ALL_TRANSFER_SYNTAXES
 from pynetdicom.sop_class import (
@@ -186,4 +188,9 @@ class Listener:
             if event.is_cancelled:
                 yield 0xFE00, None
                 return
-            yield 0xFF00, Path(path)
+            try:  # pynetdicom's C-GET sends datasets only: one file in memory at a time
+                dataset = pydicom.dcmread(path)
+            except (OSError, InvalidDicomError) as exc:
+                log.warning("C-GET: cannot read a library file (%s)", exc)
+                continue
+            yield 0xFF00, dataset

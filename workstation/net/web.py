@@ -42,13 +42,18 @@ def client(node: Node, timeout: float = 30.0) -> DICOMwebClient:
         session.headers["Authorization"] = f"Bearer {secret(rest)}"
     elif kind:
         raise NetworkError(f"unknown authentication {kind!r} for {node} (basic:USER:ENVVAR or bearer:ENVVAR)")
-    session.request = _with_timeout(session.request, timeout)  # requests has no session-wide timeout
-    return DICOMwebClient(url=node.url, session=session)
+    session.request = _defaults(session.request, timeout, node.verify_tls)
+    web = DICOMwebClient(url=node.url, session=session)
+    web.set_http_retry_params(retry=False)  # its retries turn a refused connection into 30 s of waiting
+    return web
 
 
-def _with_timeout(request, timeout: float):  # noqa: ANN001, ANN202 - wraps requests.Session.request
+def _defaults(request, timeout: float, verify: bool):  # noqa: ANN001, ANN202 - wraps requests.Session.request
+    """Every request with our timeout (requests has no session-wide one) and our TLS verification (a
+    ``REQUESTS_CA_BUNDLE`` in the environment would override ``session.verify``)."""
     def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         kwargs.setdefault("timeout", timeout)
+        kwargs["verify"] = verify
         return request(*args, **kwargs)
     return call
 
