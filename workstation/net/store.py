@@ -53,6 +53,8 @@ class Transfer:
         self.received = 0
         self._lock = threading.Lock()
         self._incoming = self.root / ".incoming"
+        self._folders: set[Path] = set()
+        """Folders made already: asking the file system again for each object costs."""
 
     def add(self, encoded: bytes, sop_instance_uid: str) -> InstanceHeader:
         """Write, check and index one object (``encoded``: the DICOM file, meta included).
@@ -60,7 +62,7 @@ class Transfer:
         Raises ``DicomError`` for an object that does not parse (nothing is
         kept) and ``DiskFull`` when the disk is full.
         """
-        self._incoming.mkdir(parents=True, exist_ok=True)
+        self._folder(self._incoming)
         try:
             fd, name = tempfile.mkstemp(prefix=".partial-", suffix=".dcm", dir=self._incoming)
         except OSError as exc:
@@ -79,7 +81,7 @@ class Transfer:
                 if header.series_uid not in self.series:
                     self.series[header.series_uid] = header.study_uid
                     self.library.set_state([(header.study_uid, header.series_uid)], "receiving")
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._folder(final.parent)
             os.replace(tmp, final)
         finally:
             if tmp.exists():
@@ -91,6 +93,14 @@ class Transfer:
         with self._lock:
             self.received += 1
         return header
+
+    def _folder(self, folder: Path) -> None:
+        if folder not in self._folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _write_error(exc, folder) from exc
+            self._folders.add(folder)
 
     def _keep(self, final: Path, header: InstanceHeader) -> None:
         """A copy in the user's ``-o`` folder, by series, written atomically."""

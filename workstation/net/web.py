@@ -10,7 +10,9 @@ lands in the library as it arrives, so memory holds one object at a time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,8 +118,7 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
             counts.expected = _count(web, study_uid, series_uid)
             response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
                                                              'transfer-syntax=*'}, stream=True)
-            for part in web._decode_multipart_message(response, stream=True):
-                check_cancel(cancel)
+            for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
                 try:
                     transfer.add(bytes(part), "")
                 except DicomError as exc:
@@ -139,6 +140,54 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     transfer.finish(True)
     progress(1.0, f"{transfer.received} objects received")
     return transfer.received
+
+
+PREFETCH = 4
+"""Objects downloaded ahead while the previous ones are written and indexed (bounds memory to a few objects)."""
+
+_END = object()
+
+
+def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callable[[], None]) -> Iterator[bytes]:
+    """The parts of a multipart answer, read by a thread of their own: the download (which releases the GIL
+    in the socket reads) runs while this thread stores the previous objects. Exceptions come through."""
+    box: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for part in parts:
+                while not stop.is_set():
+                    try:
+                        box.put(part, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put(exc)
+
+    reader = threading.Thread(target=read, name="wado-download", daemon=True)
+    reader.start()
+    try:
+        while True:
+            check_cancel(cancel)
+            try:
+                item = box.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        if reader.is_alive():
+            close()  # a read blocked on the network ends now, not at the timeout
+        reader.join()
 
 
 def _count(web: DICOMwebClient, study_uid: str, series_uid: str) -> int | None:
