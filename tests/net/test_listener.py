@@ -178,3 +178,11 @@ def test_disk_full_aborts_and_keeps_the_library_consistent(tiny_disk: Path, few_
     expected = source_uids(few_ct)
     for _, sop, path in rows:
         assert Path(path).read_bytes()[-4096:] == expected[sop].read_bytes()[-4096:]
+
+
+def test_listen_without_allowed_callers_refuses_to_start(capsys: pytest.CaptureFixture[str]) -> None:
+    from workstation.cli.main import main
+
+    assert main(["pacs", "listen", "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "allows no calling AE title" in err

@@ -117,14 +117,8 @@ class Query:
         return {k: v for k, v in pairs.items() if v}
 
 
-DUL_POLL_S = 0.0001
-"""How long pynetdicom's network thread sleeps when the socket has no data yet. Its default, 1 ms, caps a
-transfer at one PDU a millisecond: 16 MB/s with the usual 16 kB PDUs (tests/bench/bench_pacs.py)."""
-
-
 def _nodelay(event: evt.Event) -> None:
-    """Tune each association's connection: Nagle's algorithm off (see the module's docstring), short polls."""
-    event.assoc.dul._run_loop_delay = DUL_POLL_S
+    """Disable Nagle's algorithm on each association's socket (see the module's docstring)."""
     sock = event.assoc.dul.socket.socket
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
