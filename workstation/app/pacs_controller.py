@@ -21,7 +21,7 @@ from workstation.errors import Cancelled, NetworkError
 from workstation.jobs import Job, scaled_progress
 from workstation.net import dimse, web
 from workstation.net.listener import Listener
-from workstation.net.nodes import Settings, load_settings, parse_node
+from workstation.net.nodes import Node, Settings, load_settings, parse_node
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ class PacsController(QObject):
     def settings() -> Settings:
         return load_settings()
 
+    def _node(self, text: str, context: str) -> tuple[Settings, Node] | None:
+        """The settings and the node ``text`` names, or None after reporting why not."""
+        try:
+            settings = self.settings()
+            return settings, parse_node(text, settings)
+        except NetworkError as exc:
+            self._report(exc, context)
+            return None
+
     def _report(self, error: BaseException, context: str) -> None:
         if not isinstance(error, Cancelled):
             self.window.messages.add_error(error, context)
@@ -88,13 +97,11 @@ class PacsController(QObject):
         return self.dialog
 
     def search(self, node_text: str, level: str, filters: dict) -> None:
-        try:
-            settings = self.settings()
-            node = parse_node(node_text, settings)
-            query = dimse.Query(level=level, **filters)
-        except (NetworkError, TypeError) as exc:
-            self._report(exc if isinstance(exc, NetworkError) else NetworkError(str(exc)), "PACS search")
+        found_node = self._node(node_text, "PACS search")
+        if found_node is None:
             return
+        settings, node = found_node
+        query = dimse.Query(level=level, **filters)
 
         def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
             return web.find(node, query) if node.is_web else dimse.find(node, query, settings.ae_title,
@@ -109,12 +116,10 @@ class PacsController(QObject):
         self._start(Job(run), "pacs-find", found, "PACS search")
 
     def retrieve(self, node_text: str, wanted: list, method: str) -> None:
-        try:
-            settings = self.settings()
-            node = parse_node(node_text, settings)
-        except NetworkError as exc:
-            self._report(exc, "PACS retrieve")
+        found_node = self._node(node_text, "PACS retrieve")
+        if found_node is None:
             return
+        settings, node = found_node
         library = self.window.library
 
         def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
@@ -177,12 +182,10 @@ class PacsController(QObject):
             self._report(NetworkError("select a series in the library to send"), "Send")
             return
         files = list(self.window.catalog[key].files)
-        try:
-            settings = self.settings()
-            node = parse_node(node_text, settings)
-        except NetworkError as exc:
-            self._report(exc, "Send")
+        found_node = self._node(node_text, "Send")
+        if found_node is None:
             return
+        settings, node = found_node
         paths = [Path(f) for f in files]
         job = Job(web.send, node, paths) if node.is_web else Job(dimse.send, node, paths, settings.ae_title)
 

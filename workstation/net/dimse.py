@@ -34,7 +34,7 @@ from workstation.dicom.library import Library
 from workstation.errors import Cancelled, DicomError, NetworkError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 from workstation.net.nodes import Node, Settings, load_settings
-from workstation.net.store import DiskFull, Transfer
+from workstation.net.store import Announced, DiskFull, Transfer, retrieving
 
 log = logging.getLogger(__name__)
 
@@ -230,58 +230,30 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     """
     progress = progress or no_progress
     settings = _settings(settings)
-    own = library is None
-    library = library or Library()
-    transfer = Transfer(library, keep_dir=keep_dir)
     identifier = Dataset()
     identifier.QueryRetrieveLevel = "SERIES" if series_uid else "STUDY"
     identifier.StudyInstanceUID = study_uid
     if series_uid:
         identifier.SeriesInstanceUID = series_uid
-    counts = _Counts()
-    try:
+    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts):
         if method == "get":
             _get(progress, cancel, node, identifier, transfer, counts, settings.ae_title, timeout)
         elif method == "move":
             _move(progress, cancel, node, identifier, transfer, counts, settings, timeout)
         else:
             raise NetworkError(f"unknown retrieve method {method!r} (get or move)")
-    except BaseException as exc:
-        transfer.finish(False, {series_uid: study_uid} if series_uid else None)
-        if isinstance(exc, Cancelled | DiskFull):
-            raise
-        if isinstance(exc, NetworkError):
-            raise NetworkError(f"{counts.missing_line(transfer.received, study_uid, series_uid)} ({exc})") from exc
-        raise
-    finally:
-        if own:
-            library.close()
-    transfer.finish(True)
     progress(1.0, f"{transfer.received} objects received")
     return transfer.received
 
 
-@dataclass
-class _Counts:
-    """What the peer announced in its pending responses and final status."""
-
-    expected: int | None = None
-    failed: int = 0
-
-    def update(self, status: Dataset) -> None:
-        remaining = status.get("NumberOfRemainingSuboperations")
-        done = sum(int(status.get(k) or 0) for k in ("NumberOfCompletedSuboperations", "NumberOfFailedSuboperations",
-                                                      "NumberOfWarningSuboperations"))
-        if remaining is not None:
-            self.expected = done + int(remaining)
-        self.failed = int(status.get("NumberOfFailedSuboperations") or 0)
-
-    def missing_line(self, received: int, study_uid: str, series_uid: str) -> str:
-        what = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
-        if self.expected is None:
-            return f"retrieve of {what} failed: {received} objects received, the rest unknown; marked incomplete"
-        return (f"retrieve of {what} incomplete: {received} of {self.expected} objects received, "
-                f"{max(self.expected - received, 0)} missing; marked incomplete, retrieve again to complete it")
+def _update(counts: Announced, status: Dataset) -> None:
+    """Take what a pending or final C-GET/C-MOVE response says about the sub-operations."""
+    remaining = status.get("NumberOfRemainingSuboperations")
+    done = sum(int(status.get(k) or 0) for k in ("NumberOfCompletedSuboperations", "NumberOfFailedSuboperations",
+                                                  "NumberOfWarningSuboperations"))
+    if remaining is not None:
+        counts.expected = done + int(remaining)
+    counts.failed = int(status.get("NumberOfFailedSuboperations") or 0)
 
 
 def _store_handler(transfer: Transfer, failures: list[BaseException]) -> Callable[[evt.Event], int]:
@@ -306,7 +278,7 @@ def _store_handler(transfer: Transfer, failures: list[BaseException]) -> Callabl
 
 
 def _get(progress: Progress, cancel: CancelFlag | None, node: Node, identifier: Dataset, transfer: Transfer,
-         counts: _Counts, ae_title: str, timeout: float) -> None:
+         counts: Announced, ae_title: str, timeout: float) -> None:
     ae = make_ae(ae_title, timeout)
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     for uid in RETRIEVE_STORAGE_CLASSES:
@@ -324,7 +296,7 @@ def _get(progress: Progress, cancel: CancelFlag | None, node: Node, identifier: 
 
 
 def _follow(progress: Progress, cancel: CancelFlag | None, assoc: Association, node: Node, service: str,
-            status: Dataset, counts: _Counts, failures: list[BaseException]) -> None:
+            status: Dataset, counts: Announced, failures: list[BaseException]) -> None:
     """One response of a C-GET or C-MOVE: count, report progress, stop on cancel or a full disk."""
     if failures:
         assoc.abort()
@@ -334,13 +306,13 @@ def _follow(progress: Progress, cancel: CancelFlag | None, assoc: Association, n
         assoc.abort()
         raise Cancelled()
     code = _status_code(node, service, status, assoc)
-    counts.update(status)
+    _update(counts, status)
     if code == 0xFF00 and counts.expected:
         done = counts.expected - int(status.get("NumberOfRemainingSuboperations") or 0)
         progress(done / counts.expected, f"{done} of {counts.expected} objects")
 
 
-def _final(node: Node, counts: _Counts, transfer: Transfer, failures: list[BaseException]) -> None:
+def _final(node: Node, counts: Announced, transfer: Transfer, failures: list[BaseException]) -> None:
     if failures:
         raise failures[0] if isinstance(failures[0], NetworkError) else NetworkError("storing an object failed")
     if counts.failed:
@@ -350,7 +322,7 @@ def _final(node: Node, counts: _Counts, transfer: Transfer, failures: list[BaseE
 
 
 def _move(progress: Progress, cancel: CancelFlag | None, node: Node, identifier: Dataset, transfer: Transfer,
-          counts: _Counts, settings: Settings, timeout: float) -> None:
+          counts: Announced, settings: Settings, timeout: float) -> None:
     """C-MOVE to our own AE title: the objects come back on associations to a listener started for the move."""
     from workstation.net.listener import Listener
 

@@ -20,13 +20,15 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from workstation import paths
 from workstation.atomic import atomic_output
 from workstation.dicom.header import InstanceHeader, read_header
 from workstation.dicom.library import Library
-from workstation.errors import DicomError, NetworkError
+from workstation.errors import Cancelled, DicomError, NetworkError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,45 @@ class Transfer:
         series = {**self.series, **(also or {})}
         self.library.set_state([(study, uid) for uid, study in series.items()],
                                "complete" if complete else "incomplete")
+
+
+@dataclasses.dataclass
+class Announced:
+    """What the sender said a retrieve holds, to name what is missing when it stops early."""
+
+    expected: int | None = None
+    failed: int = 0
+
+    def missing_line(self, received: int, study_uid: str, series_uid: str) -> str:
+        what = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
+        if self.expected is None:
+            return f"retrieve of {what} failed: {received} objects received, the rest unknown; marked incomplete"
+        return (f"retrieve of {what} incomplete: {received} of {self.expected} objects received, "
+                f"{max(self.expected - received, 0)} missing; marked incomplete, retrieve again to complete it")
+
+
+@contextmanager
+def retrieving(library: Library | None, keep_dir: Path | None, study_uid: str,
+               series_uid: str = "") -> Iterator[tuple[Transfer, Announced]]:
+    """The frame of one retrieve (C-GET, C-MOVE or WADO-RS): its transfer ends complete, or incomplete with
+    a ``NetworkError`` line naming what is missing; a library opened here is closed."""
+    own = library is None
+    library = library or Library()
+    transfer = Transfer(library, keep_dir=keep_dir)
+    announced = Announced()
+    try:
+        yield transfer, announced
+    except BaseException as exc:
+        transfer.finish(False, {series_uid: study_uid} if series_uid else None)
+        if isinstance(exc, NetworkError) and not isinstance(exc, DiskFull | Cancelled):
+            raise NetworkError(f"{announced.missing_line(transfer.received, study_uid, series_uid)} ({exc})") \
+                from exc
+        raise
+    else:
+        transfer.finish(True)
+    finally:
+        if own:
+            library.close()
 
 
 def _check(header: InstanceHeader, sop_instance_uid: str) -> None:

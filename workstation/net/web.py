@@ -21,11 +21,11 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 
 from workstation.dicom.library import Library
-from workstation.errors import Cancelled, DicomError, NetworkError
+from workstation.errors import DicomError, NetworkError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
-from workstation.net.dimse import _FIND_KEYS, Query, _Counts, _text
+from workstation.net.dimse import _FIND_KEYS, Query, _text
 from workstation.net.nodes import Node, secret
-from workstation.net.store import Transfer
+from workstation.net.store import retrieving
 
 log = logging.getLogger(__name__)
 
@@ -108,36 +108,21 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     """Job: WADO-RS retrieve of a study or series into the library; returns the objects received."""
     progress = progress or no_progress
     web = client(node, timeout)
-    own = library is None
-    library = library or Library()
-    transfer = Transfer(library, keep_dir=keep_dir)
-    counts = _Counts()
     url = f"{node.url}/studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "")
-    try:
-        with _errors(node):
-            counts.expected = _count(web, study_uid, series_uid)
-            response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
-                                                             'transfer-syntax=*'}, stream=True)
-            for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
-                try:
-                    transfer.add(bytes(part), "")
-                except DicomError as exc:
-                    log.warning("refused a retrieved object: %s", exc.reason)
-                    counts.failed += 1
-                if counts.expected:
-                    progress(transfer.received / counts.expected,
-                             f"{transfer.received} of {counts.expected} objects")
+    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts), _errors(node):
+        counts.expected = _count(web, study_uid, series_uid)
+        response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                                         'transfer-syntax=*'}, stream=True)
+        for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
+            try:
+                transfer.add(bytes(part), "")
+            except DicomError as exc:
+                log.warning("refused a retrieved object: %s", exc.reason)
+                counts.failed += 1
+            if counts.expected:
+                progress(transfer.received / counts.expected, f"{transfer.received} of {counts.expected} objects")
         if counts.failed or (counts.expected and transfer.received < counts.expected):
             raise NetworkError(f"{node} sent {transfer.received} of {counts.expected} objects")
-    except BaseException as exc:
-        transfer.finish(False, {series_uid: study_uid} if series_uid else None)
-        if isinstance(exc, NetworkError) and not isinstance(exc, Cancelled):
-            raise NetworkError(f"{counts.missing_line(transfer.received, study_uid, series_uid)} ({exc})") from exc
-        raise
-    finally:
-        if own:
-            library.close()
-    transfer.finish(True)
     progress(1.0, f"{transfer.received} objects received")
     return transfer.received
 
