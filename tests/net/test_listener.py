@@ -27,6 +27,10 @@ from workstation.net.listener import Listener
 
 ALLOWED = ["STORESCU", "FINDSCU", "GETSCU", "PYNETDICOM"]
 FEW = 12
+PROPOSE = {"1.2.840.10008.1.2.1": "-xe", "1.2.840.10008.1.2": "-xi", "1.2.840.10008.1.2.2": "-xb",
+           "1.2.840.10008.1.2.5": "-xr", "1.2.840.10008.1.2.4.70": "-xs", "1.2.840.10008.1.2.4.80": "-xt",
+           "1.2.840.10008.1.2.4.90": "-xv"}
+"""storescu's option proposing each transfer syntax of dcm_qa_ts."""
 
 
 @pytest.fixture
@@ -186,3 +190,24 @@ def test_listen_without_allowed_callers_refuses_to_start(capsys: pytest.CaptureF
     assert main(["pacs", "listen", "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "allows no calling AE title" in err
+
+
+def test_every_common_transfer_syntax_is_received_as_sent(listening: tuple[Listener, StateWatch],
+                                                          dcm_qa_ts: Path) -> None:
+    """Nine transfer syntaxes (uncompressed, big endian, RLE, JPEG lossless, JPEG-LS, JPEG 2000) from
+    storescu: each lands unchanged, in its own syntax."""
+    listener, watch = listening
+    files = sorted((dcm_qa_ts / "In").glob("*.dcm"))
+    for path in files:  # storescu proposes one family of syntaxes per run: the file's own
+        syntax = str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+        done = _dcmtk("storescu", "STORESCU", listener, PROPOSE[syntax], str(path))
+        assert done.returncode == 0, done.stderr
+    watch.wait_for(lambda s: s.startswith("listening") and listener.received == len(files))
+    sent = {str(d.SOPInstanceUID): str(d.file_meta.TransferSyntaxUID)
+            for d in (pydicom.dcmread(p, stop_before_pixels=True) for p in files)}
+    assert len(set(sent.values())) == 7
+    with Library() as library:
+        rows = library.instances(str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID))
+    received = {sop: str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
+                for _, sop, path in rows}
+    assert received == sent
