@@ -66,6 +66,7 @@ def test_server_killed_mid_retrieve_then_completed(orthanc: Orthanc, tmp_path: P
             dimse.retrieve(kill_after_50, None, node, CT_STUDY, settings=settings)
         message = str(caught.value)
         assert "\n" not in message and "of 283 objects received" in message and "missing" in message
+        assert "does it know our AE title" not in message  # a lost server is not a refusal
         with Library() as library:
             (patient,) = library.tree()
             assert patient.studies[0].state == "incomplete"

@@ -305,7 +305,7 @@ def _follow(progress: Progress, cancel: CancelFlag | None, assoc: Association, n
     if cancel is not None and cancel.is_set():
         assoc.abort()
         raise Cancelled()
-    code = _status_code(node, service, status, assoc)
+    code = _status_code(node, service, status, assoc if counts.expected is None else None)  # refused, or lost
     _update(counts, status)
     if code == 0xFF00 and counts.expected:
         done = counts.expected - int(status.get("NumberOfRemainingSuboperations") or 0)
