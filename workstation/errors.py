@@ -43,6 +43,10 @@ class RegistrationError(WorkstationError):
     """A registration cannot be set up or did not produce a usable transform."""
 
 
+class NetworkError(WorkstationError):
+    """A PACS or DICOMweb node cannot be reached, refuses us, or a transfer did not complete."""
+
+
 class ExportError(WorkstationError):
     """A file cannot be written."""
 

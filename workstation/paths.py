@@ -7,6 +7,7 @@ of them under one folder, which tests and portable installs use.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -19,19 +20,30 @@ def _home() -> Path | None:
     return Path(value) if value else None
 
 
-def data_dir() -> Path:
-    """Folder for the library database and the demo study; created on first use."""
+def _folder(name: str, platform_dir: Callable[..., str]) -> Path:
     home = _home()
-    path = home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path = home / name if home else Path(platform_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir() -> Path:
+    """Folder for the library database and the demo study; created on first use."""
+    return _folder("data", platformdirs.user_data_dir)
 
 
 def log_dir() -> Path:
-    home = _home()
-    path = home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("logs", platformdirs.user_log_dir)
+
+
+def config_dir() -> Path:
+    """Folder for settings the command line shares with the GUI (PACS nodes); created on first use."""
+    return _folder("config", platformdirs.user_config_dir)
+
+
+def received_dir() -> Path:
+    """Where objects retrieved from a PACS or received by the listener are kept (the library indexes them here)."""
+    return data_dir() / "received"
 
 
 def library_path() -> Path:

@@ -47,6 +47,7 @@ from workstation.app.library_listing import Imported, import_and_list, library_p
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
 from workstation.app.opening import Opened, open_path
+from workstation.app.pacs_controller import install_pacs
 from workstation.app.registration_controller import install as install_registration
 from workstation.app.settings import RecentItems, app_settings
 from workstation.app.view_controls import install as install_view_controls
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.registration = install_registration(self)
         self.view_controls = install_view_controls(self)
+        self.pacs = install_pacs(self)
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_volume)

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "anonymise": "workstation.cli.anonymise",
     "experiment": "workstation.cli.experiment",
     "register": "workstation.cli.register",
+    "pacs": "workstation.cli.pacs",
+    "library": "workstation.cli.library",
 }
 
 

@@ -14,6 +14,12 @@ moved aside and rebuilt; the folders it knew are kept so they can be
 imported again. The GUI calls in from worker threads: each thread gets its
 own connection (WAL lets readers run during an import), and imports are
 serialised by a lock.
+
+Transfers: objects arriving from a PACS are added one file at a time as they
+land (each row whole), while their series is marked ``receiving``; at the end
+of the transfer it becomes ``complete``, or ``incomplete`` when objects the
+sender announced never came. Only series that are not complete have a row in
+``transfer_state``, so every folder import is complete by construction.
 """
 
 from __future__ import annotations
@@ -37,8 +43,20 @@ from workstation.jobs import CancelFlag, Progress, no_progress
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-"""Raise this when the tables change; a library of another version is moved aside and rebuilt."""
+SCHEMA_VERSION = 2
+"""Raise this when the tables change; a library of another version is migrated (``_MIGRATIONS``) or rebuilt."""
+
+SERIES_STATES = ("complete", "receiving", "incomplete")
+"""A series' transfer state; a study takes the first of receiving, incomplete, complete its series have."""
+
+_TRANSFER_TABLE = """
+CREATE TABLE transfer_state (
+    series_uid TEXT PRIMARY KEY, study_uid TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('receiving', 'incomplete')))
+"""
+
+_MIGRATIONS = {1: _TRANSFER_TABLE}
+"""version -> SQL that brings a library of that version to the next: kept libraries keep their rows."""
 
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # sqlite3 result codes that mean "this file is damaged"
 
@@ -65,7 +83,7 @@ CREATE INDEX series_study ON series (study);
 CREATE INDEX studies_patient ON studies (patient);
 CREATE INDEX studies_date ON studies (study_date);
 CREATE INDEX series_modality ON series (modality);
-"""
+""" + _TRANSFER_TABLE
 
 
 @dataclass
@@ -76,6 +94,7 @@ class SeriesRow:
     description: str
     frame_of_reference_uid: str
     instances: int
+    state: str = "complete"
 
 
 @dataclass
@@ -86,6 +105,12 @@ class StudyRow:
     description: str
     accession_number: str
     series: list[SeriesRow] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """receiving while any series is, else incomplete while any series is, else complete."""
+        states = {s.state for s in self.series}
+        return next((state for state in ("receiving", "incomplete") if state in states), "complete")
 
 
 @dataclass
@@ -163,6 +188,8 @@ class Library:
             self._create([])
             return
         problem, version, folders = self._inspect()
+        while problem is None and version in _MIGRATIONS:
+            version = self._migrate(version)
         if problem is None and version == SCHEMA_VERSION:
             return
         self.close()
@@ -189,6 +216,16 @@ class Library:
                 # locked by another program, disk full, no permission: not damage, so never move it aside
                 raise LibraryError(f"cannot open the library ({exc})", self.path) from exc
             return f"damaged database ({exc})", None, []
+
+    def _migrate(self, version: int) -> int:
+        """Bring the file from ``version`` to the next one in place; returns the new version."""
+        with _library_errors(self.path), _transaction(self._conn) as conn:
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+        log.info("%s: library migrated from schema version %d to %d", self.path, version, version + 1)
+        return version + 1
 
     def _move_aside(self, label: str) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -254,6 +291,33 @@ class Library:
         log.info("imported a folder: %d new, %d changed, %d unchanged, %d removed, %d skipped",
                  result.new, result.changed, result.unchanged, result.removed, len(result.skipped))
         return result
+
+    def add_instances(self, headers: Sequence[InstanceHeader]) -> None:
+        """Index files already read (a transfer's objects as they land), all in one transaction."""
+        with self._write_lock, _library_errors(self.path), _transaction(self._conn) as conn:
+            self._store(conn, list(headers), [])
+
+    def set_state(self, series: Iterable[tuple[str, str]], state: str) -> None:
+        """Mark each ``(study_uid, series_uid)`` complete, receiving or incomplete (see ``SERIES_STATES``)."""
+        if state not in SERIES_STATES:
+            raise ValueError(f"unknown series state {state!r}")
+        with self._write_lock, _library_errors(self.path), _transaction(self._conn) as conn:
+            for study_uid, series_uid in series:
+                if state == "complete":
+                    conn.execute("DELETE FROM transfer_state WHERE series_uid = ?", (series_uid,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO transfer_state (series_uid, study_uid, state)"
+                                 " VALUES (?, ?, ?)", (series_uid, study_uid, state))
+
+    def instances(self, study_uid: str, series_uid: str = "") -> list[tuple[str, str, str]]:
+        """``(series_uid, sop_instance_uid, path)`` of a study's (or one series') files, by series and number."""
+        where, args = "st.study_uid = ?", [study_uid]
+        if series_uid:
+            where, args = where + " AND se.series_uid = ?", [*args, series_uid]
+        return [tuple(row) for row in self._query(
+            "SELECT se.series_uid, i.sop_instance_uid, i.path FROM instances i JOIN series se ON i.series = se.id"
+            f" JOIN studies st ON se.study = st.id WHERE {where} ORDER BY se.series_uid, i.instance_number, i.path",
+            args)]
 
     def _known_files(self, scope: _Scope) -> dict[str, tuple[int, int, str | None]]:
         """path -> (size, mtime_ns, skip reason or None) of every file under ``scope`` the library knows."""
@@ -361,21 +425,23 @@ class Library:
             "SELECT p.id, p.patient_id, p.patient_name, p.birth_date, p.sex, st.id, st.study_uid, st.study_date,"
             " st.study_time, st.description, st.accession_number, se.series_uid, se.modality, se.series_number,"
             " se.description, se.frame_of_reference_uid,"
-            f" (SELECT COUNT(*) FROM instances i WHERE i.series = se.id AND {scope.where})"
+            f" (SELECT COUNT(*) FROM instances i WHERE i.series = se.id AND {scope.where}),"
+            " COALESCE(ts.state, 'complete')"
             " FROM series se JOIN studies st ON se.study = st.id JOIN patients p ON st.patient = p.id"
+            " LEFT JOIN transfer_state ts ON ts.series_uid = se.series_uid"
             f" WHERE {' AND '.join(where)}"
             " ORDER BY p.patient_name, p.patient_id, st.study_date, st.study_time, st.study_uid,"
             " se.series_number, se.series_uid", scope.args + args + scope.args)
         patients: dict[int, PatientRow] = {}
         studies: dict[int, StudyRow] = {}
         for (pid, patient_id, name, birth, sex, sid, study_uid, date, study_time, study_desc, accession,
-             series_uid, mod, number, series_desc, frame, count) in rows:
+             series_uid, mod, number, series_desc, frame, count, state) in rows:
             if pid not in patients:
                 patients[pid] = PatientRow(patient_id, name, birth, sex)
             if sid not in studies:
                 studies[sid] = StudyRow(study_uid, date, study_time, study_desc, accession)
                 patients[pid].studies.append(studies[sid])
-            studies[sid].series.append(SeriesRow(series_uid, mod, number, series_desc, frame, count))
+            studies[sid].series.append(SeriesRow(series_uid, mod, number, series_desc, frame, count, state))
         return list(patients.values())
 
     def series_headers(self, series_uid: str, folder: str | os.PathLike[str] | None = None) -> list[InstanceHeader]:

@@ -1,0 +1,211 @@
+"""Benchmark: PACS transfers on loopback against a real Orthanc, with the cirs057a CT (283 files, 148 MB).
+
+Run on demand (not collected by default)::
+
+    .venv/bin/python tests/bench/bench_pacs.py [--repeats 1]
+
+In one run, peers interleaved round by round, median of ``repeats``:
+
+1. C-GET of the CT study from Orthanc: ours (``dimse.retrieve`` into an
+   empty library) against dcmtk's ``getscu`` as shipped (Nagle's algorithm
+   on) and with ``TCP_NODELAY=1``. Orthanc itself runs with dcmtk's default
+   (Nagle on), as a stock install does.
+2. WADO-RS of the same study: ours (``web.retrieve``) against ``curl``
+   writing the plain multipart answer to one file.
+3. Receiving the CT sent by dcmtk's ``storescu``: ``workstation pacs listen``
+   (a separate process, importing into its library) against dcmtk's
+   ``storescp -od``; the listener's peak RSS before and after receiving the
+   CT and the MR (635 files, 280 MB) shows whether memory is bounded.
+
+Targets (issue 18): each of ours <= 1.0x its peer's wall time. This 2-core
+machine is shared: read the ratios of one run, not the seconds.
+
+Measured 2026-12-01 (one run, load average 11-16 on 2 cores): C-GET ours
+14.7 s, getscu 15.5 s (0.95x), getscu with TCP_NODELAY=1 5.2 s (2.84x);
+WADO-RS ours 3.6 s, curl 1.4 s (2.67x); receiving from storescu: ours 9.4 s,
+storescp 15.3 s (0.62x); both sides TCP_NODELAY=1: ours 9.2 s, storescp 5.4 s
+(1.71x); listener peak RSS 83 MB idle, 92 MB after CT and MR (280 MB).
+
+The 40 ms an object of dcmtk's tools as shipped: since dcmtk 3.6.2 Nagle's
+algorithm is left on (``TCP_NODELAY=1`` in the environment turns it off),
+so each small response waits for the peer's delayed acknowledgement. Our
+sockets set TCP_NODELAY; what remains against dcmtk without Nagle is
+pynetdicom's pure-Python PDU handling (its network thread waits on data,
+one PDU of at most 16 kB at a time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("WORKSTATION_TEST_DATA", ROOT / ".test-data")) / "cirs057a"
+CT_STUDY = "1.2.840.113619.2.290.3.3233817346.783.1399004564.509"
+
+from tests.net.orthanc import AET, Orthanc, free_port, require_tool  # noqa: E402
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def run(cmd: list[str], nodelay: bool, cwd: Path | None = None) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "TCP_NODELAY": "1" if nodelay else "0"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {done.stderr[-400:]}")
+
+
+def fresh(parent: Path, name: str) -> Path:
+    folder = parent / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def ours_get(home: Path, server: Orthanc) -> None:
+    os.environ["WORKSTATION_HOME"] = str(home)
+    from workstation.net import dimse
+    from workstation.net.nodes import Settings, parse_node
+
+    assert dimse.retrieve(None, None, parse_node(server.node), CT_STUDY, settings=Settings()) == 283
+
+
+def ours_wado(home: Path, server: Orthanc) -> None:
+    os.environ["WORKSTATION_HOME"] = str(home)
+    from workstation.net import web
+    from workstation.net.nodes import parse_node
+
+    assert web.retrieve(None, None, parse_node(server.url), CT_STUDY) == 283
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class OurListener:
+    """``workstation pacs listen`` as a user runs it, in its own process."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "WORKSTATION_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen([sys.executable, "-m", "workstation", "pacs", "listen", "--port",
+                                         str(self.port), "--allow", "STORESCU"], env=env,
+                                        stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()  # blocks until it says it listens (or dies)
+        if not line.startswith("listening"):
+            raise RuntimeError(f"listener did not start: {line}{self.process.stderr.read()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    for tool in ("Orthanc", "getscu", "storescu", "storescp", "curl"):
+        require_tool(tool)
+    work = Path(tempfile.mkdtemp(prefix="bench-pacs-"))
+    server = Orthanc(work / "orthanc", {"getscu": ("GETSCU", free_port()), "ours": ("WORKSTATION", free_port())})
+    try:
+        server.start()
+        server.load(DATA / "ct", DATA / "mr")
+        server.stop()
+        server.nodelay = False  # a stock Orthanc: dcmtk's default, Nagle on
+        server.start()
+        times: dict[str, list[float]] = {}
+        getscu = [require_tool("getscu"), "-aet", "GETSCU", "-aec", AET, "-S", "-k", "QueryRetrieveLevel=STUDY",
+                  "-k", f"StudyInstanceUID={CT_STUDY}", "127.0.0.1", str(server.dicom_port)]
+        accept = 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
+        storescu = [require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION", "+sd", "127.0.0.1"]
+        for _ in range(args.repeats):
+            peers = {
+                "C-GET ours": lambda: ours_get(fresh(work, "home-get"), server),
+                "C-GET getscu": lambda: run([*getscu, "-od", str(fresh(work, "getscu"))], nodelay=False),
+                "C-GET getscu TCP_NODELAY=1": lambda: run([*getscu, "-od", str(fresh(work, "getscu"))], True),
+                "WADO-RS ours": lambda: ours_wado(fresh(work, "home-wado"), server),
+                "WADO-RS curl": lambda: run(["curl", "-sf", "-o", str(fresh(work, "curl") / "study.multipart"),
+                                             "-H", accept, f"{server.url}/studies/{CT_STUDY}"], False),
+            }
+            for name, fn in peers.items():
+                times.setdefault(name, []).append(timed(fn))
+            for nodelay in (False, True):
+                label = " TCP_NODELAY=1" if nodelay else ""
+                scp_port = free_port()
+                scp = subprocess.Popen([require_tool("storescp"), "-aet", "WORKSTATION", "-od",
+                                        str(fresh(work, "storescp")), str(scp_port)],
+                                       env={**os.environ, "TCP_NODELAY": "1" if nodelay else "0"})
+                try:
+                    send = [*storescu, str(scp_port), str(DATA / "ct")]
+                    times.setdefault(f"receive storescp{label}", []).append(
+                        timed(lambda cmd=send, nd=nodelay: _send_when_ready(cmd, nd)))
+                finally:
+                    scp.terminate()
+                    scp.wait()
+                listener = OurListener(fresh(work, "home-listen"))
+                try:
+                    send = [*storescu, str(listener.port), str(DATA / "ct")]
+                    times.setdefault(f"receive ours (storescu{label})", []).append(
+                        timed(lambda cmd=send, nd=nodelay: run(cmd, nd)))
+                finally:
+                    listener.stop()
+        listener = OurListener(fresh(work, "home-memory"))
+        try:
+            idle = peak_rss_mb(listener.process.pid)
+            run([*storescu, str(listener.port), str(DATA / "ct")], True)
+            after_ct = peak_rss_mb(listener.process.pid)
+            run([*storescu, str(listener.port), str(DATA / "mr")], True)
+            after_both = peak_rss_mb(listener.process.pid)
+        finally:
+            listener.stop()
+        med = {name: statistics.median(values) for name, values in times.items()}
+        print(f"{'':36s} {'seconds':>8s}")
+        for name, value in med.items():
+            print(f"{name:36s} {value:8.2f}")
+        print()
+        print(f"C-GET ours / getscu:                      {med['C-GET ours'] / med['C-GET getscu']:.2f}x")
+        print(f"C-GET ours / getscu TCP_NODELAY=1:        "
+              f"{med['C-GET ours'] / med['C-GET getscu TCP_NODELAY=1']:.2f}x")
+        print(f"WADO-RS ours / curl:                      {med['WADO-RS ours'] / med['WADO-RS curl']:.2f}x")
+        for label in ("", " TCP_NODELAY=1"):
+            print(f"receive ours / storescp{label + ':':16s}  "
+                  f"{med[f'receive ours (storescu{label})'] / med[f'receive storescp{label}']:.2f}x")
+        print(f"listener peak RSS: {idle:.0f} MB idle, {after_ct:.0f} MB after the CT (148 MB), "
+              f"{after_both:.0f} MB after CT and MR (280 MB)")
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _send_when_ready(cmd: list[str], nodelay: bool, attempts: int = 50) -> None:
+    """storescp gives no readiness signal: retry the send while its port is not yet open."""
+    for _ in range(attempts):
+        try:
+            run(cmd, nodelay)
+            return
+        except RuntimeError as exc:
+            if "Connection refused" not in str(exc):
+                raise
+    raise RuntimeError("storescp never accepted a connection")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

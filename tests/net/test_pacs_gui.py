@@ -1,0 +1,68 @@
+"""The PACS parts of the main window against the real Orthanc: query, retrieve, send, listener state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.app.conftest import window  # noqa: F401 - the real main window fixture
+from tests.net.conftest import CT_SERIES
+from tests.net.orthanc import Orthanc, require_tool
+from workstation.net.nodes import Node, Settings, save_settings
+
+pytestmark = pytest.mark.gui
+
+
+def test_query_retrieve_dialog_fills_the_library(qtbot, window, pacs_settings: Settings) -> None:  # noqa: F811
+    dialog = window.pacs.show_dialog()
+    dialog.node.setCurrentText("orthanc")
+    dialog.level_box.setCurrentText("series")
+    dialog.fields["modality"].setText("CT")
+    with qtbot.waitSignal(window.pacs.searchFinished, timeout=60_000) as found:
+        dialog.search_button.click()
+    assert [m["SeriesInstanceUID"] for m in found.args[0]] == [CT_SERIES]
+    assert dialog.results.topLevelItemCount() == 1
+    dialog.results.topLevelItem(0).setSelected(True)
+    with qtbot.waitSignal(window.libraryListed, timeout=180_000):
+        with qtbot.waitSignal(window.pacs.retrieveFinished, timeout=180_000) as retrieved:
+            dialog.retrieve_button.click()
+    assert retrieved.args == [283]
+    assert CT_SERIES in window.browser.series_uids()
+    assert dialog.status.text() == "283 objects received"
+
+
+def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, tmp_path: Path,  # noqa: F811
+                                        cirs_ct: Path) -> None:
+    empty = Orthanc(tmp_path / "orthanc").start()
+    try:
+        save_settings(Settings(listen_port=pacs_settings.listen_port, allowed_callers=["STORESCU"],
+                               nodes=[*pacs_settings.nodes, Node("empty", ae_title="ORTHANC", host="127.0.0.1",
+                                                                 port=empty.dicom_port)]))
+        with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000,
+                              check_params_cb=lambda s: s.startswith("listening")):
+            window.pacs.listen_action.setChecked(True)
+        assert window.pacs.status.text() == f"listening on WORKSTATION@127.0.0.1:{pacs_settings.listen_port}"
+
+        files = sorted(cirs_ct.iterdir())[:5]
+        done = subprocess.run([require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION", "127.0.0.1",
+                               str(pacs_settings.listen_port), *map(str, files)], capture_output=True, text=True,
+                              env={**os.environ, "TCP_NODELAY": "1"}, timeout=60)
+        assert done.returncode == 0, done.stderr
+        with qtbot.waitSignal(window.libraryListed, timeout=60_000):
+            window.list_library()
+        assert CT_SERIES in window.browser.series_uids()
+
+        window.browser.select_series(CT_SERIES)
+        with qtbot.waitSignal(window.pacs.sendFinished, timeout=60_000) as sent:
+            window.pacs.send_current("empty")
+        assert sent.args == [5]
+        assert empty.get("/statistics")["CountInstances"] == 5
+
+        with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000):
+            window.pacs.listen_action.setChecked(False)
+        assert window.pacs.status.text() == "listener stopped"
+    finally:
+        empty.stop()

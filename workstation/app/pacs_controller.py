@@ -1,0 +1,232 @@
+"""PACS in the main window: the Query/Retrieve dialog, Send series to..., and the listener in the status bar.
+
+A surgical hook: ``install_pacs(window)`` adds a PACS menu and a status-bar
+label; everything else stays here. Querying, retrieving, sending and the
+listener are ``workstation.net``'s, run as jobs; nodes come from the same
+settings file the CLI reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtWidgets import QLabel, QMenu
+
+from widgets.pacs_dialog import PacsDialog
+from workstation.errors import Cancelled, NetworkError
+from workstation.jobs import Job, scaled_progress
+from workstation.net import dimse, web
+from workstation.net.listener import Listener
+from workstation.net.nodes import Node, Settings, load_settings, parse_node
+
+log = logging.getLogger(__name__)
+
+LIBRARY_REFRESH_S = 2.0
+"""While retrieving, the library browser is refreshed this often, so series appear as they arrive."""
+
+
+class PacsController(QObject):
+    """Owns the dialog, the running jobs of this feature, and the listener."""
+
+    listenerChanged = Signal(str)  # the listener's state line; emitted from network threads, queued to the GUI
+    retrieveFinished = Signal(int)  # objects received (tests wait on it)
+    searchFinished = Signal(list)
+    sendFinished = Signal(int)
+    failed = Signal(str)  # one line
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.dialog: PacsDialog | None = None
+        self.listener: Listener | None = None
+        self._handle = None
+        self._last_refresh = 0.0
+        self.status = QLabel("listener stopped")
+        window.statusBar().addPermanentWidget(self.status)
+        self.listenerChanged.connect(self.status.setText)
+        menu = window.menuBar().addMenu("&PACS")
+        menu.addAction("&Query / Retrieve...", self.show_dialog)
+        self.send_menu = QMenu("&Send series to", menu)
+        self.send_menu.aboutToShow.connect(self._fill_send_menu)
+        menu.addMenu(self.send_menu)
+        self.listen_action = menu.addAction("&Listen for incoming studies")
+        self.listen_action.setCheckable(True)
+        self.listen_action.toggled.connect(self.set_listening)
+        window.installEventFilter(self)
+
+    # -- settings and nodes ------------------------------------------------------------
+    @staticmethod
+    def settings() -> Settings:
+        return load_settings()
+
+    def _node(self, text: str, context: str) -> tuple[Settings, Node] | None:
+        """The settings and the node ``text`` names, or None after reporting why not."""
+        try:
+            settings = self.settings()
+            return settings, parse_node(text, settings)
+        except NetworkError as exc:
+            self._report(exc, context)
+            return None
+
+    def _report(self, error: BaseException, context: str) -> None:
+        if not isinstance(error, Cancelled):
+            self.window.messages.add_error(error, context)
+        line = str(error) if not isinstance(error, Cancelled) else "cancelled"
+        if self.dialog is not None:
+            self.dialog.set_busy(False)
+            self.dialog.set_progress(0.0, line)
+        self.failed.emit(line)
+
+    # -- query / retrieve --------------------------------------------------------------
+    def show_dialog(self) -> PacsDialog:
+        if self.dialog is None:
+            self.dialog = PacsDialog(self.window)
+            self.dialog.searchRequested.connect(self.search)
+            self.dialog.retrieveRequested.connect(self.retrieve)
+            self.dialog.cancelRequested.connect(self.cancel)
+        try:
+            self.dialog.set_nodes([n.name for n in self.settings().nodes])
+        except NetworkError as exc:
+            self._report(exc, "PACS settings")
+        self.dialog.show()
+        self.dialog.raise_()
+        return self.dialog
+
+    def search(self, node_text: str, level: str, filters: dict) -> None:
+        found_node = self._node(node_text, "PACS search")
+        if found_node is None:
+            return
+        settings, node = found_node
+        query = dimse.Query(level=level, **filters)
+
+        def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
+            return web.find(node, query) if node.is_web else dimse.find(node, query, settings.ae_title,
+                                                                         cancel=cancel)
+
+        def found(matches: list[dict]) -> None:
+            if self.dialog is not None:
+                self.dialog.set_busy(False)
+                self.dialog.set_results(level, matches)
+            self.searchFinished.emit(matches)
+
+        self._start(Job(run), "pacs-find", found, "PACS search")
+
+    def retrieve(self, node_text: str, wanted: list, method: str) -> None:
+        found_node = self._node(node_text, "PACS retrieve")
+        if found_node is None:
+            return
+        settings, node = found_node
+        library = self.window.library
+
+        def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
+            received = 0
+            for n, (study_uid, series_uid) in enumerate(wanted):
+                step = scaled_progress(progress, n / len(wanted), (n + 1) / len(wanted))
+                if node.is_web:
+                    received += web.retrieve(step, cancel, node, study_uid, series_uid, library=library)
+                else:
+                    received += dimse.retrieve(step, cancel, node, study_uid, series_uid, method,
+                                               settings=settings, library=library)
+            return received
+
+        def done(received: int) -> None:
+            if self.dialog is not None:
+                self.dialog.set_busy(False)
+                self.dialog.set_progress(1.0, f"{received} objects received")
+            self.window.messages.add(f"retrieved {received} objects from {node}", logging.INFO)
+            self.window.list_library()
+            self.retrieveFinished.emit(received)
+
+        self._start(Job(run), "pacs-retrieve", done, "PACS retrieve")
+
+    def _start(self, job: Job, name: str, on_result, context: str) -> None:  # noqa: ANN001
+        if self.dialog is not None:
+            self.dialog.set_busy(True)
+        self._handle = self.window.runner.submit(job, name, on_result=on_result,
+                                                 on_error=lambda error: self._report(error, context),
+                                                 on_progress=self._progress)
+
+    def _progress(self, fraction: float, message: str) -> None:
+        if self.dialog is not None:
+            self.dialog.set_progress(fraction, message)
+        now = time.monotonic()
+        if now - self._last_refresh > LIBRARY_REFRESH_S:  # what has arrived shows in the library already
+            self._last_refresh = now
+            self.window.list_library()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    # -- send --------------------------------------------------------------------------
+    def _fill_send_menu(self) -> None:
+        self.send_menu.clear()
+        try:
+            nodes = self.settings().nodes
+        except NetworkError as exc:
+            self._report(exc, "PACS settings")
+            return
+        for node in nodes:
+            self.send_menu.addAction(node.name, lambda name=node.name: self.send_current(name))
+        if not nodes:
+            self.send_menu.addAction("(no nodes in the PACS settings)").setEnabled(False)
+
+    def send_current(self, node_text: str) -> None:
+        """Send the series selected in the library browser (its files as they are) to a node."""
+        key = self.window.browser.current_series()
+        if not key or key not in self.window.catalog:
+            self._report(NetworkError("select a series in the library to send"), "Send")
+            return
+        files = list(self.window.catalog[key].files)
+        found_node = self._node(node_text, "Send")
+        if found_node is None:
+            return
+        settings, node = found_node
+        paths = [Path(f) for f in files]
+        job = Job(web.send, node, paths) if node.is_web else Job(dimse.send, node, paths, settings.ae_title)
+
+        def sent(count: int) -> None:
+            self.window.messages.add(f"sent {count} files to {node}", logging.INFO)
+            self.sendFinished.emit(count)
+
+        self.window.run_job(job, "pacs-send", f"sending to {node}", sent,
+                            on_failure=lambda error: self.failed.emit(str(error)))
+
+    # -- listener ----------------------------------------------------------------------
+    def set_listening(self, on: bool) -> None:
+        if not on:
+            self.stop_listener()
+            return
+        if self.listener is not None:
+            return
+        try:
+            settings = self.settings()
+            allowed = [*settings.allowed_callers, *(n.ae_title for n in settings.nodes if n.ae_title)]
+            self.listener = Listener(self.window.library, settings.ae_title, settings.listen_port,
+                                     settings.listen_host, allowed, on_change=self.listenerChanged.emit).start()
+        except NetworkError as exc:
+            self.listener = None
+            self.listen_action.setChecked(False)
+            self._report(exc, "Listener")
+
+    def stop_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        self.listenerChanged.emit("listener stopped")
+        if self.listen_action.isChecked():
+            self.listen_action.setChecked(False)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            self.stop_listener()  # no listener thread outlives the window
+        return False
+
+
+def install_pacs(window: Any) -> PacsController:
+    """Add the PACS menu and the listener's status-bar label to the main window."""
+    return PacsController(window)

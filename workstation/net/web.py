@@ -1,0 +1,218 @@
+"""DICOMweb client (dicomweb-client): QIDO-RS search, WADO-RS retrieve, STOW-RS send.
+
+Authentication is basic or bearer (the secret comes from an environment
+variable named in the node, never from the settings file); TLS certificates
+are verified unless the node says otherwise. WADO-RS asks for the objects as
+stored (``transfer-syntax=*``) and streams the multipart answer: each part
+lands in the library as it arrives, so memory holds one object at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from workstation.dicom.library import Library
+from workstation.errors import DicomError, NetworkError
+from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.net.dimse import _FIND_KEYS, Query, _text
+from workstation.net.nodes import Node, secret
+from workstation.net.store import retrieving
+
+log = logging.getLogger(__name__)
+
+STOW_BATCH = 16
+"""Objects per STOW-RS request: few requests, and at most this many objects in memory."""
+
+
+def client(node: Node, timeout: float = 30.0) -> DICOMwebClient:
+    session = requests.Session()
+    session.verify = node.verify_tls
+    kind, _, rest = node.auth.partition(":")
+    if kind == "basic":
+        user, _, variable = rest.partition(":")
+        session.auth = (user, secret(variable))
+    elif kind == "bearer":
+        session.headers["Authorization"] = f"Bearer {secret(rest)}"
+    elif kind:
+        raise NetworkError(f"unknown authentication {kind!r} for {node} (basic:USER:ENVVAR or bearer:ENVVAR)")
+    session.request = _defaults(session.request, timeout, node.verify_tls)
+    web = DICOMwebClient(url=node.url, session=session)
+    web.set_http_retry_params(retry=False)  # its retries turn a refused connection into 30 s of waiting
+    return web
+
+
+def _defaults(request, timeout: float, verify: bool):  # noqa: ANN001, ANN202 - wraps requests.Session.request
+    """Every request with our timeout (requests has no session-wide one) and our TLS verification (a
+    ``REQUESTS_CA_BUNDLE`` in the environment would override ``session.verify``)."""
+    def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        kwargs.setdefault("timeout", timeout)
+        kwargs["verify"] = verify
+        return request(*args, **kwargs)
+    return call
+
+
+@contextmanager
+def _errors(node: Node) -> Iterator[None]:
+    """requests' and the server's failures as one line."""
+    try:
+        yield
+    except requests.exceptions.SSLError as exc:
+        raise NetworkError(f"{node}: TLS certificate not trusted ({type(exc).__name__})") from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise NetworkError(f"{node}: cannot connect (connection refused, wrong port, or connection lost)") from exc
+    except requests.exceptions.Timeout as exc:
+        raise NetworkError(f"{node}: no answer in time (timeout)") from exc
+    except requests.exceptions.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else "?"
+        hint = " (authentication failed: check the user and secret)" if code in (401, 403) else ""
+        raise NetworkError(f"{node}: HTTP {code}{hint}") from exc
+    except requests.exceptions.RequestException as exc:
+        raise NetworkError(f"{node}: {type(exc).__name__}") from exc
+
+
+def find(node: Node, query: Query, timeout: float = 30.0) -> list[dict[str, str]]:
+    """QIDO-RS at study or series level; patient level groups the studies by patient."""
+    web = client(node, timeout)
+    level = "study" if query.level == "patient" else query.level
+    keys = _FIND_KEYS[level]
+    filters = Query(**{**query.__dict__, "level": level}).filters()
+    with _errors(node):
+        if level == "series":
+            found = web.search_for_series(search_filters=filters, fields=list(keys))
+        else:
+            found = web.search_for_studies(search_filters=filters, fields=list(keys))
+    rows = [{k: _text(pydicom.Dataset.from_json(item).get(k)) for k in keys} for item in found]
+    if query.level != "patient":
+        return rows
+    patients: dict[tuple[str, str], dict[str, str]] = {}
+    for row in rows:
+        key = (row["PatientID"], row["PatientName"])
+        entry = patients.setdefault(key, {"PatientName": row["PatientName"], "PatientID": row["PatientID"],
+                                          "PatientBirthDate": row["PatientBirthDate"], "PatientSex": "",
+                                          "NumberOfPatientRelatedStudies": "0"})
+        entry["NumberOfPatientRelatedStudies"] = str(int(entry["NumberOfPatientRelatedStudies"]) + 1)
+    return list(patients.values())
+
+
+def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_uid: str, series_uid: str = "",
+             keep_dir: Path | None = None, library: Library | None = None, timeout: float = 30.0) -> int:
+    """Job: WADO-RS retrieve of a study or series into the library; returns the objects received."""
+    progress = progress or no_progress
+    web = client(node, timeout)
+    url = f"{node.url}/studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "")
+    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts), _errors(node):
+        counts.expected = _count(web, study_uid, series_uid)
+        response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                                         'transfer-syntax=*'}, stream=True)
+        for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
+            try:
+                transfer.add(bytes(part), "")
+            except DicomError as exc:
+                log.warning("refused a retrieved object: %s", exc.reason)
+                counts.failed += 1
+            if counts.expected:
+                progress(transfer.received / counts.expected, f"{transfer.received} of {counts.expected} objects")
+        if counts.failed or (counts.expected and transfer.received < counts.expected):
+            raise NetworkError(f"{node} sent {transfer.received} of {counts.expected} objects")
+    progress(1.0, f"{transfer.received} objects received")
+    return transfer.received
+
+
+PREFETCH = 4
+"""Objects downloaded ahead while the previous ones are written and indexed (bounds memory to a few objects)."""
+
+_END = object()
+
+
+def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callable[[], None]) -> Iterator[bytes]:
+    """The parts of a multipart answer, read by a thread of their own: the download (which releases the GIL
+    in the socket reads) runs while this thread stores the previous objects. Exceptions come through."""
+    box: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for part in parts:
+                while not stop.is_set():
+                    try:
+                        box.put(part, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put(exc)
+
+    reader = threading.Thread(target=read, name="wado-download", daemon=True)
+    reader.start()
+    try:
+        while True:
+            check_cancel(cancel)
+            try:
+                item = box.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        if reader.is_alive():
+            close()  # a read blocked on the network ends now, not at the timeout
+        reader.join()
+
+
+def _count(web: DICOMwebClient, study_uid: str, series_uid: str) -> int | None:
+    """How many objects the server says the study or series holds (for progress and for what is missing)."""
+    if series_uid:
+        found = web.search_for_series(search_filters={"StudyInstanceUID": study_uid,
+                                                      "SeriesInstanceUID": series_uid},
+                                      fields=["NumberOfSeriesRelatedInstances"])
+        keyword = "NumberOfSeriesRelatedInstances"
+    else:
+        found = web.search_for_studies(search_filters={"StudyInstanceUID": study_uid},
+                                       fields=["NumberOfStudyRelatedInstances"])
+        keyword = "NumberOfStudyRelatedInstances"
+    if not found:
+        raise NetworkError(f"the server has no {'series' if series_uid else 'study'} "
+                           f"{series_uid or study_uid}")
+    value = pydicom.Dataset.from_json(found[0]).get(keyword)
+    return int(value) if value not in (None, "") else None
+
+
+def send(progress: Progress, cancel: CancelFlag | None, node: Node, files: list[Path],
+         timeout: float = 60.0) -> int:
+    """Job: STOW-RS the files in batches; returns how many were stored."""
+    progress = progress or no_progress
+    web = client(node, timeout)
+    stored = 0
+    for start in range(0, len(files), STOW_BATCH):
+        check_cancel(cancel)
+        batch = files[start:start + STOW_BATCH]
+        datasets = []
+        for path in batch:
+            try:
+                datasets.append(pydicom.dcmread(path))
+            except (OSError, pydicom.errors.InvalidDicomError) as exc:
+                raise DicomError(f"cannot read the file to send ({exc})", path) from exc
+        with _errors(node):
+            result = web.store_instances(datasets=datasets)
+        failed = result.get("FailedSOPSequence") if result is not None else None
+        if failed:
+            raise NetworkError(f"{node} refused {len(failed)} of the objects sent (first batch file {batch[0]})")
+        stored += len(batch)
+        progress(stored / len(files), f"sent {stored} of {len(files)}")
+    return stored
