@@ -31,9 +31,10 @@ import numpy as np
 
 from workstation import geometry
 from workstation.dicom.enhanced import multiframe_frames
-from workstation.dicom.frames import Frame, single_frame
+from workstation.dicom.frames import Frame, diffusion_of, single_frame
 from workstation.dicom.header import InstanceHeader
 from workstation.dicom.mosaic import is_mosaic, mosaic_frames
+from workstation.dicom.scaling import Scaling, to_philips_fp
 from workstation.errors import DicomError
 
 POSITION_TOLERANCE_MM = 0.01
@@ -68,6 +69,10 @@ class SeriesPlan:
     direction: np.ndarray
     description: str = ""
     warnings: list[str] = field(default_factory=list)
+    scaling: Scaling = "display"
+    """Philips floating-point values when ``assemble`` was asked for them and the frames carry a Scale Slope."""
+    diffusion: list[tuple[float, tuple[float, float, float]]] | None = None
+    """(b-value s/mm2, unit gradient in LPS) per time point of a diffusion series, else None."""
 
     @property
     def rows(self) -> int:
@@ -106,8 +111,9 @@ class SeriesPlan:
         return self.frames[t * self.slices + k]
 
 
-def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) -> list[SeriesPlan]:
-    """Plan the volumes a set of headers holds.
+def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None,
+             scaling: Scaling = "display") -> list[SeriesPlan]:
+    """Plan the volumes a set of headers holds, with Philips data in the values ``scaling`` names.
 
     Images that cannot take part (localizers, no pixel data, unusable geometry,
     unreadable multi-frame groups, duplicates) are left out; a one-line reason
@@ -140,6 +146,10 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) ->
     plans: list[SeriesPlan] = []
     for series_uid, series_frames in by_series.items():
         plans.extend(_plan_series(series_uid, series_frames))
+    if scaling == "philips-fp":
+        for plan in plans:
+            if to_philips_fp([f for f in plan.frames if f is not None]):
+                plan.scaling = "philips-fp"
     plans.sort(key=lambda p: (p.reference.series_number if p.reference.series_number is not None else 1 << 31,
                               p.series_uid, p.description))
     return plans
@@ -197,12 +207,14 @@ def _geometry_problem(frame: Frame) -> str | None:
 
 # -- splitting a series into stacks and volumes -------------------------------------------------------------------
 
-_STACK_FIELDS = ("series number", "image size", "samples per pixel", "orientation", "pixel spacing")
+_STACK_FIELDS = ("series number", "image size", "samples per pixel", "orientation", "pixel spacing",
+                 "image type (magnitude, field map...)")
 
 
 def _stack_key(frame: Frame) -> tuple:
     h = frame.header
-    return (h.series_number, (frame.rows, frame.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing)
+    return (h.series_number, (frame.rows, frame.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing,
+            frame.kind)
 
 
 def _same(a: object, b: object) -> bool:
@@ -233,7 +245,12 @@ def _plan_series(series_uid: str, frames: list[Frame]) -> list[SeriesPlan]:
     plans: list[SeriesPlan] = []
     for _key, members in stacks:
         for timepoints, warnings in _volumes_of_stack(members):
-            plans.append(_plan_volume(series_uid, timepoints, warnings))
+            diffusion = _diffusion(timepoints, warnings)
+            plan = _plan_volume(series_uid, timepoints, warnings)
+            plan.diffusion = diffusion
+            if members[0].kind:
+                plan.description = f"{plan.description} {kind_name(members[0].kind)}"
+            plans.append(plan)
     if len(plans) > 1:
         keys = [k for k, _ in stacks]
         differ = [name for n, name in enumerate(_STACK_FIELDS) if any(not _same(k[n], keys[0][n]) for k in keys)]
@@ -243,6 +260,38 @@ def _plan_series(series_uid: str, frames: list[Frame]) -> list[SeriesPlan]:
             plan.description = f"{plan.description} (part {n + 1} of {len(plans)})".strip()
             plan.warnings.insert(0, f"series split into {len(plans)} volumes: they differ in {', '.join(differ)}")
     return plans
+
+
+KIND_NAMES = {"M": "magnitude", "P": "phase", "R": "real", "I": "imaginary", "FIELD_MAP": "fieldmap_hz"}
+"""How a volume of one kind of a multi-kind object is named (descriptions, file names)."""
+
+
+def kind_name(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind.lower())
+
+
+def _diffusion(timepoints: list[list[Frame]],
+               warnings: list[str]) -> list[tuple[float, tuple[float, float, float]]] | None:
+    """The b-value and gradient of each time point of a diffusion series, or None for any other series.
+
+    In a Philips series a time point with b > 0 and no gradient direction is
+    the scanner's derived isotropic (trace) image, not a measurement: it is
+    removed from ``timepoints`` (in place) with a notice, as dcm2niix does,
+    because fitting tools would take it for a direction. (UIH, for one, gives
+    its b=0 image a small b > 0: that one stays.)
+    """
+    table = [diffusion_of(frames[0]) for frames in timepoints]
+    if len(table) < 2 or any(d is None for d in table) or not any(b > 0 for b, _ in table):
+        return None
+    philips = timepoints[0][0].header.manufacturer.upper().startswith("PHILIPS")
+    derived = [t for t, (b, g) in enumerate(table) if philips and b > 0 and not any(g)]
+    for t in reversed(derived):
+        del timepoints[t], table[t]
+    if derived:
+        warnings.append(f"left out the derived isotropic (trace) image{'s' if len(derived) > 1 else ''} "
+                        f"(time point{'s' if len(derived) > 1 else ''} {', '.join(str(t + 1) for t in derived)}: "
+                        "b > 0 without a gradient direction), as dcm2niix does")
+    return table
 
 
 def _projection(frame: Frame) -> float:

@@ -164,7 +164,10 @@ def _uih_frames(ds: Dataset, header: InstanceHeader) -> list[Frame]:
     gradient = _private(ds, 0x0065, _UIH, 0x37)
     diffusion = None
     if b_value is not None and gradient is not None and len(gradient) == 3:
-        diffusion = (float(b_value), tuple(float(g) for g in gradient))
+        # UIH gives the gradient along the image's row, column and normal axes; Frames carry LPS
+        row, column = np.asarray(header.image_orientation[:3]), np.asarray(header.image_orientation[3:])
+        axes = np.column_stack([row, column, np.cross(row, column)])
+        diffusion = (float(b_value), tuple(float(v) for v in axes @ np.asarray(gradient, dtype=np.float64)))
     name = label_of(header, 0).split(" of ", 1)[1]
     return [Frame(
         header=header, index=0, position=positions[k], orientation=header.image_orientation,
