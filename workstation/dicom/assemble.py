@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,7 +146,7 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None,
         by_series[frame.header.series_uid].append(frame)
     plans: list[SeriesPlan] = []
     for series_uid, series_frames in by_series.items():
-        plans.extend(_plan_series(series_uid, series_frames))
+        plans.extend(_plan_series(series_uid, series_frames, skip))
     if scaling == "philips-fp":
         for plan in plans:
             if to_philips_fp([f for f in plan.frames if f is not None]):
@@ -240,13 +241,25 @@ def _stacks(frames: list[Frame]) -> list[tuple[tuple, list[Frame]]]:
     return groups
 
 
-def _plan_series(series_uid: str, frames: list[Frame]) -> list[SeriesPlan]:
+def _plan_series(series_uid: str, frames: list[Frame], skip: Callable[[str], None]) -> list[SeriesPlan]:
+    """The volumes of one series; a volume whose grid would misplace slices is refused (a line to ``skip``)."""
+    if not _has_geometry(frames) and any(f.position is not None and f.orientation is not None for f in frames):
+        # a nominal grid for all would throw away where the others lie; those without a place are left out
+        for frame in frames:
+            if frame.position is None or frame.orientation is None:
+                skip(f"{frame.path}: {frame.label} has no ImagePositionPatient/ImageOrientationPatient while the "
+                     "rest of its series has them; left out")
+        frames = [f for f in frames if f.position is not None and f.orientation is not None]
     stacks = _stacks(frames)
     plans: list[SeriesPlan] = []
     for _key, members in stacks:
         for timepoints, warnings in _volumes_of_stack(members):
             diffusion = _diffusion(timepoints, warnings)
-            plan = _plan_volume(series_uid, timepoints, warnings)
+            try:
+                plan = _plan_volume(series_uid, timepoints, warnings)
+            except DicomError as exc:
+                skip(str(exc))
+                continue
             plan.diffusion = diffusion
             if members[0].kind:
                 plan.description = f"{plan.description} {kind_name(members[0].kind)}"
@@ -434,8 +447,12 @@ def _grid(frames: list[Frame], warnings: list[str]) -> tuple[list[int], float, n
     off_line = np.linalg.norm((positions - origin) - np.outer(offsets, axis), axis=1)
     if off_line.max() > POSITION_TOLERANCE_MM:
         worst = int(off_line.argmax())
-        warnings.append(f"slice positions do not lie on a line: {frames[worst].label} is {off_line[worst]:.3f} mm "
-                        "off the line from the first to the last slice")
+        message = (f"slice positions do not lie on a line: {frames[worst].label} is {off_line[worst]:.3f} mm "
+                   "off the line from the first to the last slice")
+        pixel = min(frames[0].pixel_spacing or (1.0, 1.0))
+        if off_line[worst] > pixel / 2:
+            raise DicomError(f"{message}, more than half a pixel; no grid holds these slices", frames[worst].path)
+        warnings.append(message)
     slots, step, spacing_warnings = _slots(offsets, frames)
     warnings.extend(spacing_warnings)
     return slots, step, origin, np.column_stack([row, col, axis])
@@ -462,10 +479,14 @@ def _slots(offsets: np.ndarray, frames: list[Frame]) -> tuple[list[int], float, 
     warnings = []
     if misplaced.max() > max(SPACING_WARNING_MM, 1e-3 * step):
         worst = int(np.abs(steps - step).argmax())
-        warnings.append(
+        message = (
             f"non-uniform slice spacing: steps {steps.min():.4g} to {steps.max():.4g} mm, mean {step:.4g} mm; "
             f"largest step {steps[worst]:.4g} mm between {frames[worst].label} and {frames[worst + 1].label}; "
             f"on the uniform grid a slice is misplaced by up to {misplaced.max():.3g} mm")
+        if misplaced.max() > step / 2:  # a slice would show in its neighbour's place: not a volume
+            raise DicomError(f"{message}, more than half a slice; no uniform grid holds these slices",
+                             frames[int(misplaced.argmax())].path)
+        warnings.append(message)
     return list(range(len(offsets))), step, warnings
 
 
