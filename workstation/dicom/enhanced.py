@@ -101,6 +101,8 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
         frame_type = group("MRImageFrameTypeSequence") or group("CTImageFrameTypeSequence")
         kinds = _as_list(frame_type.get("FrameType")) if frame_type is not None else []
         philips = group(_PHILIPS_FRAME_ITEM) if base.manufacturer.upper().startswith("PHILIPS") else None
+        timing = group("MRTimingAndRelatedParametersSequence")
+        repetition_time = _number(timing.get("RepetitionTime")) if timing is not None else None
         slope = _number(transform.get("RescaleSlope")) if transform is not None else None
         intercept = _number(transform.get("RescaleIntercept")) if transform is not None else None
         indices = _as_list(content.get("DimensionIndexValues"))
@@ -126,7 +128,7 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
             windows=windows_of(header_from_dataset(voi, base.path)) if voi is not None else windows_of(base),
             volume_key=volume_key,
             order_key=(str(content.get("FrameAcquisitionDateTime", "")), f),
-            label=label_of(base, f)))
+            label=label_of(base, f), extra={"repetition_time": repetition_time} if repetition_time else {}))
     return frames
 
 

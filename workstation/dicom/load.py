@@ -269,8 +269,9 @@ def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
         extra["diffusion"] = plan.diffusion
     if first.kind:
         extra["kind"] = kind_name(first.kind)
-    if h.repetition_time is not None:
-        extra["repetition_time_ms"] = h.repetition_time
+    repetition_time = first.extra.get("repetition_time", h.repetition_time)  # enhanced objects: per frame group
+    if repetition_time is not None:
+        extra["repetition_time_ms"] = repetition_time
     return VolumeMeta(
         modality=h.modality, units="Hz" if first.kind == FIELD_MAP else _units(h), description=plan.description,
         series_uid=plan.series_uid,
