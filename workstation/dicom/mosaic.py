@@ -136,14 +136,21 @@ def mosaic_frames(header: InstanceHeader) -> list[Frame]:
     if len(stated) == 3 and np.dot(stated, normal) < 0:
         normal = -normal
     positions = [tuple(float(v) for v in corner + k * step * normal) for k in range(count)]
+    return _tiles(header, positions, (rows, columns), grid, "mosaic")
+
+
+def _tiles(header: InstanceHeader, positions: list[tuple[float, ...]], tile: tuple[int, int], per_row: int,
+           kind: str, extra: dict[str, object] | None = None) -> list[Frame]:
+    """One ``Frame`` per tile, row by row, ``per_row`` tiles of ``tile`` (rows, columns) pixels to a row."""
+    rows, columns = tile
     name = label_of(header, 0).split(" of ", 1)[1]
     return [Frame(
-        header=header, index=0, position=positions[k], orientation=header.image_orientation,
+        header=header, index=0, position=position, orientation=header.image_orientation,
         pixel_spacing=header.pixel_spacing, slice_thickness=header.slice_thickness,
         rescale_slope=header.rescale_slope, rescale_intercept=header.rescale_intercept, windows=windows_of(header),
-        volume_key=volume_key_of(header), order_key=order_key_of(header, k),
-        label=f"slice {k + 1} of mosaic {name}",
-        region=((k // grid) * rows, (k % grid) * columns, rows, columns)) for k in range(count)]
+        volume_key=volume_key_of(header), order_key=order_key_of(header, k), label=f"slice {k + 1} of {kind} {name}",
+        region=((k // per_row) * rows, (k % per_row) * columns, rows, columns), extra=dict(extra or {}))
+        for k, position in enumerate(positions)]
 
 
 def _uih_frames(ds: Dataset, header: InstanceHeader) -> list[Frame]:
@@ -159,7 +166,6 @@ def _uih_frames(ds: Dataset, header: InstanceHeader) -> list[Frame]:
         raise DicomError("UIH VFRAME image without a position for every slice or without an orientation; "
                          "cannot place its slices", header.path)
     rows, columns = _uih_tile(ds, header, count)
-    per_row = header.columns // columns
     b_value = _private(ds, 0x0065, _UIH, 0x09)
     gradient = _private(ds, 0x0065, _UIH, 0x37)
     diffusion = None
@@ -168,14 +174,8 @@ def _uih_frames(ds: Dataset, header: InstanceHeader) -> list[Frame]:
         row, column = np.asarray(header.image_orientation[:3]), np.asarray(header.image_orientation[3:])
         axes = np.column_stack([row, column, np.cross(row, column)])
         diffusion = (float(b_value), tuple(float(v) for v in axes @ np.asarray(gradient, dtype=np.float64)))
-    name = label_of(header, 0).split(" of ", 1)[1]
-    return [Frame(
-        header=header, index=0, position=positions[k], orientation=header.image_orientation,
-        pixel_spacing=header.pixel_spacing, slice_thickness=header.slice_thickness,
-        rescale_slope=header.rescale_slope, rescale_intercept=header.rescale_intercept, windows=windows_of(header),
-        volume_key=volume_key_of(header), order_key=order_key_of(header, k),
-        label=f"slice {k + 1} of VFRAME {name}", region=((k // per_row) * rows, (k % per_row) * columns, rows, columns),
-        extra={"diffusion": diffusion} if diffusion else {}) for k in range(count)]
+    return _tiles(header, positions, (rows, columns), header.columns // columns, "VFRAME",
+                  {"diffusion": diffusion} if diffusion else None)
 
 
 def _uih_tile(ds: Dataset, header: InstanceHeader, count: int) -> tuple[int, int]:
