@@ -250,3 +250,15 @@ def test_decubitus_positions_are_sagittal_stacks(decubitus: Path) -> None:
         assert plan.shape == (35, 256, 256)
         assert plan.reference.patient_position == position
         assert geometry.axis_codes(plan.affine) == "PIR"  # i posterior, j inferior, k right: sagittal slices
+
+
+def test_an_enhanced_ct_with_an_unplaced_frame_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Enhanced CT must place every frame (type 1); stacking them at a nominal place would invent a volume."""
+    ds = pydicom.dcmread(get_testdata_file("eCT_Supplemental.dcm"))
+    del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    path = tmp_path / "ect.dcm"
+    ds.save_as(path)
+    skipped: list[str] = []
+    assert assemble([read_header(path)], skipped) == []
+    [line] = skipped
+    assert line.startswith(str(path)) and "1 of 2 frames have no Plane Position" in line and "\n" not in line

@@ -27,6 +27,10 @@ _SPATIAL_DIMENSIONS = {0x00209057, 0x00200032, 0x00209056}  # In-Stack Position,
 _GRID_FRAME_OFFSET_VECTOR = 0x3004000C
 _TIME_POINTERS = {0x00181063, 0x00181065, 0x00181060}  # Frame Time, Frame Time Vector, Trigger Time
 MAX_FRAMES = 1_000_000
+_PLACED_CLASSES = frozenset({  # enhanced CT, MR, MR colour, PET and their legacy-converted forms: positions are type 1
+    "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4.1",
+    "1.2.840.10008.5.1.4.1.1.4.3", "1.2.840.10008.5.1.4.1.1.4.4", "1.2.840.10008.5.1.4.1.1.128.1",
+    "1.2.840.10008.5.1.4.1.1.130"})
 _PHILIPS_FRAME_ITEM = 0x2005140F  # Philips' private per-frame functional group
 _PHILIPS_SCALE_SLOPE = 0x2005100E  # its Scale Slope
 
@@ -129,6 +133,11 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
             volume_key=volume_key,
             order_key=(str(content.get("FrameAcquisitionDateTime", "")), f),
             label=label_of(base, f), extra={"repetition_time": repetition_time} if repetition_time else {}))
+    unplaced = [frame.label for frame in frames if frame.position is None or frame.orientation is None]
+    if unplaced and len(frames) > 1 and base.sop_class_uid in _PLACED_CLASSES:
+        # these objects must place every frame; a nominal stack of them would be a volume that is not there
+        raise DicomError(f"{len(unplaced)} of {len(frames)} frames have no Plane Position/Orientation (first: "
+                         f"{unplaced[0]}); cannot place them", base.path)
     return frames
 
 
