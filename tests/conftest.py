@@ -51,6 +51,12 @@ def cirs_mr(unpacked_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dcm_qa_vendor(unpacked_data: Path) -> Path:
+    """dcm2niix's vendor cases (UIH, Philips) with its reference outputs in each ``Ref/``."""
+    return _require(unpacked_data / "dcm_qa_vendor")
+
+
+@pytest.fixture(scope="session")
 def dcm_qa_ts(shared_data: Path) -> Path:
     return _require(shared_data / "dcm_qa_ts")
 

@@ -336,7 +336,8 @@ class SliceView(RenderedView, QWidget):
             self._probe_line = f"({x:.1f}, {y:.1f}, {z:.1f}) mm"
         else:
             i, j, k = probe["ijk"]
-            self._probe_line = f"({x:.1f}, {y:.1f}, {z:.1f}) mm [{i}, {j}, {k}] = {probe['value']:g} {probe['units']}"
+            value = self.volume.meta.value_text(probe["value"])
+            self._probe_line = f"({x:.1f}, {y:.1f}, {z:.1f}) mm [{i}, {j}, {k}] = {value}"
         self._update_text()
 
     # -- mouse and keys ------------------------------------------------------------------

@@ -51,6 +51,16 @@ class VolumeMeta:
     files: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def value_text(self, value: float) -> str:
+        """A voxel value as the pixel probe shows it: with its units, and the Philips floating-point value where
+        the voxels hold display values that differ from it (``extra["philips_fp_per_display"]``, set by the loader).
+        """
+        text = f"{value:g} {self.units or self.modality}".rstrip()
+        factor = self.extra.get("philips_fp_per_display")
+        if factor is not None and value * factor != value:
+            text += f" (Philips FP {value * factor:g})"
+        return text
+
 
 @dataclass
 class Volume:

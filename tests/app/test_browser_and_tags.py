@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
 from widgets.library_browser import LibraryBrowser
 from widgets.tag_inspector import HIDDEN, TagInspector
@@ -61,7 +62,9 @@ def test_tree_search_and_identity_with_the_cirs_ct_and_mr(qtbot, cirs_ct: Path, 
 
 
 def test_series_warnings_and_thumbnails_are_visible(qtbot, tmp_path: Path, cirs_ct: Path) -> None:
-    files = sorted(cirs_ct.iterdir())
+    # 30 adjacent slices, by position as pydicom reads it (the file names do not follow the slices)
+    files = sorted(cirs_ct.iterdir(), key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True)
+                                                          .ImagePositionPatient[2]))
     gapped = tmp_path / "gapped"
     gapped.mkdir()
     for n, f in enumerate(files[:30]):

@@ -64,7 +64,7 @@ def test_info_json_of_a_folder_with_four_series_and_a_table_without_json(decubit
 
 def test_info_reads_no_pixels_and_never_imports_simpleitk(cirs_mr: Path) -> None:
     code = ("import sys, argparse; from workstation.cli import info; "
-            f"info.run(argparse.Namespace(paths=[{str(cirs_mr)!r}], json=True)); "
+            f"info.run(argparse.Namespace(paths=[{str(cirs_mr)!r}], json=True, scaling='philips-fp')); "
             "print('SimpleITK' in sys.modules, 'pydicom.pixels' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -83,6 +83,34 @@ def test_non_uniform_spacing_is_reported_with_the_slices_and_amounts(tmp_path: P
     assert plan.spacing[2] == pytest.approx(13.0 / 5)  # mean step from first to last position
 
 
+def test_spacing_no_uniform_grid_holds_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Slices 2.5 mm apart with one step of 8.5 mm: the mean step is 3.7 mm and the uniform grid would put
+    slices 2.4 mm (more than half a slice) from where the scanner put them."""
+    positions = axial(6)
+    for p in positions[3:]:
+        p[2] += 6.0
+    paths = write_series(tmp_path, positions)
+    skipped: list[str] = []
+    assert plan_volumes(tmp_path, skipped=skipped) == []
+    [line] = skipped
+    assert "no uniform grid holds these slices" in line and "\n" not in line
+    assert line.split(":", 1)[0] in {str(p) for p in paths}
+
+
+def test_an_image_without_position_in_a_placed_series_is_left_out(tmp_path: Path) -> None:
+    def drop_position(ds: pydicom.Dataset, n: int) -> None:
+        if n == 4:  # the last: the other four stay a gapless stack
+            del ds.ImagePositionPatient
+
+    paths = write_series(tmp_path, axial(5), edit=drop_position)
+    skipped: list[str] = []
+    [plan] = plan_volumes(tmp_path, skipped=skipped)
+    assert plan.slices == 4 and not any("nominal" in w for w in plan.warnings)
+    assert len(skipped) == 1 and "no ImagePositionPatient" in skipped[0]
+    volume = load_plan(plan)
+    _check_every_file_in_place(volume, [p for p in paths if str(p) not in skipped[0]])
+
+
 def test_gantry_tilt_keeps_every_voxel_where_the_scanner_put_it(tmp_path: Path) -> None:
     tilt = math.radians(15)
     orientation = [1.0, 0.0, 0.0, 0.0, math.cos(tilt), -math.sin(tilt)]
@@ -222,3 +250,15 @@ def test_decubitus_positions_are_sagittal_stacks(decubitus: Path) -> None:
         assert plan.shape == (35, 256, 256)
         assert plan.reference.patient_position == position
         assert geometry.axis_codes(plan.affine) == "PIR"  # i posterior, j inferior, k right: sagittal slices
+
+
+def test_an_enhanced_ct_with_an_unplaced_frame_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Enhanced CT must place every frame (type 1); stacking them at a nominal place would invent a volume."""
+    ds = pydicom.dcmread(get_testdata_file("eCT_Supplemental.dcm"))
+    del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    path = tmp_path / "ect.dcm"
+    ds.save_as(path)
+    skipped: list[str] = []
+    assert assemble([read_header(path)], skipped) == []
+    [line] = skipped
+    assert line.startswith(str(path)) and "1 of 2 frames have no Plane Position" in line and "\n" not in line

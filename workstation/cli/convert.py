@@ -4,8 +4,18 @@ The format follows OUT's extension (.nii, .nii.gz, .nrrd, .mha) and the file
 is written by SimpleITK's writers from the exact LPS geometry (NIfTI gets RAS
 as SimpleITK writes it). With several volumes and no ``--series``, one file per
 volume is written with the series number in its name (``ct_3.nii``), and a
-further part number when one series gave several volumes (``ct_3_2.nii``).
+further part number when one series gave several volumes (``ct_3_2.nii``), or
+the kind of image when that is what differs (``fmap_801_magnitude.nii`` and
+``fmap_801_fieldmap_hz.nii``, dcm2niix's ``_e1`` and ``_e2_fieldmaphz``).
 Each file appears under its name only when complete (``atomic_output``).
+
+As dcm2niix writes them: Philips scaled data as Philips floating-point values
+(``--scaling display`` for the values a DICOM viewer shows; see
+``workstation.dicom.scaling``), a 4D file's time step (pixdim[4]) is the
+repetition time in seconds, and a diffusion series gets FSL's ``.bval`` and
+``.bvec`` beside it (gradients along the written image's voxel axes, the
+first negated when the voxel-to-world matrix has a positive determinant, as
+FSL reads them).
 """
 
 from __future__ import annotations
@@ -16,11 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workstation.atomic import atomic_output
-from workstation.cli.info import cli_progress, report_skipped
+from workstation.cli.info import add_scaling_argument, cli_progress, report_skipped
 from workstation.errors import ExportError, last_line
 from workstation.jobs import Job, no_progress, run_job
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from workstation.volume import SitkBuffers, Volume
 
 NIFTI_SKEW_LIMIT = 1e-4
@@ -43,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                         help="output file; its extension picks the format: " + ", ".join(FORMATS))
     parser.add_argument("--series", metavar="UID", help="convert only this SeriesInstanceUID")
+    add_scaling_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,12 +74,16 @@ def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
         return [output]
     stem, extension = split_extension(output)
     numbers = [v.meta.series_number if v.meta.series_number is not None else n for n, v in enumerate(volumes, 1)]
+    kinds = [str(v.meta.extra.get("kind", "")) for v in volumes]
     repeats = Counter(numbers)
+    named = Counter(zip(numbers, kinds, strict=True))
     seen: Counter[int] = Counter()
     paths = []
-    for number in numbers:
+    for number, kind in zip(numbers, kinds, strict=True):
         seen[number] += 1
-        part = f"_{seen[number]}" if repeats[number] > 1 else ""
+        part = ""
+        if repeats[number] > 1:
+            part = f"_{kind}" if kind and named[number, kind] == 1 else f"_{seen[number]}"
         paths.append(output.with_name(f"{stem}_{number}{part}{extension}"))
     return paths
 
@@ -91,7 +108,9 @@ def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None)
             u, _, vt = np.linalg.svd(direction)
             direction = u @ vt  # the nearest orthonormal matrix: what NIfTI can hold, within the limit above
     if volume.array.ndim == 4:
-        image = sitk.JoinSeries([volume.to_sitk(t) for t in range(volume.timepoints)])
+        tr = volume.meta.extra.get("repetition_time_ms")
+        image = sitk.JoinSeries([volume.to_sitk(t) for t in range(volume.timepoints)], 0.0,
+                                float(tr) / 1000 if tr else 1.0)
         full = np.eye(4)
         full[:3, :3] = direction
         image.SetDirection(tuple(full.ravel()))
@@ -107,6 +126,32 @@ def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None)
             writer.Execute(image)
         except RuntimeError as exc:
             raise ExportError(f"SimpleITK could not write it ({last_line(exc)})", path) from exc
+    if image_io == "NiftiImageIO" and volume.meta.extra.get("diffusion"):
+        write_bval_bvec(volume, direction, path)
+
+
+def write_bval_bvec(volume: Volume, direction: np.ndarray, path: Path) -> None:
+    """FSL's .bval and .bvec beside a diffusion NIfTI, for the ``direction`` the file was written with.
+
+    NIfTI's voxel axes are ours (SimpleITK writes the array as it is), so a
+    gradient g (LPS) is ``direction.T @ g`` along them, the first component
+    negated when the determinant is positive (FSL's radiological voxel order).
+    Gradients are made unit length (scanners store them rounded, 0.9994 long
+    in the Philips DWI of dcm_qa_philips), as dcm2niix and fitting tools do.
+    """
+    import numpy as np
+
+    table = volume.meta.extra["diffusion"]
+    flip = np.diag([-1.0 if np.linalg.det(direction) > 0 else 1.0, 1.0, 1.0])
+    gradients = np.array([g for _, g in table], dtype=np.float64).reshape(-1, 3)
+    lengths = np.linalg.norm(gradients, axis=1, keepdims=True)
+    gradients = np.divide(gradients, lengths, out=np.zeros_like(gradients), where=lengths > 0)
+    vectors = flip @ direction.T @ gradients.T
+    stem, _extension = split_extension(path)
+    with atomic_output(path.with_name(f"{stem}.bval"), "b-values") as tmp:
+        tmp.write_text(" ".join(f"{b:g}" for b, _ in table) + "\n")
+    with atomic_output(path.with_name(f"{stem}.bvec"), "gradient directions") as tmp:
+        tmp.write_text("".join(" ".join(f"{v:.6g}" for v in row) + "\n" for row in vectors))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     from workstation.volume import SitkBuffers
 
     buffers = SitkBuffers()  # decode straight into SimpleITK images: no copy before writing
-    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series, buffers)),
+    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series, buffers,
+                                                               args.scaling)),
                      cli_progress() or no_progress)
     for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
         write_volume(volume, path, buffers)

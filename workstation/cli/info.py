@@ -3,7 +3,9 @@
 A contract other tools call: ``--json`` prints a JSON list with one object per
 assembled volume (series_uid, modality, description, size [i, j, k(, t)],
 spacing [i, j, k] mm, origin [x, y, z] LPS mm of the first voxel's centre,
-direction as 9 numbers in SimpleITK's GetDirection order, warnings, files).
+direction as 9 numbers in SimpleITK's GetDirection order, warnings, files,
+scaling: "philips-fp" when the values are Philips floating-point values,
+"display" otherwise, as ``convert`` with the same ``--scaling`` writes them).
 No pixel is decoded and neither SimpleITK nor pydicom's pixel plugins are
 imported, so it answers quickly. Files left out are listed on stderr.
 """
@@ -29,7 +31,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="DICOM file or folder")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per volume")
+    add_scaling_argument(parser)
     parser.set_defaults(func=run)
+
+
+def add_scaling_argument(parser: argparse.ArgumentParser) -> None:
+    """``--scaling``, shared by ``info`` and ``convert`` so that info describes what convert writes."""
+    from workstation.dicom.scaling import SCALINGS
+
+    parser.add_argument("--scaling", choices=SCALINGS, default=SCALINGS[0],
+                        help="Philips scaled data: floating-point values as dcm2niix writes them (default), or the "
+                             "display values a DICOM viewer shows")
 
 
 def cli_progress() -> StderrProgress | None:
@@ -60,6 +72,7 @@ def describe(plan: SeriesPlan) -> dict[str, object]:
         "direction": [float(v) for v in plan.direction.ravel()],
         "warnings": list(plan.warnings),
         "files": len(plan.files),
+        "scaling": plan.scaling,
     }
 
 
@@ -67,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from workstation.dicom.load import nothing_loadable, plan_volumes
 
     skipped: list[str] = []
-    plans = run_job(Job(lambda progress, cancel: plan_volumes(args.paths, progress, cancel, skipped)),
+    plans = run_job(Job(lambda progress, cancel: plan_volumes(args.paths, progress, cancel, skipped, args.scaling)),
                     cli_progress() or no_progress)
     if not plans:
         raise nothing_loadable(args.paths, skipped)

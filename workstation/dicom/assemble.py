@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from workstation import geometry
 from workstation.dicom.enhanced import multiframe_frames
-from workstation.dicom.frames import Frame, single_frame
+from workstation.dicom.frames import Frame, diffusion_of, single_frame
 from workstation.dicom.header import InstanceHeader
 from workstation.dicom.mosaic import is_mosaic, mosaic_frames
+from workstation.dicom.scaling import Scaling, to_philips_fp
 from workstation.errors import DicomError
 
 POSITION_TOLERANCE_MM = 0.01
@@ -68,6 +70,10 @@ class SeriesPlan:
     direction: np.ndarray
     description: str = ""
     warnings: list[str] = field(default_factory=list)
+    scaling: Scaling = "display"
+    """Philips floating-point values when ``assemble`` was asked for them and the frames carry a Scale Slope."""
+    diffusion: list[tuple[float, tuple[float, float, float]]] | None = None
+    """(b-value s/mm2, unit gradient in LPS) per time point of a diffusion series, else None."""
 
     @property
     def rows(self) -> int:
@@ -106,8 +112,9 @@ class SeriesPlan:
         return self.frames[t * self.slices + k]
 
 
-def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) -> list[SeriesPlan]:
-    """Plan the volumes a set of headers holds.
+def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None,
+             scaling: Scaling = "display") -> list[SeriesPlan]:
+    """Plan the volumes a set of headers holds, with Philips data in the values ``scaling`` names.
 
     Images that cannot take part (localizers, no pixel data, unusable geometry,
     unreadable multi-frame groups, duplicates) are left out; a one-line reason
@@ -139,7 +146,11 @@ def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None) ->
         by_series[frame.header.series_uid].append(frame)
     plans: list[SeriesPlan] = []
     for series_uid, series_frames in by_series.items():
-        plans.extend(_plan_series(series_uid, series_frames))
+        plans.extend(_plan_series(series_uid, series_frames, skip))
+    if scaling == "philips-fp":
+        for plan in plans:
+            if to_philips_fp([f for f in plan.frames if f is not None]):
+                plan.scaling = "philips-fp"
     plans.sort(key=lambda p: (p.reference.series_number if p.reference.series_number is not None else 1 << 31,
                               p.series_uid, p.description))
     return plans
@@ -197,12 +208,14 @@ def _geometry_problem(frame: Frame) -> str | None:
 
 # -- splitting a series into stacks and volumes -------------------------------------------------------------------
 
-_STACK_FIELDS = ("series number", "image size", "samples per pixel", "orientation", "pixel spacing")
+_STACK_FIELDS = ("series number", "image size", "samples per pixel", "orientation", "pixel spacing",
+                 "image type (magnitude, field map...)")
 
 
 def _stack_key(frame: Frame) -> tuple:
     h = frame.header
-    return (h.series_number, (frame.rows, frame.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing)
+    return (h.series_number, (frame.rows, frame.columns), h.samples_per_pixel, frame.orientation, frame.pixel_spacing,
+            frame.kind)
 
 
 def _same(a: object, b: object) -> bool:
@@ -228,12 +241,29 @@ def _stacks(frames: list[Frame]) -> list[tuple[tuple, list[Frame]]]:
     return groups
 
 
-def _plan_series(series_uid: str, frames: list[Frame]) -> list[SeriesPlan]:
+def _plan_series(series_uid: str, frames: list[Frame], skip: Callable[[str], None]) -> list[SeriesPlan]:
+    """The volumes of one series; a volume whose grid would misplace slices is refused (a line to ``skip``)."""
+    if not _has_geometry(frames) and any(f.position is not None and f.orientation is not None for f in frames):
+        # a nominal grid for all would throw away where the others lie; those without a place are left out
+        for frame in frames:
+            if frame.position is None or frame.orientation is None:
+                skip(f"{frame.path}: {frame.label} has no ImagePositionPatient/ImageOrientationPatient while the "
+                     "rest of its series has them; left out")
+        frames = [f for f in frames if f.position is not None and f.orientation is not None]
     stacks = _stacks(frames)
     plans: list[SeriesPlan] = []
     for _key, members in stacks:
         for timepoints, warnings in _volumes_of_stack(members):
-            plans.append(_plan_volume(series_uid, timepoints, warnings))
+            diffusion = _diffusion(timepoints, warnings)
+            try:
+                plan = _plan_volume(series_uid, timepoints, warnings)
+            except DicomError as exc:
+                skip(str(exc))
+                continue
+            plan.diffusion = diffusion
+            if members[0].kind:
+                plan.description = f"{plan.description} {kind_name(members[0].kind)}"
+            plans.append(plan)
     if len(plans) > 1:
         keys = [k for k, _ in stacks]
         differ = [name for n, name in enumerate(_STACK_FIELDS) if any(not _same(k[n], keys[0][n]) for k in keys)]
@@ -243,6 +273,38 @@ def _plan_series(series_uid: str, frames: list[Frame]) -> list[SeriesPlan]:
             plan.description = f"{plan.description} (part {n + 1} of {len(plans)})".strip()
             plan.warnings.insert(0, f"series split into {len(plans)} volumes: they differ in {', '.join(differ)}")
     return plans
+
+
+KIND_NAMES = {"M": "magnitude", "P": "phase", "R": "real", "I": "imaginary", "FIELD_MAP": "fieldmap_hz"}
+"""How a volume of one kind of a multi-kind object is named (descriptions, file names)."""
+
+
+def kind_name(kind: str) -> str:
+    return KIND_NAMES.get(kind, kind.lower())
+
+
+def _diffusion(timepoints: list[list[Frame]],
+               warnings: list[str]) -> list[tuple[float, tuple[float, float, float]]] | None:
+    """The b-value and gradient of each time point of a diffusion series, or None for any other series.
+
+    In a Philips series a time point with b > 0 and no gradient direction is
+    the scanner's derived isotropic (trace) image, not a measurement: it is
+    removed from ``timepoints`` (in place) with a notice, as dcm2niix does,
+    because fitting tools would take it for a direction. (UIH, for one, gives
+    its b=0 image a small b > 0: that one stays.)
+    """
+    table = [diffusion_of(frames[0]) for frames in timepoints]
+    if len(table) < 2 or any(d is None for d in table) or not any(b > 0 for b, _ in table):
+        return None
+    philips = timepoints[0][0].header.manufacturer.upper().startswith("PHILIPS")
+    derived = [t for t, (b, g) in enumerate(table) if philips and b > 0 and not any(g)]
+    for t in reversed(derived):
+        del timepoints[t], table[t]
+    if derived:
+        warnings.append(f"left out the derived isotropic (trace) image{'s' if len(derived) > 1 else ''} "
+                        f"(time point{'s' if len(derived) > 1 else ''} {', '.join(str(t + 1) for t in derived)}: "
+                        "b > 0 without a gradient direction), as dcm2niix does")
+    return table
 
 
 def _projection(frame: Frame) -> float:
@@ -385,8 +447,12 @@ def _grid(frames: list[Frame], warnings: list[str]) -> tuple[list[int], float, n
     off_line = np.linalg.norm((positions - origin) - np.outer(offsets, axis), axis=1)
     if off_line.max() > POSITION_TOLERANCE_MM:
         worst = int(off_line.argmax())
-        warnings.append(f"slice positions do not lie on a line: {frames[worst].label} is {off_line[worst]:.3f} mm "
-                        "off the line from the first to the last slice")
+        message = (f"slice positions do not lie on a line: {frames[worst].label} is {off_line[worst]:.3f} mm "
+                   "off the line from the first to the last slice")
+        pixel = min(frames[0].pixel_spacing or (1.0, 1.0))
+        if off_line[worst] > pixel / 2:
+            raise DicomError(f"{message}, more than half a pixel; no grid holds these slices", frames[worst].path)
+        warnings.append(message)
     slots, step, spacing_warnings = _slots(offsets, frames)
     warnings.extend(spacing_warnings)
     return slots, step, origin, np.column_stack([row, col, axis])
@@ -413,10 +479,14 @@ def _slots(offsets: np.ndarray, frames: list[Frame]) -> tuple[list[int], float, 
     warnings = []
     if misplaced.max() > max(SPACING_WARNING_MM, 1e-3 * step):
         worst = int(np.abs(steps - step).argmax())
-        warnings.append(
+        message = (
             f"non-uniform slice spacing: steps {steps.min():.4g} to {steps.max():.4g} mm, mean {step:.4g} mm; "
             f"largest step {steps[worst]:.4g} mm between {frames[worst].label} and {frames[worst + 1].label}; "
             f"on the uniform grid a slice is misplaced by up to {misplaced.max():.3g} mm")
+        if misplaced.max() > step / 2:  # a slice would show in its neighbour's place: not a volume
+            raise DicomError(f"{message}, more than half a slice; no uniform grid holds these slices",
+                             frames[int(misplaced.argmax())].path)
+        warnings.append(message)
     return list(range(len(offsets))), step, warnings
 
 

@@ -27,6 +27,12 @@ _SPATIAL_DIMENSIONS = {0x00209057, 0x00200032, 0x00209056}  # In-Stack Position,
 _GRID_FRAME_OFFSET_VECTOR = 0x3004000C
 _TIME_POINTERS = {0x00181063, 0x00181065, 0x00181060}  # Frame Time, Frame Time Vector, Trigger Time
 MAX_FRAMES = 1_000_000
+_PLACED_CLASSES = frozenset({  # enhanced CT, MR, MR colour, PET and their legacy-converted forms: positions are type 1
+    "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4.1",
+    "1.2.840.10008.5.1.4.1.1.4.3", "1.2.840.10008.5.1.4.1.1.4.4", "1.2.840.10008.5.1.4.1.1.128.1",
+    "1.2.840.10008.5.1.4.1.1.130"})
+_PHILIPS_FRAME_ITEM = 0x2005140F  # Philips' private per-frame functional group
+_PHILIPS_SCALE_SLOPE = 0x2005100E  # its Scale Slope
 
 
 def multiframe_frames(header: InstanceHeader) -> list[Frame]:
@@ -46,11 +52,13 @@ def multiframe_frames(header: InstanceHeader) -> list[Frame]:
     return _legacy_frames(ds, header)
 
 
-def _item(ds: Dataset | None, keyword: str) -> Dataset | None:
-    """The first item of a sequence, or None."""
+def _item(ds: Dataset | None, keyword: str | int) -> Dataset | None:
+    """The first item of a sequence (by keyword, or by tag for a private one), or None."""
     if ds is None:
         return None
     seq = ds.get(keyword)
+    if isinstance(keyword, int):
+        seq = getattr(seq, "value", None)
     return seq[0] if seq else None
 
 
@@ -84,7 +92,7 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
     for f in range(base.number_of_frames):
         own = per_frame[f] if f < len(per_frame) else None
 
-        def group(keyword: str, own: Dataset | None = own) -> Dataset | None:
+        def group(keyword: str | int, own: Dataset | None = own) -> Dataset | None:
             return _item(own, keyword) or _item(shared, keyword)
 
         position = group("PlanePositionSequence")
@@ -94,6 +102,11 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
         voi = group("FrameVOILUTSequence")
         content = _item(own, "FrameContentSequence") or {}
         echo = group("MREchoSequence")
+        frame_type = group("MRImageFrameTypeSequence") or group("CTImageFrameTypeSequence")
+        kinds = _as_list(frame_type.get("FrameType")) if frame_type is not None else []
+        philips = group(_PHILIPS_FRAME_ITEM) if base.manufacturer.upper().startswith("PHILIPS") else None
+        timing = group("MRTimingAndRelatedParametersSequence")
+        repetition_time = _number(timing.get("RepetitionTime")) if timing is not None else None
         slope = _number(transform.get("RescaleSlope")) if transform is not None else None
         intercept = _number(transform.get("RescaleIntercept")) if transform is not None else None
         indices = _as_list(content.get("DimensionIndexValues"))
@@ -113,10 +126,18 @@ def _enhanced_frames(ds: Dataset, base: InstanceHeader) -> list[Frame]:
             slice_thickness=_number(measures.get("SliceThickness")) if measures is not None else base.slice_thickness,
             rescale_slope=slope if slope else base.rescale_slope,
             rescale_intercept=intercept if intercept is not None else base.rescale_intercept,
+            philips_scale_slope=_number(philips.get(_PHILIPS_SCALE_SLOPE).value) if philips is not None
+            and _PHILIPS_SCALE_SLOPE in philips else base.philips_scale_slope,
+            kind=str(kinds[3]).strip().upper() if len(kinds) > 3 else "",
             windows=windows_of(header_from_dataset(voi, base.path)) if voi is not None else windows_of(base),
             volume_key=volume_key,
             order_key=(str(content.get("FrameAcquisitionDateTime", "")), f),
-            label=label_of(base, f)))
+            label=label_of(base, f), extra={"repetition_time": repetition_time} if repetition_time else {}))
+    unplaced = [frame.label for frame in frames if frame.position is None or frame.orientation is None]
+    if unplaced and len(frames) > 1 and base.sop_class_uid in _PLACED_CLASSES:
+        # these objects must place every frame; a nominal stack of them would be a volume that is not there
+        raise DicomError(f"{len(unplaced)} of {len(frames)} frames have no Plane Position/Orientation (first: "
+                         f"{unplaced[0]}); cannot place them", base.path)
     return frames
 
 

@@ -31,6 +31,8 @@ class Frame:
     slice_thickness: float | None = None
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
+    philips_scale_slope: float | None = None  # Philips private Scale Slope: see workstation.dicom.scaling
+    kind: str = ""  # what the pixels are when one object holds several kinds ("M", "FIELD_MAP"): separate volumes
     windows: tuple[tuple[str, float, float], ...] = ()  # (name, centre, width) from the header
     # Frames at the same place that belong to different volumes differ here (echo, time, acquisition, stack).
     volume_key: tuple = ()
@@ -96,5 +98,16 @@ def single_frame(header: InstanceHeader) -> Frame:
         header=header, index=0, position=header.image_position, orientation=header.image_orientation,
         pixel_spacing=header.pixel_spacing, slice_thickness=header.slice_thickness,
         rescale_slope=header.rescale_slope, rescale_intercept=header.rescale_intercept,
+        philips_scale_slope=header.philips_scale_slope,
         windows=windows_of(header), volume_key=volume_key_of(header), order_key=order_key_of(header),
         label=label_of(header))
+
+
+def diffusion_of(frame: Frame) -> tuple[float, tuple[float, float, float]] | None:
+    """(b-value, unit gradient in LPS) of a diffusion-weighted frame, from its header or its mosaic item."""
+    if "diffusion" in frame.extra:
+        return frame.extra["diffusion"]  # type: ignore[return-value]
+    h = frame.header
+    if h.diffusion_b_value is None:
+        return None
+    return h.diffusion_b_value, h.diffusion_gradient or (0.0, 0.0, 0.0)

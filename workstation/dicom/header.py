@@ -50,6 +50,7 @@ class InstanceHeader:
     series_number: int | None = None
     series_description: str = ""
     modality: str = ""
+    manufacturer: str = ""
     frame_of_reference_uid: str = ""
     # image
     instance_number: int | None = None
@@ -67,6 +68,7 @@ class InstanceHeader:
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
     rescale_type: str = ""
+    philips_scale_slope: float | None = None  # private (2005,100E): Philips floating-point values, see decode
     window_centers: tuple[float, ...] = ()
     window_widths: tuple[float, ...] = ()
     window_explanations: tuple[str, ...] = ()
@@ -84,6 +86,9 @@ class InstanceHeader:
     temporal_position: int | None = None
     trigger_time: float | None = None
     acquisition_time: str = ""
+    repetition_time: float | None = None  # ms
+    diffusion_b_value: float | None = None  # s/mm2
+    diffusion_gradient: tuple[float, float, float] | None = None  # unit vector in LPS, as (0018,9089) says
     # where native (uncompressed) pixel data sits in the file, for direct reads; None when encapsulated/unknown
     pixel_offset: int | None = None
     pixel_length: int | None = None
@@ -154,6 +159,8 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
     spacing = _floats(get("PixelSpacing"))
     slope = _num(get("RescaleSlope"))
     echo = get("EchoNumbers")
+    gradient = _floats(get("DiffusionGradientOrientation"))
+    manufacturer = str(get("Manufacturer", ""))
     return InstanceHeader(
         path=path, file_size=file_size, mtime_ns=mtime_ns, transfer_syntax_uid=transfer_syntax_uid,
         sop_class_uid=str(get("SOPClassUID", "")), sop_instance_uid=str(get("SOPInstanceUID", "")),
@@ -164,6 +171,7 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
         accession_number=str(get("AccessionNumber", "")),
         series_uid=str(get("SeriesInstanceUID", "")), series_number=_num(get("SeriesNumber"), int),
         series_description=str(get("SeriesDescription", "")), modality=str(get("Modality", "")),
+        manufacturer=manufacturer,
         frame_of_reference_uid=str(get("FrameOfReferenceUID", "")),
         instance_number=_num(get("InstanceNumber"), int), acquisition_number=_num(get("AcquisitionNumber"), int),
         image_type=_strings(get("ImageType")),
@@ -175,6 +183,7 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
         planar_configuration=int(get("PlanarConfiguration", 0) or 0),
         rescale_slope=1.0 if slope is None or slope == 0 else slope,
         rescale_intercept=float(_num(get("RescaleIntercept")) or 0.0), rescale_type=str(get("RescaleType", "")),
+        philips_scale_slope=_num(get("PhilipsScaleSlope")) if manufacturer.upper().startswith("PHILIPS") else None,
         window_centers=_floats(get("WindowCenter")), window_widths=_floats(get("WindowWidth")),
         window_explanations=_strings(get("WindowCenterWidthExplanation")),
         image_position=position if len(position) == 3 else None,
@@ -185,6 +194,8 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
         echo_number=_num(echo[0] if _is_multi(echo) and echo else echo, int),
         echo_time=_num(get("EchoTime")), temporal_position=_num(get("TemporalPositionIdentifier"), int),
         trigger_time=_num(get("TriggerTime")), acquisition_time=str(get("AcquisitionTime", "")),
+        repetition_time=_num(get("RepetitionTime")), diffusion_b_value=_num(get("DiffusionBValue")),
+        diffusion_gradient=gradient if len(gradient) == 3 else None,
         pixel_offset=pixel_offset, pixel_length=pixel_length,
         has_pixel_data=has_pixel_data, is_enhanced=is_enhanced,
     )
@@ -211,8 +222,30 @@ def header_from_dataset(ds: Dataset, path: str, file_size: int = 0, mtime_ns: in
         tell, length = getattr(raw, "value_tell", None), getattr(raw, "length", None)
         native = syntax in tagscan.NATIVE_SYNTAXES and length not in (None, tagscan.UNDEFINED)
         pixels = (has, tell if native else None, length if native and tell is not None else None)
-    return _build(ds.get, path, file_size, mtime_ns, syntax, has_pixel_data=pixels[0],
+    return _build(_getter(ds), path, file_size, mtime_ns, syntax, has_pixel_data=pixels[0],
                   is_enhanced="PerFrameFunctionalGroupsSequence" in ds, pixel_offset=pixels[1], pixel_length=pixels[2])
+
+
+def _getter(ds: Dataset) -> Callable[..., object]:
+    """``ds.get`` by keyword, plus the private tags ``tagscan.WANTED`` names (raw bytes decoded as it does)."""
+    private = {keyword: (tag, vr) for tag, (keyword, vr) in tagscan.WANTED.items() if tag >> 16 & 1}
+
+    def get(keyword: str, default: object = None) -> object:
+        if keyword not in private:
+            return ds.get(keyword, default)
+        tag, vr = private[keyword]
+        element = ds.get(tag)
+        if element is None:
+            return default
+        value = element.value
+        if isinstance(value, bytes):  # implicit VR: pydicom does not know the private VR
+            try:
+                return tagscan.decode_value(vr, value)
+            except tagscan.Unsupported:
+                return default
+        return value
+
+    return get
 
 
 def _syntax(ds: Dataset) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workstation.dicom.assemble import SeriesPlan, assemble
+from workstation.dicom.assemble import SeriesPlan, assemble, kind_name
 from workstation.dicom.decode import (
     OutputType,
     decode_into,
@@ -40,6 +40,7 @@ from workstation.dicom.decode import (
 from workstation.dicom.frames import Frame
 from workstation.dicom.header import InstanceHeader
 from workstation.dicom.memory_guard import ensure_fits
+from workstation.dicom.scaling import FIELD_MAP, Scaling, fp_factor
 from workstation.dicom.scan import scan_folder
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress, scaled_progress
@@ -87,20 +88,21 @@ def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: Can
 
 
 def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 skipped: list[str] | None = None) -> list[SeriesPlan]:
+                 skipped: list[str] | None = None, scaling: Scaling = "display") -> list[SeriesPlan]:
     """The volumes under ``paths``, from headers only (nothing decoded)."""
-    return assemble(read_headers(paths, progress, cancel, skipped), skipped)
+    return assemble(read_headers(paths, progress, cancel, skipped), skipped, scaling)
 
 
 def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 series_uid: str | None = None, allocate: Allocator = np.empty) -> LoadResult:
-    """Load every volume under ``paths`` (or those of one series); a job.
+                 series_uid: str | None = None, allocate: Allocator = np.empty,
+                 scaling: Scaling = "display") -> LoadResult:
+    """Load every volume under ``paths`` (or those of one series), Philips data in ``scaling``'s values; a job.
 
     Raises ``DicomError`` when nothing loadable is found, with the first
     reason files were left out.
     """
     result = LoadResult()
-    plans = plan_volumes(paths, scaled_progress(progress, 0.0, 0.2), cancel, result.skipped)
+    plans = plan_volumes(paths, scaled_progress(progress, 0.0, 0.2), cancel, result.skipped, scaling)
     if series_uid is not None:
         plans = [p for p in plans if p.series_uid == series_uid]
         if not plans:
@@ -258,9 +260,22 @@ def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
     first = next(f for f in plan.frames if f is not None)
     presets = [WindowPreset(name, mirror_window(h, first.rescale_slope, first.rescale_intercept, center), width)
                for name, center, width in first.windows]
+    extra: dict[str, object] = {"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid,
+                                "scaling": plan.scaling}
+    factors = {fp_factor(f) for f in plan.frames if f is not None}
+    if len(factors) == 1 and None not in factors:  # display values here; the probe also shows the FP value
+        extra["philips_fp_per_display"] = factors.pop()
+    if plan.diffusion is not None:
+        extra["diffusion"] = plan.diffusion
+    if first.kind:
+        extra["kind"] = kind_name(first.kind)
+    repetition_time = first.extra.get("repetition_time", h.repetition_time)  # enhanced objects: per frame group
+    if repetition_time is not None:
+        extra["repetition_time_ms"] = repetition_time
     return VolumeMeta(
-        modality=h.modality, units=_units(h), description=plan.description, series_uid=plan.series_uid,
+        modality=h.modality, units="Hz" if first.kind == FIELD_MAP else _units(h), description=plan.description,
+        series_uid=plan.series_uid,
         series_number=h.series_number, study_uid=h.study_uid, frame_of_reference_uid=h.frame_of_reference_uid,
         patient_name=h.patient_name, patient_id=h.patient_id, patient_position=h.patient_position,
         study_date=h.study_date, window_presets=presets, warnings=plan.warnings + warnings, files=len(plan.files),
-        extra={"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid})
+        extra=extra)

@@ -29,6 +29,8 @@ PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
 PER_FRAME_GROUPS = 0x52009230  # an enhanced multi-frame object: per-frame geometry needs pydicom
 UNDEFINED = 0xFFFFFFFF
+PHILIPS_SCALE_SLOPE = 0x2005100E
+"""Philips private "Scale Slope" (creator "Philips MR Imaging DD 001", block 10 as every Philips MR writes it)."""
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 
 # tag -> (pydicom keyword, dictionary VR) of every value the header needs
@@ -42,6 +44,7 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00080032: ("AcquisitionTime", "TM"),
     0x00080050: ("AccessionNumber", "SH"),
     0x00080060: ("Modality", "CS"),
+    0x00080070: ("Manufacturer", "LO"),
     0x00081030: ("StudyDescription", "LO"),
     0x0008103E: ("SeriesDescription", "LO"),
     0x00100010: ("PatientName", "PN"),
@@ -49,12 +52,15 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00100030: ("PatientBirthDate", "DA"),
     0x00100040: ("PatientSex", "CS"),
     0x00180050: ("SliceThickness", "DS"),
+    0x00180080: ("RepetitionTime", "DS"),
     0x00180081: ("EchoTime", "DS"),
     0x00180086: ("EchoNumbers", "IS"),
     0x00180088: ("SpacingBetweenSlices", "DS"),
     0x00181060: ("TriggerTime", "DS"),
     0x00181120: ("GantryDetectorTilt", "DS"),
     0x00185100: ("PatientPosition", "CS"),
+    0x00189087: ("DiffusionBValue", "FD"),
+    0x00189089: ("DiffusionGradientOrientation", "FD"),
     0x0020000D: ("StudyInstanceUID", "UI"),
     0x0020000E: ("SeriesInstanceUID", "UI"),
     0x00200011: ("SeriesNumber", "IS"),
@@ -80,6 +86,7 @@ WANTED: dict[int, tuple[str, str]] = {
     0x00281053: ("RescaleSlope", "DS"),
     0x00281054: ("RescaleType", "LO"),
     0x00281055: ("WindowCenterWidthExplanation", "LO"),
+    PHILIPS_SCALE_SLOPE: ("PhilipsScaleSlope", "FL"),
 }
 
 # explicit VRs whose length field is 4 bytes after 2 reserved bytes
@@ -90,6 +97,7 @@ _TEXT_VRS = frozenset({"LO", "SH", "PN"})  # decoded with the file's character s
 # SpecificCharacterSet values whose decoding is a plain Python codec (no ISO 2022 code extensions)
 _CHARSETS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
 
+_BINARY_FLOATS = {"FD": struct.Struct("<d"), "FL": struct.Struct("<f")}
 _CHUNK = 16384
 _U16 = struct.Struct("<H").unpack_from
 _U32 = struct.Struct("<I").unpack_from
@@ -324,13 +332,20 @@ def _decode(raw: dict[int, tuple[str, bytes]], implicit: bool) -> dict[str, obje
         keyword, expected = WANTED[tag]
         if vr != expected:
             raise Unsupported(f"VR {vr} where {expected} was expected")
-        values[keyword] = _value(vr, value, encoding)
+        values[keyword] = decode_value(vr, value, encoding)
     return values
 
 
-def _value(vr: str, value: bytes, encoding: str) -> object:
+def decode_value(vr: str, value: bytes, encoding: str = "latin_1") -> object:
+    """One raw value in the shape pydicom gives it."""
     if not value:
         return None if vr in ("DS", "IS", "US") else ""
+    if vr in _BINARY_FLOATS:
+        code = _BINARY_FLOATS[vr]
+        if len(value) % code.size:
+            raise Unsupported(f"{vr} value of {len(value)} bytes")
+        numbers = [v for (v,) in code.iter_unpack(value)]
+        return numbers[0] if len(numbers) == 1 else numbers
     if vr == "US":
         if len(value) != 2:
             raise Unsupported("US value of more than one number")
