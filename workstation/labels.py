@@ -74,7 +74,8 @@ class LabelMap:
 
     def __post_init__(self) -> None:
         if self.volume.array.ndim != 3 or self.volume.array.dtype.kind not in "ui":
-            raise ValueError(f"a label map is a 3D integer array, got {self.volume.array.dtype} {self.volume.array.shape}")
+            array = self.volume.array
+            raise ValueError(f"a label map is a 3D integer array, got {array.dtype} {array.shape}")
 
     @classmethod
     def empty_like(cls, image: Volume, segments: list[Segment] | None = None) -> LabelMap:
@@ -101,3 +102,31 @@ class LabelMap:
 
     def next_number(self) -> int:
         return max((s.number for s in self.segments), default=0) + 1
+
+
+Piece = tuple[int, int, int, np.ndarray]
+"""A segment's voxels on one slice: (k, j, i) of the top-left voxel and a 2D boolean mask (rows, columns)."""
+
+
+def deal(grid: Volume, segments: list[Segment], pieces: dict[int, list[Piece]], meta: VolumeMeta) -> list[LabelMap]:
+    """Segments given as slice pieces, dealt into the fewest maps on ``grid`` in which none overlaps another.
+
+    Segments go in number order into the first map where none of their
+    voxels is taken, so files without overlap give one map. Readers of SEG
+    and RTSTRUCT, where segments may overlap, share this.
+    """
+    largest = max(s.number for s in segments)
+    layers: list[tuple[np.ndarray, list[Segment]]] = []
+    for segment in sorted(segments, key=lambda s: s.number):
+        own = pieces.get(segment.number, [])
+        target = next((layer for layer in layers if not any(
+            layer[0][k, j:j + m.shape[0], i:i + m.shape[1]][m].any() for k, j, i, m in own)), None)
+        if target is None:
+            target = (np.zeros(grid.array.shape[-3:], dtype=np.uint8 if largest <= 255 else np.uint16), [])
+            layers.append(target)
+        for k, j, i, m in own:
+            target[0][k, j:j + m.shape[0], i:i + m.shape[1]][m] = segment.number
+        target[1].append(segment)
+    spacing, origin, direction = grid.geometry_parts()
+    return [LabelMap(Volume.from_parts(array, spacing, origin, direction, replace(meta)), segs)
+            for array, segs in layers]

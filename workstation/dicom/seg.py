@@ -35,7 +35,7 @@ from workstation import __version__
 from workstation.atomic import atomic_output
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
-from workstation.labels import Code, LabelMap, Segment, default_segment
+from workstation.labels import Code, LabelMap, Piece, Segment, deal, default_segment
 from workstation.volume import Volume, VolumeMeta
 
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -269,48 +269,32 @@ def _place(grid: Volume, frame: _Frame, n: int) -> tuple[int, int, int]:
     return k, j, i
 
 
-def _empty(grid: Volume, largest: int) -> np.ndarray:
-    return np.zeros(grid.array.shape[-3:], dtype=np.uint8 if largest <= 255 else np.uint16)
-
-
-def _layer(grid: Volume, array: np.ndarray, segments: list[Segment], meta: VolumeMeta) -> LabelMap:
-    spacing, origin, direction = grid.geometry_parts()
-    return LabelMap(Volume.from_parts(array, spacing, origin, direction, meta), segments)
-
-
 def _label_map_layer(grid: Volume, placed: list[tuple[_Frame, tuple[int, int, int]]], segments: list[Segment],
                      meta: VolumeMeta) -> LabelMap:
+    """A label-map SEG: pixel values are segment numbers, and segments cannot overlap."""
     known = {s.number for s in segments}
-    array = _empty(grid, max(known))
+    array = np.zeros(grid.array.shape[-3:], dtype=np.uint8 if max(known) <= 255 else np.uint16)
     for frame, (k, j, i) in placed:
         values = frame.pixels
         array[k, j:j + values.shape[0], i:i + values.shape[1]] = values
     strange = set(np.unique(array).tolist()) - known - {0}
     if strange:
         raise DicomError(f"pixel values {sorted(strange)[:5]} name no segment")
-    return _layer(grid, array, segments, meta)
+    spacing, origin, direction = grid.geometry_parts()
+    return LabelMap(Volume.from_parts(array, spacing, origin, direction, meta), segments)
 
 
 def _binary_layers(grid: Volume, placed: list[tuple[_Frame, tuple[int, int, int]]], segments: list[Segment],
                    meta: VolumeMeta) -> list[LabelMap]:
-    """Deal the segments into the fewest maps in which none overlaps another (in segment order)."""
-    by_number = {s.number: s for s in segments}
-    largest = max(by_number)
-    layers: list[tuple[np.ndarray, list[Segment]]] = []
-    for number in sorted(by_number):
-        own = [(frame.pixels.astype(bool), k, j, i) for frame, (k, j, i) in placed if frame.segment == number]
-        target = next((layer for layer in layers if not any(
-            layer[0][k, j:j + m.shape[0], i:i + m.shape[1]][m].any() for m, k, j, i in own)), None)
-        if target is None:
-            target = (_empty(grid, largest), [])
-            layers.append(target)
-        for m, k, j, i in own:
-            target[0][k, j:j + m.shape[0], i:i + m.shape[1]][m] = number
-        target[1].append(by_number[number])
-    unknown = {frame.segment for frame, _ in placed} - set(by_number)
+    """A binary or fractional SEG: each frame one segment's piece of a slice; segments may overlap."""
+    known = {s.number for s in segments}
+    unknown = {frame.segment for frame, _ in placed} - known
     if unknown:
         raise DicomError(f"frames belong to segment(s) {sorted(unknown)} that the segmentation does not describe")
-    return [_layer(grid, array, segs, meta) for array, segs in layers]
+    pieces: dict[int, list[Piece]] = {}
+    for frame, (k, j, i) in placed:
+        pieces.setdefault(frame.segment, []).append((k, j, i, frame.pixels.astype(bool)))
+    return deal(grid, segments, pieces, meta)
 
 
 # -- writing ---------------------------------------------------------------------------------------------------------
