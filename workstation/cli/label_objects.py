@@ -29,7 +29,7 @@ def label_object_paths(paths: list[Path]) -> bool:
     """True when every path is a SEG or RTSTRUCT file (what these commands then handle)."""
     from workstation.dicom.label_objects import object_kind
 
-    return bool(paths) and all(p.is_file() and object_kind(p) is not None for p in paths)
+    return bool(paths) and all(Path(p).is_file() and object_kind(p) is not None for p in paths)
 
 
 def open_maps(path: Path, reference: Path | None) -> list[LabelMap]:

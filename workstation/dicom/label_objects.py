@@ -11,25 +11,29 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pydicom
-
-from workstation.dicom.load import load_plan, plan_volumes
-from workstation.dicom.rtstruct import RTSTRUCT_STORAGE, read_rtstruct
-from workstation.dicom.seg import SEG_CLASSES, read_seg, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, no_progress, scaled_progress
-from workstation.labels import LabelMap
-from workstation.volume import Volume
+
+if TYPE_CHECKING:  # label maps and volumes import SimpleITK: ``object_kind`` (info, the library) must not pay for it
+    from workstation.labels import LabelMap
+    from workstation.volume import Volume
+
+SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+LABEL_MAP_SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
+SEG_CLASSES = (SEG_STORAGE, LABEL_MAP_SEG_STORAGE)
+RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
 def object_kind(path: str | PathLike[str]) -> str | None:
     """"SEG" or "RTSTRUCT" for such a DICOM file, else None (from the header alone; never raises)."""
+    from workstation.dicom.header import read_header  # the scanner's fast reader: no pydicom import for others
+
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        sop_class = read_header(path).sop_class_uid
     except Exception:  # noqa: BLE001 - anything unreadable is simply not one of ours
         return None
-    sop_class = str(header.get("SOPClassUID", ""))
     return "SEG" if sop_class in SEG_CLASSES else "RTSTRUCT" if sop_class == RTSTRUCT_STORAGE else None
 
 
@@ -40,6 +44,11 @@ def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None 
     None when no series there is referenced. ``where`` given by a user
     must hold it: a DicomError says so otherwise.
     """
+    import pydicom
+
+    from workstation.dicom.load import load_plan, plan_volumes
+    from workstation.dicom.seg import referenced_series
+
     header = pydicom.dcmread(path, stop_before_pixels=True)
     wanted = referenced_series(header)
     folder = Path(where) if where is not None else Path(path).parent
@@ -53,6 +62,9 @@ def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None 
 
 def read_label_object(path: str | PathLike[str], reference: Volume | None = None) -> list[LabelMap]:
     """The label maps of a SEG (on ``reference``'s grid or its own) or an RTSTRUCT (on ``reference``'s grid)."""
+    from workstation.dicom.rtstruct import read_rtstruct
+    from workstation.dicom.seg import read_seg
+
     kind = object_kind(path)
     if kind == "SEG":
         return read_seg(path, reference)

@@ -25,13 +25,13 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from workstation import __version__, contours
 from workstation.atomic import atomic_output
+from workstation.dicom.label_objects import RTSTRUCT_STORAGE
 from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap, Piece, Segment, deal, default_segment
 from workstation.volume import Volume, VolumeMeta
 
-RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 RTSTRUCT_SERIES_NUMBER = 9903
 PATIENT_STUDY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyID",
                       "StudyDate", "StudyTime", "ReferringPhysicianName", "AccessionNumber")

@@ -33,14 +33,12 @@ from pydicom.uid import generate_uid
 
 from workstation import __version__
 from workstation.atomic import atomic_output
+from workstation.dicom.label_objects import SEG_CLASSES
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import Code, LabelMap, Piece, Segment, deal, default_segment
 from workstation.volume import Volume, VolumeMeta
 
-SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-LABEL_MAP_SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
-SEG_CLASSES = (SEG_STORAGE, LABEL_MAP_SEG_STORAGE)
 SEG_SERIES_NUMBER = 9902
 POSITION_TOLERANCE = 0.05
 """Largest distance, in voxels, of a frame's position from a voxel of the grid (string rounding in positions)."""
