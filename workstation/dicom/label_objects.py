@@ -17,6 +17,8 @@ from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, no_progress, scaled_progress
 
 if TYPE_CHECKING:  # label maps and volumes import SimpleITK: ``object_kind`` (info, the library) must not pay for it
+    import pydicom
+
     from workstation.labels import LabelMap
     from workstation.volume import Volume
 
@@ -24,6 +26,30 @@ SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 LABEL_MAP_SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
 SEG_CLASSES = (SEG_STORAGE, LABEL_MAP_SEG_STORAGE)
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+LABEL_OBJECT_CLASSES = {SEG_STORAGE: "SEG", LABEL_MAP_SEG_STORAGE: "SEG", RTSTRUCT_STORAGE: "RTSTRUCT"}
+
+
+def referenced_series(dataset: pydicom.Dataset) -> list[str]:
+    """The SeriesInstanceUIDs a SEG or RTSTRUCT says it was made on."""
+    uids = [str(item.SeriesInstanceUID) for item in dataset.get("ReferencedSeriesSequence", [])
+            if "SeriesInstanceUID" in item]
+    for frame_ref in dataset.get("ReferencedFrameOfReferenceSequence", []):  # RTSTRUCT
+        for study in frame_ref.get("RTReferencedStudySequence", []):
+            uids += [str(s.SeriesInstanceUID) for s in study.get("RTReferencedSeriesSequence", [])
+                     if "SeriesInstanceUID" in s]
+    return list(dict.fromkeys(uids))
+
+
+def read_references(path: str | PathLike[str]) -> list[str]:
+    """The series a SEG or RTSTRUCT file references, from its header (empty when it names none or is damaged)."""
+    import pydicom
+
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=[
+            "ReferencedSeriesSequence", "ReferencedFrameOfReferenceSequence"])
+        return referenced_series(header)
+    except Exception:  # noqa: BLE001 - a damaged reference names nothing; reading the object will say why
+        return []
 
 
 def object_kind(path: str | PathLike[str]) -> str | None:
@@ -34,7 +60,7 @@ def object_kind(path: str | PathLike[str]) -> str | None:
         sop_class = read_header(path).sop_class_uid
     except Exception:  # noqa: BLE001 - anything unreadable is simply not one of ours
         return None
-    return "SEG" if sop_class in SEG_CLASSES else "RTSTRUCT" if sop_class == RTSTRUCT_STORAGE else None
+    return LABEL_OBJECT_CLASSES.get(sop_class)
 
 
 def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None = None,
@@ -47,7 +73,6 @@ def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None 
     import pydicom
 
     from workstation.dicom.load import load_plan, plan_volumes
-    from workstation.dicom.seg import referenced_series
 
     header = pydicom.dcmread(path, stop_before_pixels=True)
     wanted = referenced_series(header)

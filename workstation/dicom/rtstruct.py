@@ -25,8 +25,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from workstation import __version__, contours
 from workstation.atomic import atomic_output
-from workstation.dicom.label_objects import RTSTRUCT_STORAGE
-from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, referenced_series
+from workstation.dicom.label_objects import RTSTRUCT_STORAGE, referenced_series
+from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap, Piece, Segment, deal, default_segment

@@ -33,7 +33,7 @@ from pydicom.uid import generate_uid
 
 from workstation import __version__
 from workstation.atomic import atomic_output
-from workstation.dicom.label_objects import SEG_CLASSES
+from workstation.dicom.label_objects import SEG_CLASSES, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import Code, LabelMap, Piece, Segment, deal, default_segment
@@ -114,15 +114,6 @@ def _read(dataset: pydicom.Dataset, reference: Volume | None) -> list[LabelMap]:
     if kind == "LABELMAP":
         return [_label_map_layer(grid, placed, segments, meta)]
     return _binary_layers(grid, placed, segments, meta)
-
-
-def referenced_series(dataset: pydicom.Dataset) -> list[str]:
-    """The SeriesInstanceUIDs a SEG or RTSTRUCT says it was made on."""
-    uids = [str(item.SeriesInstanceUID) for item in dataset.get("ReferencedSeriesSequence", [])]
-    for frame_ref in dataset.get("ReferencedFrameOfReferenceSequence", []):  # RTSTRUCT
-        for study in frame_ref.get("RTReferencedStudySequence", []):
-            uids += [str(s.SeriesInstanceUID) for s in study.get("RTReferencedSeriesSequence", [])]
-    return list(dict.fromkeys(uids))
 
 
 def _segment(item: pydicom.Dataset) -> Segment:
