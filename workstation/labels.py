@@ -100,6 +100,10 @@ class LabelMap:
         """The boolean mask of one segment (a new array)."""
         return self.volume.array == number
 
+    def mask_volume(self, number: int) -> Volume:
+        """One segment as a uint8 0/1 Volume on the map's grid: what registration takes as a fixed or moving mask."""
+        return replace(self.volume, array=self.mask(number).astype(np.uint8), meta=replace(self.volume.meta))
+
     def next_number(self) -> int:
         return max((s.number for s in self.segments), default=0) + 1
 
