@@ -124,12 +124,12 @@ def deal(grid: Volume, segments: list[Segment], pieces: dict[int, list[Piece]], 
     for segment in sorted(segments, key=lambda s: s.number):
         own = pieces.get(segment.number, [])
         target = next((layer for layer in layers if not any(
-            layer[0][k, j:j + m.shape[0], i:i + m.shape[1]][m].any() for k, j, i, m in own)), None)
+            np.logical_and(layer[0][k, j:j + m.shape[0], i:i + m.shape[1]], m).any() for k, j, i, m in own)), None)
         if target is None:
             target = (np.zeros(grid.array.shape[-3:], dtype=np.uint8 if largest <= 255 else np.uint16), [])
             layers.append(target)
         for k, j, i, m in own:
-            target[0][k, j:j + m.shape[0], i:i + m.shape[1]][m] = segment.number
+            np.copyto(target[0][k, j:j + m.shape[0], i:i + m.shape[1]], segment.number, where=m)
         target[1].append(segment)
     spacing, origin, direction = grid.geometry_parts()
     return [LabelMap(Volume.from_parts(array, spacing, origin, direction, replace(meta)), segs)

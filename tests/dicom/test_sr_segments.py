@@ -14,7 +14,7 @@ import SimpleITK as sitk
 from segmentation.statistics import segment_statistics
 from tests.dicom.dciodvfy import dciodvfy_errors
 from workstation.dicom.load import load_volumes
-from workstation.dicom.seg import write_seg
+from workstation.dicom.seg import seg_numbers, write_seg
 from workstation.dicom.sr import write_report
 from workstation.geometry import standard_plane
 from workstation.jobs import no_progress
@@ -39,7 +39,8 @@ def test_segment_statistics_go_into_the_report_referencing_their_segments(seg_sa
     labels.array[1, 25:35, 10:20] = 7
     seg_path = write_seg(no_progress, None, labels, ct, tmp_path / "seg.dcm")
     stats = segment_statistics(no_progress, None, labels, ct)
-    segment_records = [{**asdict(s), "segment_number": n} for n, s in enumerate(stats, 1)]  # write_seg's 1..N
+    numbers = seg_numbers(labels)
+    segment_records = [{**asdict(s), "segment_number": numbers[s.number]} for s in stats]
     centre = np.asarray(ct.center())
     ruler = Measurement("ruler", [centre, centre + [5.0, 3.0, 0.0]], standard_plane("axial", centre),
                         ct.meta.series_uid, label="ruler")

@@ -142,6 +142,8 @@ def _frames(dataset: pydicom.Dataset, kind: str, reference: Volume | None) -> li
     pixels = pixels.reshape(count, int(dataset.Rows), int(dataset.Columns))
     if kind == "FRACTIONAL":
         pixels = pixels > int(dataset.MaximumFractionalValue) / 2
+    elif kind == "BINARY":
+        pixels = pixels.view(bool) if pixels.dtype == np.uint8 and pixels.max(initial=0) <= 1 else pixels != 0
     shared = dataset.get("SharedFunctionalGroupsSequence", [pydicom.Dataset()])[0]
     per_frame = dataset.get("PerFrameFunctionalGroupsSequence", [])
     if len(per_frame) not in (0, count):
@@ -282,7 +284,7 @@ def _binary_layers(grid: Volume, placed: list[tuple[_Frame, tuple[int, int, int]
         raise DicomError(f"frames belong to segment(s) {sorted(unknown)} that the segmentation does not describe")
     pieces: dict[int, list[Piece]] = {}
     for frame, (k, j, i) in placed:
-        pieces.setdefault(frame.segment, []).append((k, j, i, frame.pixels.astype(bool)))
+        pieces.setdefault(frame.segment, []).append((k, j, i, frame.pixels))
     return deal(grid, segments, pieces, meta)
 
 
@@ -303,14 +305,19 @@ def write_seg(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, r
     sources = _sources(reference, labels)
     check_cancel(cancel)
     progress(0.2, "encoding segmentation")
-    relabel = np.zeros(max(int(labels.array.max(initial=0)), present[-1].number) + 1,
-                       dtype=np.uint8 if len(present) <= 255 else np.uint16)
-    for new, segment in enumerate(present, 1):
-        relabel[segment.number] = new
+    numbers = seg_numbers(labels)
+    largest = int(labels.array.max(initial=0))
+    if all(ours == theirs for ours, theirs in numbers.items()) and largest <= len(present):
+        pixel_array = labels.array  # already 1..N: no 74 MB relabelled copy of a CT-sized map
+    else:
+        relabel = np.zeros(max(largest, present[-1].number) + 1, dtype=np.uint8 if len(present) <= 255 else np.uint16)
+        for ours, theirs in numbers.items():
+            relabel[ours] = theirs
+        pixel_array = relabel[labels.array]
     with warnings.catch_warnings():  # highdicom's name-format warning quotes the patient's name: keep it out of logs
         warnings.filterwarnings("ignore", message=".*intended person name.*")
         seg = hd.seg.Segmentation(
-            source_images=sources, pixel_array=relabel[labels.array],
+            source_images=sources, pixel_array=pixel_array,
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=[_description(new, s) for new, s in enumerate(present, 1)],
             series_instance_uid=generate_uid(), series_number=SEG_SERIES_NUMBER, sop_instance_uid=generate_uid(),
@@ -323,6 +330,11 @@ def write_seg(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, r
         seg.save_as(tmp)
     progress(1.0, "segmentation written")
     return out
+
+
+def seg_numbers(labels: LabelMap) -> dict[int, int]:
+    """Our segment numbers -> the numbers ``write_seg`` gives them in the SEG (1..N in order, as DICOM asks)."""
+    return {segment.number: n for n, segment in enumerate(sorted(labels.segments, key=lambda s: s.number), 1)}
 
 
 def _description(number: int, segment: Segment) -> hd.seg.SegmentDescription:
