@@ -13,9 +13,9 @@ import highdicom as hd
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from pydicom.sr.codedict import codes
 
 from tests.dicom.dciodvfy import dciodvfy_errors
+from tests.dicom.seg_files import highdicom_seg, overlapping_masks
 from tests.dicom.test_rtstruct import expected_from_contours
 from workstation.dicom.load import load_volumes
 
@@ -98,14 +98,8 @@ def test_segment_refuses_a_seed_outside_in_one_line(seg_samples, tmp_path):
 
 def test_convert_seg_with_overlapping_segments_writes_one_map_per_layer(seg_samples, tmp_path):
     images = seg_samples / "dcmqi" / "24x38x3" / "image"
-    sources = sorted((hd.imread(p) for p in images.iterdir()), key=lambda d: float(d.ImagePositionPatient[2]))
-    masks = np.zeros((3, 38, 24, 2), np.uint8)
-    masks[0:2, 5:20, 4:12, 0] = 1
-    masks[1:3, 10:30, 8:20, 1] = 1
-    descriptions = [hd.seg.SegmentDescription(n, f"S{n}", codes.SCT.Tissue, codes.SCT.Tissue, "MANUAL")
-                    for n in (1, 2)]
-    hd.seg.Segmentation(sources, masks, "BINARY", descriptions, hd.UID(), 1, hd.UID(), 1, "t", "t", "1",
-                        "1").save_as(tmp_path / "overlap.dcm")
+    masks = overlapping_masks((3, 38, 24))[..., :2]
+    highdicom_seg(images, masks).save_as(tmp_path / "overlap.dcm")
     done = workstation("convert", tmp_path / "overlap.dcm", "--reference", images, "-o", tmp_path / "labels.nii.gz")
     assert done.returncode == 0, done.stderr
     assert "overlap" in done.stderr and "labels-1.nii.gz, labels-2.nii.gz" in done.stderr
@@ -160,3 +154,15 @@ def test_convert_of_a_damaged_seg_says_one_line_and_writes_nothing(seg_samples, 
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert str(tmp_path / "bad.seg") in done.stderr and "damaged pixel data" in done.stderr
     assert list(tmp_path.iterdir()) == [tmp_path / "bad.seg"]
+
+
+def test_convert_with_a_reference_that_is_not_the_referenced_series_is_refused(seg_samples, tmp_path):
+    other_images = seg_samples / "dcmqi" / "24x38x3" / "image"
+    done = workstation("convert", seg_samples / "rt-utils" / "rt.dcm", "--reference", other_images,
+                       "-o", tmp_path / "rt.nii.gz")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert str(other_images) in done.stderr and "none of the series" in done.stderr
+    assert not list(tmp_path.iterdir())
+    done = workstation("convert", seg_samples / "rt-utils" / "rt.dcm", "--reference", tmp_path,
+                       "-o", tmp_path / "rt.nii.gz")  # a folder without images at all
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and str(tmp_path) in done.stderr

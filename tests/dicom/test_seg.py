@@ -10,9 +10,9 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.sr.codedict import codes
 
 from tests.dicom.dciodvfy import dciodvfy_errors
+from tests.dicom.seg_files import highdicom_seg, overlapping_masks
 from workstation.dicom.load import load_volumes
 from workstation.dicom.seg import read_seg, write_seg
 from workstation.errors import DicomError
@@ -69,31 +69,9 @@ def test_dcmqi_sparse_label_map_seg_matches_its_label_map(dcmqi, image_24, name)
     assert [s.number for s in labels.segments] == [1]  # segment 0 (background) is no segment
 
 
-def _source_datasets(folder: Path) -> list[pydicom.Dataset]:
-    datasets = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
-    return sorted(datasets, key=lambda d: float(d.ImagePositionPatient[2]))
-
-
-def _highdicom_seg(folder: Path, masks: np.ndarray, kind: str = "BINARY") -> hd.seg.Segmentation:
-    """A SEG written by highdicom (another tool) on the images of ``folder``: masks (frames, rows, cols, segments)."""
-    descriptions = [hd.seg.SegmentDescription(
-        n, f"S{n}", codes.SCT.Tissue, codes.SCT.Tissue, "MANUAL") for n in range(1, masks.shape[-1] + 1)]
-    return hd.seg.Segmentation(
-        _source_datasets(folder), masks, kind, descriptions, hd.UID(), 1, hd.UID(), 1, "test", "test", "1", "1",
-        max_fractional_value=200)
-
-
-def _masks(shape: tuple[int, int, int]) -> np.ndarray:
-    masks = np.zeros((*shape, 3), dtype=np.uint8)
-    masks[0:2, 5:20, 4:12, 0] = 1
-    masks[1:3, 10:30, 8:20, 1] = 1  # overlaps segment 1 on slice 1
-    masks[2, 30:35, 2:6, 2] = 1  # overlaps neither
-    return masks
-
-
 def test_overlapping_segments_come_as_several_maps_without_overlap(dcmqi, image_24, tmp_path):
-    masks = _masks(image_24.array.shape)
-    _highdicom_seg(dcmqi / "24x38x3" / "image", masks).save_as(tmp_path / "overlap.dcm")
+    masks = overlapping_masks(image_24.array.shape)
+    highdicom_seg(dcmqi / "24x38x3" / "image", masks).save_as(tmp_path / "overlap.dcm")
     maps = read_seg(tmp_path / "overlap.dcm", image_24)
     assert [[s.number for s in m.segments] for m in maps] == [[1, 3], [2]]
     for n in (1, 2, 3):
@@ -105,7 +83,7 @@ def test_fractional_seg_is_thresholded_at_one_half(dcmqi, image_24, tmp_path):
     fractions = np.zeros((*image_24.array.shape, 1), dtype=np.float32)
     fractions[1, 10:20, 5:15, 0] = 0.8
     fractions[1, 20:25, 5:15, 0] = 0.3
-    _highdicom_seg(dcmqi / "24x38x3" / "image", fractions, "FRACTIONAL").save_as(tmp_path / "frac.dcm")
+    highdicom_seg(dcmqi / "24x38x3" / "image", fractions, "FRACTIONAL").save_as(tmp_path / "frac.dcm")
     [labels] = read_seg(tmp_path / "frac.dcm", image_24)
     assert np.array_equal(labels.array == 1, fractions[..., 0] > 0.5)
 
@@ -117,8 +95,8 @@ def _without_positions(seg: hd.seg.Segmentation, path: Path) -> None:
 
 
 def test_frames_without_positions_are_placed_through_their_source_images(dcmqi, image_24, tmp_path):
-    masks = _masks(image_24.array.shape)[..., :1]
-    _without_positions(_highdicom_seg(dcmqi / "24x38x3" / "image", masks), tmp_path / "nopos.dcm")
+    masks = overlapping_masks(image_24.array.shape)[..., :1]
+    _without_positions(highdicom_seg(dcmqi / "24x38x3" / "image", masks), tmp_path / "nopos.dcm")
     [labels] = read_seg(tmp_path / "nopos.dcm", image_24)
     assert np.array_equal(labels.array == 1, masks[..., 0] == 1)
     with pytest.raises(DicomError, match=r"nopos.dcm: .*not loaded"):

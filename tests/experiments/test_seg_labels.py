@@ -5,12 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import highdicom as hd
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from pydicom.sr.codedict import codes
 
+from tests.dicom.seg_files import highdicom_seg, overlapping_masks
 from workstation.errors import WorkstationError
 from workstation.experiments.inputs import load_labels
 from workstation.labels import LabelMap, default_segment
@@ -29,16 +28,9 @@ def test_a_seg_file_is_a_label_map_in_lps(seg_samples: Path) -> None:
 
 def test_a_seg_with_overlapping_segments_is_refused_in_one_line(seg_samples: Path, tmp_path: Path) -> None:
     images = seg_samples / "dcmqi" / "24x38x3" / "image"
-    sources = sorted((hd.imread(p) for p in images.iterdir()), key=lambda d: float(d.ImagePositionPatient[2]))
-    masks = np.zeros((3, 38, 24, 2), np.uint8)
-    masks[0:2, 5:20, 4:12, 0] = 1
-    masks[1:3, 10:30, 8:20, 1] = 1
-    descriptions = [hd.seg.SegmentDescription(n, f"S{n}", codes.SCT.Tissue, codes.SCT.Tissue, "MANUAL")
-                    for n in (1, 2)]
     folder = tmp_path / "case"
     shutil.copytree(images, folder)  # the images beside the SEG are found and used
-    hd.seg.Segmentation(sources, masks, "BINARY", descriptions, hd.UID(), 1, hd.UID(), 1, "t", "t", "1",
-                        "1").save_as(folder / "overlap.dcm")
+    highdicom_seg(images, overlapping_masks((3, 38, 24))).save_as(folder / "overlap.dcm")
     with pytest.raises(WorkstationError, match="segments overlap") as caught:
         load_labels(folder / "overlap.dcm")
     assert str(caught.value).startswith(str(folder / "overlap.dcm"))

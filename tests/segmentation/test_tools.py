@@ -157,3 +157,17 @@ def test_smoothing_opening_cuts_a_thin_spur():
 def test_voxel_centres_helper_agrees_with_the_affine():
     grid = oblique_grid((4, 5, 6))
     assert np.allclose(voxel_centres(grid)[3, 2, 1], grid.index_to_world([1, 2, 3]))
+
+
+def test_a_3d_tool_cancelled_while_running_stops_and_leaves_the_map_as_it_was():
+    grid = Volume.from_parts(np.zeros((120, 120, 120), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    labels = labels_on(grid, 1)
+    labels.array[10:110, 10:110, 10:110] = 1
+    before = labels.array.copy()
+    history = EditHistory(labels)
+    seen = []
+    cancel = CancelAfter(3)  # asked first before the filter starts, then from SimpleITK's progress events
+    with pytest.raises(Cancelled):
+        smooth(lambda fraction, message: seen.append(fraction), cancel, labels, 1, 3.0, "median", history)
+    assert seen and cancel.left < 0  # it was running when the flag turned on
+    assert np.array_equal(labels.array, before) and not history.can_undo

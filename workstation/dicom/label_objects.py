@@ -9,6 +9,7 @@ SeriesInstanceUID the object names, never by guess.
 
 from __future__ import annotations
 
+import struct
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ LABEL_MAP_SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
 SEG_CLASSES = (SEG_STORAGE, LABEL_MAP_SEG_STORAGE)
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 LABEL_OBJECT_CLASSES = {SEG_STORAGE: "SEG", LABEL_MAP_SEG_STORAGE: "SEG", RTSTRUCT_STORAGE: "RTSTRUCT"}
+DAMAGE = (AttributeError, KeyError, IndexError, TypeError, ValueError, OSError, EOFError, MemoryError, OverflowError,
+          NotImplementedError, RecursionError, struct.error)
+"""What pydicom raises, lazily while values are first read, for a damaged file (its own errors derive from
+these). Found by tests/reliability/test_fuzz.py."""
 
 
 def referenced_series(dataset: pydicom.Dataset) -> list[str]:
@@ -70,12 +75,9 @@ def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None 
     None when no series there is referenced. ``where`` given by a user
     must hold it: a DicomError says so otherwise.
     """
-    import pydicom
-
     from workstation.dicom.load import load_plan, plan_volumes
 
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    wanted = referenced_series(header)
+    wanted = read_references(path)
     folder = Path(where) if where is not None else Path(path).parent
     plans = [p for p in plan_volumes(folder, scaled_progress(progress, 0.0, 0.3), cancel) if p.series_uid in wanted]
     if not plans:

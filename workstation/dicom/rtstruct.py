@@ -26,7 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from workstation import __version__, contours
 from workstation.atomic import atomic_output
 from workstation.dicom.label_objects import RTSTRUCT_STORAGE, referenced_series
-from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers
+from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, read_whole
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap, Piece, Segment, deal, default_segment
@@ -50,16 +50,7 @@ def read_rtstruct(path: str | PathLike[str], reference: Volume) -> list[LabelMap
     slices or outside the grid, or when the structures lie in another frame
     of reference and do not name the loaded images either.
     """
-    try:
-        dataset = pydicom.dcmread(path)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged files
-        raise DicomError(f"not a readable DICOM file ({type(exc).__name__})", path) from exc
-    try:
-        return _read(dataset, reference)
-    except DicomError as exc:
-        raise DicomError(exc.reason, path) from exc
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise DicomError(f"damaged structure set ({type(exc).__name__}: {exc})", path) from exc
+    return read_whole(path, "structure set", lambda dataset: _read(dataset, reference))
 
 
 def _read(dataset: pydicom.Dataset, reference: Volume) -> list[LabelMap]:

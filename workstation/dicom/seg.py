@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -28,12 +28,13 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.errors import BytesLengthException
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from workstation import __version__
 from workstation.atomic import atomic_output
-from workstation.dicom.label_objects import SEG_CLASSES, referenced_series
+from workstation.dicom.label_objects import DAMAGE, SEG_CLASSES, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import Code, LabelMap, Piece, Segment, deal, default_segment
@@ -43,6 +44,9 @@ SEG_SERIES_NUMBER = 9902
 POSITION_TOLERANCE = 0.05
 """Largest distance, in voxels, of a frame's position from a voxel of the grid (string rounding in positions)."""
 DIRECTION_TOLERANCE = 1e-3
+
+READ_ERRORS = (*DAMAGE, BytesLengthException)
+"""Everything reading a damaged SEG or RTSTRUCT may raise while its values are first read."""
 
 ALGORITHM_FAMILIES = {"SEMIAUTOMATIC": codes.cid7162.NeighborhoodAnalysis,
                       "AUTOMATIC": codes.cid7162.NeighborhoodAnalysis}
@@ -72,16 +76,22 @@ def read_seg(path: str | PathLike[str], reference: Volume | None = None) -> list
     cannot place exactly: another frame of reference, another orientation
     or pixel spacing, frames off the grid, damaged pixel data.
     """
+    return read_whole(path, "segmentation", lambda dataset: _read(dataset, reference))
+
+
+def read_whole(path: str | PathLike[str], what: str, read: Callable[[pydicom.Dataset], list[LabelMap]]) \
+        -> list[LabelMap]:
+    """``read`` the dataset of ``path`` whole, or raise one DicomError naming the file: nothing half read."""
     try:
         dataset = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for damaged files
         raise DicomError(f"not a readable DICOM file ({type(exc).__name__})", path) from exc
     try:
-        return _read(dataset, reference)
+        return read(dataset)
     except DicomError as exc:
         raise DicomError(exc.reason, path) from exc
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise DicomError(f"damaged segmentation ({type(exc).__name__}: {exc})", path) from exc
+    except READ_ERRORS as exc:  # its text may quote header values, patient identifiers among them: the type only
+        raise DicomError(f"damaged {what} ({type(exc).__name__})", path) from exc
 
 
 def _read(dataset: pydicom.Dataset, reference: Volume | None) -> list[LabelMap]:
