@@ -49,6 +49,15 @@ def _alternate(fns: dict[str, Callable[[], object]], repeats: int = REPEATS) -> 
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+def _table(title: str, medians: dict[str, float], labels: dict[str, str], base: str, prefix: str,
+           results: dict[str, float]) -> None:
+    """Print each median with its ratio to ``base``'s, and keep it in ``results`` as ``PREFIX_KEY_s``."""
+    print(title)
+    for key, label in labels.items():
+        results[f"{prefix}_{key}_s"] = medians[key]
+        print(f"  {label:45s} {medians[key]:7.3f} s  ({medians[key] / medians[base]:5.2f} x {labels[base]})")
+
+
 def run(ct_folder: Path) -> dict[str, float]:
     import highdicom as hd
     import numpy as np
@@ -83,13 +92,9 @@ def run(ct_folder: Path) -> dict[str, float]:
             "kept": lambda s=seed, lo=lower, hi=upper: region_grow(no_progress, None, image, ct, s, lo, hi)},
             REPEATS if name == "insert" else 1)  # the body takes ITK tens of seconds: one turn each
         voxels = int(region_grow(no_progress, None, image, ct, seed, lower, upper).sum())
-        base = medians["peer"]
-        print(f"region growing, {name} ({voxels} voxels):")
-        for key, label in (("peer", "SimpleITK ConnectedThreshold alone"), ("volume", "region_grow from the Volume"),
-                           ("kept", "region_grow from the kept SimpleITK image")):
-            value = medians[key]
-            results[f"grow_{name}_{key}_s"] = value
-            print(f"  {label:45s} {value:7.3f} s  ({value / base:5.2f} x peer)")
+        _table(f"region growing, {name} ({voxels} voxels):", medians,
+               {"peer": "ConnectedThreshold alone", "volume": "region_grow from the Volume",
+                "kept": "region_grow from the kept SimpleITK image"}, "peer", f"grow_{name}", results)
 
     body = region_grow(no_progress, None, image, ct, BODY_SEED, -100, 100)
     labels = LabelMap.empty_like(ct, [default_segment(1, "body")])
@@ -111,23 +116,15 @@ def run(ct_folder: Path) -> dict[str, float]:
 
         timings = _alternate({"ours": lambda: write_seg(no_progress, None, labels, ct, out),
                               "highdicom": highdicom_alone, "headers": lambda: read_source_headers(paths)})
-        ours = timings["ours"]
-        print(f"SEG write, 283 frames ({out.stat().st_size / 2**20:.1f} MB):")
-        for key, label in (("ours", "write_seg"), ("highdicom", "highdicom Segmentation + save alone"),
-                           ("headers", "reading the 283 source headers")):
-            value = timings[key]
-            results[f"seg_write_{key}_s"] = value
-            print(f"  {label:45s} {value:7.3f} s  ({value / ours:5.2f} x write_seg)")
+        _table(f"SEG write, 283 frames ({out.stat().st_size / 2**20:.1f} MB):", timings,
+               {"ours": "write_seg", "highdicom": "highdicom Segmentation + save alone",
+                "headers": "reading the 283 source headers"}, "ours", "seg_write", results)
 
         read = _alternate({"ours": lambda: read_seg(out, ct), "pydicom": lambda: pydicom.dcmread(out).pixel_array})
         [back] = read_seg(out, ct)
         assert np.array_equal(back.array, labels.array)
-        floor = read["pydicom"]
-        print("SEG read onto the CT grid:")
-        for key, label in (("ours", "read_seg"), ("pydicom", "pydicom dcmread + pixel_array alone")):
-            value = read[key]
-            results[f"seg_read_{key}_s"] = value
-            print(f"  {label:45s} {value:7.3f} s  ({value / floor:5.2f} x pydicom)")
+        _table("SEG read onto the CT grid:", read,
+               {"ours": "read_seg", "pydicom": "pydicom dcmread + pixel_array"}, "pydicom", "seg_read", results)
     print("targets: growing <= 1.2 x ConnectedThreshold and <= 0.5 s; SEG write <= 2 s, read <= 1 s; "
           "labels <= 1 byte per voxel")
     return results
