@@ -34,6 +34,7 @@ from pydicom.uid import generate_uid
 
 from workstation import __version__
 from workstation.atomic import atomic_output
+from workstation.dicom.header import InstanceHeader, read_header
 from workstation.dicom.label_objects import DAMAGE, SEG_CLASSES, referenced_series
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
@@ -365,17 +366,32 @@ def _code(code: Code) -> tuple[str, str, str]:
     return code.value, code.scheme, code.meaning
 
 
-SOURCE_TAGS = ["SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID",
-               "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
-               "SpacingBetweenSlices", "Rows", "Columns", "NumberOfFrames", "Modality", "LossyImageCompression",
-               "LossyImageCompressionRatio", "LossyImageCompressionMethod", "SpecificCharacterSet"]
-"""What a derived object needs of each source image but the first (whose patient and study it copies)."""
-
-
 def read_source_headers(paths: Sequence[str | PathLike[str]]) -> list[pydicom.Dataset]:
-    """The headers of a series' files: the first whole, the others only the tags a reference needs (5x faster)."""
-    return [pydicom.dcmread(p, stop_before_pixels=True, specific_tags=None if n == 0 else SOURCE_TAGS)
-            for n, p in enumerate(paths)]
+    """The headers of a series' files for a derived object: the first whole (its patient and study are copied),
+    the others as the few attributes a reference needs, from the scanner's fast reader (4x faster than pydicom)."""
+    if not paths:
+        return []
+    first = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    return [first, *(_reference_dataset(read_header(p)) for p in paths[1:])]
+
+
+def _reference_dataset(header: InstanceHeader) -> pydicom.Dataset:
+    dataset = pydicom.Dataset()
+    dataset.SOPClassUID, dataset.SOPInstanceUID = header.sop_class_uid, header.sop_instance_uid
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID = header.study_uid, header.series_uid
+    dataset.FrameOfReferenceUID, dataset.Modality = header.frame_of_reference_uid, header.modality
+    dataset.Rows, dataset.Columns = header.rows, header.columns
+    with warnings.catch_warnings():  # floats as DS values: these datasets are read by highdicom, never written
+        warnings.simplefilter("ignore")
+        for keyword, value in (("ImagePositionPatient", header.image_position),
+                               ("ImageOrientationPatient", header.image_orientation),
+                               ("PixelSpacing", header.pixel_spacing), ("SliceThickness", header.slice_thickness),
+                               ("SpacingBetweenSlices", header.spacing_between_slices)):
+            if value is not None:
+                setattr(dataset, keyword, list(value) if isinstance(value, tuple) else value)
+    if header.number_of_frames > 1:
+        dataset.NumberOfFrames = header.number_of_frames
+    return dataset
 
 
 def _sources(reference: Volume, labels: LabelMap) -> list[pydicom.Dataset]:
