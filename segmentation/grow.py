@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from segmentation.filters import as_mask, execute
+from segmentation.filters import execute
 from workstation.errors import WorkstationError
 from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap
@@ -55,7 +55,7 @@ def region_grow(progress: Progress, cancel: CancelFlag | None, image: Volume | s
     grower.SetReplaceValue(1)
     grower.SetConnectivity(sitk.ConnectedThresholdImageFilter.FaceConnectivity)
     grown = execute(grower, sitk_image, progress=progress, cancel=cancel, message="region growing")
-    return as_mask(grown)
+    return sitk.GetArrayFromImage(grown).view(bool)  # uint8 0/1 (the replace value): one copy, no comparison pass
 
 
 def grow_from_seeds(progress: Progress, cancel: CancelFlag | None, image: Volume, seeds: LabelMap,
