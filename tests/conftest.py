@@ -62,6 +62,12 @@ def dcm_qa_ts(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def seg_samples(shared_data: Path) -> Path:
+    """SEGs by dcmqi with their label maps and images, and an RTSTRUCT by rt-utils with its CT."""
+    return _require(shared_data / "seg_samples")
+
+
+@pytest.fixture(scope="session")
 def decubitus(shared_data: Path) -> Path:
     """The folder holding HFS, HFP, HFDR and HFDL."""
     return _require(shared_data / "dcm_qa_decubitus" / "In")

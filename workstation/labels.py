@@ -100,5 +100,37 @@ class LabelMap:
         """The boolean mask of one segment (a new array)."""
         return self.volume.array == number
 
+    def mask_volume(self, number: int) -> Volume:
+        """One segment as a uint8 0/1 Volume on the map's grid: what registration takes as a fixed or moving mask."""
+        return replace(self.volume, array=self.mask(number).astype(np.uint8), meta=replace(self.volume.meta))
+
     def next_number(self) -> int:
         return max((s.number for s in self.segments), default=0) + 1
+
+
+Piece = tuple[int, int, int, np.ndarray]
+"""A segment's voxels on one slice: (k, j, i) of the top-left voxel and a 2D boolean mask (rows, columns)."""
+
+
+def deal(grid: Volume, segments: list[Segment], pieces: dict[int, list[Piece]], meta: VolumeMeta) -> list[LabelMap]:
+    """Segments given as slice pieces, dealt into the fewest maps on ``grid`` in which none overlaps another.
+
+    Segments go in number order into the first map where none of their
+    voxels is taken, so files without overlap give one map. Readers of SEG
+    and RTSTRUCT, where segments may overlap, share this.
+    """
+    largest = max(s.number for s in segments)
+    layers: list[tuple[np.ndarray, list[Segment]]] = []
+    for segment in sorted(segments, key=lambda s: s.number):
+        own = pieces.get(segment.number, [])
+        target = next((layer for layer in layers if not any(
+            np.logical_and(layer[0][k, j:j + m.shape[0], i:i + m.shape[1]], m).any() for k, j, i, m in own)), None)
+        if target is None:
+            target = (np.zeros(grid.array.shape[-3:], dtype=np.uint8 if largest <= 255 else np.uint16), [])
+            layers.append(target)
+        for k, j, i, m in own:
+            np.copyto(target[0][k, j:j + m.shape[0], i:i + m.shape[1]], segment.number, where=m)
+        target[1].append(segment)
+    spacing, origin, direction = grid.geometry_parts()
+    return [LabelMap(Volume.from_parts(array, spacing, origin, direction, replace(meta)), segs)
+            for array, segs in layers]

@@ -266,3 +266,30 @@ def test_readers_in_threads_during_an_import(tmp_path: Path, cirs_mr: Path) -> N
                 reader.join()
         assert not errors
         assert library.counts()["instances"] == 352
+
+
+def test_seg_and_rtstruct_are_filed_under_the_series_they_were_drawn_on(tmp_path: Path, seg_samples: Path) -> None:
+    import pydicom as dicom
+
+    def series_of(path: Path) -> str:
+        return str(dicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID)
+
+    images = seg_samples / "dcmqi" / "24x38x3" / "image"
+    seg = seg_samples / "dcmqi" / "24x38x3" / "seg" / "label.seg"
+    sparse = seg_samples / "dcmqi" / "sparse-labelmap-ppv5.dcm"  # another SEG on the same images
+    rt = seg_samples / "rt-utils"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n, path in enumerate([*images.iterdir(), seg, sparse, *rt.glob("*.dcm")]):
+        (folder / f"{n}-{path.name}").symlink_to(path)
+    with Library(tmp_path / "library.sqlite") as library:
+        library.import_folder(no_progress, None, folder)
+        rows = {row.series_uid: row for p in library.tree() for st in p.studies for row in st.series}
+        image_series, ct_series = series_of(next(images.iterdir())), series_of(rt / "ct_1.dcm")
+        assert {s.series_uid for s in rows[image_series].segmentations} == {series_of(seg), series_of(sparse)}
+        assert [s.modality for s in rows[ct_series].segmentations] == ["RTSTRUCT"]
+        assert series_of(seg) not in rows and series_of(rt / "rt.dcm") not in rows  # not listed as series alone
+        assert sorted(Path(p).name for p in library.segmentations_of(image_series)) == sorted(
+            f.name for f in folder.iterdir() if f.name.endswith(("label.seg", "ppv5.dcm")))
+        assert [Path(p).name for p in library.segmentations_of(ct_series)] == [
+            next(f.name for f in folder.iterdir() if f.name.endswith("rt.dcm"))]

@@ -11,7 +11,8 @@ VRs, huge lengths, deeply nested sequences, splices of two files.
 
 Every case runs in a child forked from this (already importing) process,
 with an address-space limit and a wall-clock timeout: header reading, the
-folder scan, assembly, decoding (``load_volumes``) and ``workstation info``
+folder scan, assembly, decoding (``load_volumes``), opening a damaged SEG or
+RTSTRUCT on the images beside it (seeds from dcmqi and rt-utils) and ``workstation info``
 must end, within the limits, with a result or with ``WorkstationError``s
 whose one-line messages name the file. Anything else is a finding.
 """
@@ -63,6 +64,9 @@ TARGETS = {
     0x00281052: "RescaleIntercept", 0x0020000E: "SeriesInstanceUID", 0x00200013: "InstanceNumber",
     0x00280006: "PlanarConfiguration", 0x7FE00010: "PixelData", 0x52009230: "PerFrameFunctionalGroupsSequence",
     0x52009229: "SharedFunctionalGroupsSequence", 0x00080060: "Modality", 0x00281050: "WindowCenter",
+    0x00620001: "SegmentationType", 0x00620002: "SegmentSequence", 0x00081115: "ReferencedSeriesSequence",
+    0x00200052: "FrameOfReferenceUID", 0x30060010: "ReferencedFrameOfReferenceSequence",
+    0x30060020: "StructureSetROISequence", 0x30060039: "ROIContourSequence",
 }
 EVIL_TEXT = ["", "0", "-1", "NaN", "inf", "-inf", "1e308", "abc", "1\\2\\3\\4\\5\\6\\7", "\\\\", "0\\0\\0\\0\\0\\0",
              "1\\0\\0\\1\\0\\0", "1e-300\\1e-300", "nan\\nan\\nan", "99999999999999999999", " ", "1.2.3",
@@ -97,6 +101,13 @@ def seed_paths(shared_data: Path, test_data: Path) -> dict[str, list[Path]]:
         "cirs-mr": [test_data / "cirs057a" / "mr" / "19-100.dcm"],
     }
     seeds.update({f"dcm_qa_ts-{n}": [shared_data / "dcm_qa_ts" / "In" / f"{n}.dcm"] for n in range(1, 10)})
+    dcmqi, rt = shared_data / "seg_samples" / "dcmqi", shared_data / "seg_samples" / "rt-utils"
+    images = sorted((dcmqi / "24x38x3" / "image").glob("*.dcm"))  # the SEGs' images lie beside the damaged SEG
+    seeds.update({
+        "dcmqi-seg": [dcmqi / "24x38x3" / "seg" / "label.seg", *images],
+        "dcmqi-labelmap-seg": [dcmqi / "sparse-labelmap-ppv5.dcm", *images],
+        "rt-utils-rtstruct": [rt / "rt.dcm", rt / "ct_1.dcm", rt / "ct_2.dcm"],
+    })
     seeds.update({f"pydicom-{name}": [PYDICOM_FILES / name] for name in PYDICOM_SEEDS})
     seeds.update({f"pydicom-data-{name}": [store / name] for name in DATA_STORE_SEEDS})
     missing = [str(p) for paths in seeds.values() for p in paths if not p.is_file()]
@@ -340,9 +351,12 @@ def _one_line_naming(message: str, name: str) -> bool:
 
 def exercise(folder: Path, target: Path) -> tuple[dict[str, str], list[str]]:
     """Run every reading stage on the case; (stage -> what happened, problems)."""
+    import numpy as np
+
     from workstation.cli.main import main as cli_main
     from workstation.dicom.assemble import assemble
     from workstation.dicom.header import read_header
+    from workstation.dicom.label_objects import object_kind, open_label_object
     from workstation.dicom.load import load_volumes
     from workstation.dicom.scan import scan_folder
     from workstation.errors import WorkstationError
@@ -381,6 +395,12 @@ def exercise(folder: Path, target: Path) -> tuple[dict[str, str], list[str]]:
     for line in getattr(loaded, "skipped", []) or []:
         if not _one_line_naming(line, str(folder)):
             problems.append(f"load: skipped entry not one line naming the file: {line!r}")
+    if object_kind(target):  # a SEG or RTSTRUCT: all of it on its images' grid, or refused naming the file
+        maps = guarded("labels", str(target), lambda: open_label_object(target)) or []
+        for labels in maps:
+            numbers = {0} | {s.number for s in labels.segments}
+            if not set(np.unique(labels.array).tolist()) <= numbers:
+                problems.append(f"labels: voxel values name no segment in {target}")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = guarded("info", str(folder), lambda: cli_main(["info", "--json", str(folder)]))

@@ -34,7 +34,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _warm() -> None:
     """Import what the children run once, here, so each fork starts warm."""
     import workstation.cli.main  # noqa: F401
+    import workstation.dicom.label_objects  # noqa: F401
     import workstation.dicom.load  # noqa: F401
+    import workstation.dicom.rtstruct  # noqa: F401
+    import workstation.dicom.seg  # noqa: F401
     import workstation.volume  # noqa: F401
 
 

@@ -56,6 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="output file; its extension picks the format: " + ", ".join(FORMATS))
     parser.add_argument("--series", metavar="UID", help="convert only this SeriesInstanceUID")
     add_scaling_argument(parser)
+    parser.add_argument("--reference", type=Path, metavar="SERIES",
+                        help="for a SEG or RTSTRUCT: the folder of the images it was drawn on")
     parser.set_defaults(func=run)
 
 
@@ -158,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
     split_extension(args.output)  # refuse an unknown format before reading anything
     if not args.output.parent.is_dir():
         raise ExportError("the output folder does not exist", args.output.parent)
+    from workstation.cli import label_objects
+
+    if label_objects.label_object_paths(args.paths):
+        return label_objects.convert(args)
     from workstation.dicom.load import load_volumes
     from workstation.volume import SitkBuffers
 

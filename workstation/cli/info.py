@@ -77,7 +77,11 @@ def describe(plan: SeriesPlan) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workstation.cli import label_objects
     from workstation.dicom.load import nothing_loadable, plan_volumes
+
+    if label_objects.label_object_paths(args.paths):
+        return label_objects.info(args)
 
     skipped: list[str] = []
     plans = run_job(Job(lambda progress, cancel: plan_volumes(args.paths, progress, cancel, skipped, args.scaling)),

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "register": "workstation.cli.register",
     "pacs": "workstation.cli.pacs",
     "library": "workstation.cli.library",
+    "segment": "workstation.cli.segment",
 }
 
 

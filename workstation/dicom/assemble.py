@@ -34,6 +34,7 @@ from workstation import geometry
 from workstation.dicom.enhanced import multiframe_frames
 from workstation.dicom.frames import Frame, diffusion_of, single_frame
 from workstation.dicom.header import InstanceHeader
+from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES
 from workstation.dicom.mosaic import is_mosaic, mosaic_frames
 from workstation.dicom.scaling import Scaling, to_philips_fp
 from workstation.errors import DicomError
@@ -168,6 +169,10 @@ def _frames_of(header: InstanceHeader) -> list[Frame]:
 
 def _leave_out(header: InstanceHeader, seen: dict[str, str]) -> str | None:
     """Why a file takes no part in any volume, or None."""
+    kind = LABEL_OBJECT_CLASSES.get(header.sop_class_uid)
+    if kind:
+        drawn_on = ", ".join(header.extra.get("referenced_series_uids") or []) or "a series it does not name"
+        return f"{kind} drawn on {drawn_on}: opened with those images, not as a volume"
     if not header.has_pixel_data:
         return "no pixel data (not an image)"
     if header.is_localizer:

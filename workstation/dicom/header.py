@@ -198,7 +198,17 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
         diffusion_gradient=gradient if len(gradient) == 3 else None,
         pixel_offset=pixel_offset, pixel_length=pixel_length,
         has_pixel_data=has_pixel_data, is_enhanced=is_enhanced,
+        extra=_label_object_extra(str(get("SOPClassUID", "")), path),
     )
+
+
+def _label_object_extra(sop_class_uid: str, path: str) -> dict[str, object]:
+    """For a SEG or RTSTRUCT, the series it was drawn on (its sequences, which the tag scanner skips)."""
+    from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES, read_references
+
+    if sop_class_uid not in LABEL_OBJECT_CLASSES:
+        return {}
+    return {"referenced_series_uids": read_references(path)}
 
 
 _ENCODINGS = {(True, True): tagscan.IMPLICIT_LE, (False, True): tagscan.EXPLICIT_LE,

@@ -95,6 +95,8 @@ class SeriesRow:
     frame_of_reference_uid: str
     instances: int
     state: str = "complete"
+    segmentations: list[SeriesRow] = field(default_factory=list)
+    """SEG and RTSTRUCT series drawn on this one (filed under it, opened with it)."""
 
 
 @dataclass
@@ -442,7 +444,30 @@ class Library:
                 studies[sid] = StudyRow(study_uid, date, study_time, study_desc, accession)
                 patients[pid].studies.append(studies[sid])
             studies[sid].series.append(SeriesRow(series_uid, mod, number, series_desc, frame, count, state))
+        references = self._label_object_references()
+        for study in studies.values():
+            _file_segmentations(study, references)
         return list(patients.values())
+
+    def _label_object_references(self) -> dict[str, list[str]]:
+        """SEG/RTSTRUCT series UID -> the series its objects were drawn on (from the stored headers)."""
+        rows = self._query(
+            "SELECT se.series_uid, i.header FROM instances i JOIN series se ON i.series = se.id"
+            " WHERE se.modality IN ('SEG', 'RTSTRUCT')")
+        out: dict[str, list[str]] = {}
+        for series_uid, text in rows:
+            uids = header_from_json(text).extra.get("referenced_series_uids") or []
+            out.setdefault(series_uid, [])
+            out[series_uid] += [u for u in uids if u not in out[series_uid]]
+        return out
+
+    def segmentations_of(self, series_uid: str) -> list[str]:
+        """Paths of the SEG and RTSTRUCT files drawn on a series, to open with it."""
+        rows = self._query(
+            "SELECT i.path, i.header FROM instances i JOIN series se ON i.series = se.id"
+            " WHERE se.modality IN ('SEG', 'RTSTRUCT') ORDER BY i.path")
+        return [path for path, text in rows
+                if series_uid in (header_from_json(text).extra.get("referenced_series_uids") or [])]
 
     def series_headers(self, series_uid: str, folder: str | os.PathLike[str] | None = None) -> list[InstanceHeader]:
         """The stored headers of a series (of its files under ``folder`` if given), by instance number then path.
@@ -491,6 +516,24 @@ class _Scope:
         scope = cls.__new__(cls)
         scope.where, scope.args = "1", []
         return scope
+
+
+def _file_segmentations(study: StudyRow, references: dict[str, list[str]]) -> None:
+    """Move a study's SEG/RTSTRUCT series under the series they were drawn on, when that series is listed.
+
+    One whose images are not in the library stays a series of its own (it
+    opens on its own geometry).
+    """
+    by_uid = {row.series_uid: row for row in study.series}
+    kept = []
+    for row in study.series:
+        target = next((by_uid[u] for u in references.get(row.series_uid, []) if u in by_uid and u != row.series_uid),
+                      None)
+        if target is not None:
+            target.segmentations.append(row)
+        else:
+            kept.append(row)
+    study.series = kept
 
 
 def _under_any(path: str, folders: Iterable[str]) -> bool:

@@ -39,6 +39,7 @@ from workstation.dicom.decode import (
 )
 from workstation.dicom.frames import Frame
 from workstation.dicom.header import InstanceHeader
+from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES
 from workstation.dicom.memory_guard import ensure_fits
 from workstation.dicom.scaling import FIELD_MAP, Scaling, fp_factor
 from workstation.dicom.scan import scan_folder
@@ -79,7 +80,8 @@ def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         result = scan_folder(scaled_progress(progress, n / len(items), (n + 1) / len(items)), cancel, item)
         out.extend(f"{path}: {reason}" for path, reason in result.skipped)
         for header in result.headers:
-            problem = pixel_problem(header) if header.has_pixel_data else None
+            decodable = header.has_pixel_data and header.sop_class_uid not in LABEL_OBJECT_CLASSES  # said by assemble
+            problem = pixel_problem(header) if decodable else None
             if problem:
                 out.append(f"{header.path}: {problem}")
             else:

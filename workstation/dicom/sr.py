@@ -58,6 +58,11 @@ UNIT_CODES = {
     "1": codes.UCUM.NoUnits,
 }
 
+SEGMENT_VALUES = (("volume_ml", codes.SCT.Volume), ("mean", codes.SCT.Mean), ("sd", codes.SCT.StandardDeviation),
+                  ("minimum", codes.SCT.Minimum), ("maximum", codes.SCT.Maximum), ("median", codes.SCT.Median))
+"""Segment statistics (``segmentation.statistics.SegmentStatistics`` fields) and the concepts TID 1411 names them."""
+MILLILITRE = hd.sr.CodedConcept(value="mL", scheme_designator="UCUM", meaning="milliliter")
+
 PROCEDURES = {"CT": codes.LN.CTUnspecifiedBodyRegion, "MR": codes.LN.MRIUnspecifiedBodyRegion,
               "PT": codes.LN.PETUnspecifiedBodyRegion}
 
@@ -78,6 +83,40 @@ class ReportItem:
     graphic_type: str  # highdicom GraphicTypeValues3D name: POLYLINE, POLYGON, ELLIPSE
     points: np.ndarray  # (n, 3) LPS mm
     values: list[tuple[str, float, str]] = field(default_factory=list)  # (name key, value, unit)
+
+
+@dataclass
+class SegmentItem:
+    """One segment's statistics as the report needs them: the segment of a SEG they describe, and the values."""
+
+    label: str
+    uid: str
+    segment_number: int  # in the SEG file
+    values: list[tuple[str, float, str]] = field(default_factory=list)  # (name key, value, unit)
+
+
+def segment_items(records: Sequence[Mapping[str, Any]]) -> list[SegmentItem]:
+    """Segment statistics records (``SegmentStatistics`` as a dict, plus ``segment_number`` in the SEG) as items."""
+    items = []
+    for data in records:
+        values = [(key, float(data[key]), "mL" if key == "volume_ml" else str(data.get("units", "")))
+                  for key, _ in SEGMENT_VALUES if data.get(key) is not None and np.isfinite(data[key])]
+        uid = generate_uid(prefix=None, entropy_srcs=[str(data["label"]), str(data["segment_number"])])
+        items.append(SegmentItem(str(data["label"]), uid, int(data["segment_number"]), values))
+    return items
+
+
+def _segment_group(item: SegmentItem, segmentation: hd.seg.Segmentation) -> \
+        hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
+    """TID 1411: a segment's values, the region given by the segment of the SEG (by reference)."""
+    names = dict(SEGMENT_VALUES)
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=item.uid, identifier=item.label),
+        referenced_segment=hd.sr.ReferencedSegment.from_segmentation(segmentation, item.segment_number),
+        finding_type=codes.SCT.Finding,
+        measurements=[hd.sr.Measurement(name=names[key], value=value,
+                                        unit=MILLILITRE if unit == "mL" else unit_code(unit))
+                      for key, value, unit in item.values])
 
 
 @dataclass
@@ -156,10 +195,15 @@ def nearest_sources(points: np.ndarray, sources: Sequence[SourceImage]) -> list[
 
 
 def build_report(items: Sequence[ReportItem], sources: Sequence[SourceImage], frame_of_reference_uid: str,
-                 modality: str) -> hd.sr.Comprehensive3DSR:
-    """The SR document: one TID 1410 group per item, evidence = the images referenced."""
-    groups = []
+                 modality: str, segments: Sequence[SegmentItem] = (),
+                 segmentation: hd.seg.Segmentation | None = None) -> hd.sr.Comprehensive3DSR:
+    """The SR document: one TID 1410 group per item and one TID 1411 group per segment; evidence = what they cite."""
+    groups: list[Any] = []
     evidence: dict[str, pydicom.Dataset] = {}
+    if segments and segmentation is not None:  # the segment's reference names the SEG and the images it was drawn on
+        evidence[str(segmentation.SOPInstanceUID)] = segmentation
+        evidence.update((source.sop_instance_uid, source.dataset) for source in sources)
+        groups += [_segment_group(item, segmentation) for item in segments]
     for item in items:
         referenced = nearest_sources(item.points, sources)
         for source in referenced:
@@ -194,18 +238,34 @@ def build_report(items: Sequence[ReportItem], sources: Sequence[SourceImage], fr
 
 
 def write_report(progress: Progress, cancel: CancelFlag | None, records: Sequence[Mapping[str, Any]],
-                 source_files: Sequence[str | PathLike[str]], output: str | PathLike[str]) -> Path:
-    """Job: write the measurements of one series as a TID 1500 SR to ``output`` (atomically)."""
+                 source_files: Sequence[str | PathLike[str]], output: str | PathLike[str],
+                 segment_records: Sequence[Mapping[str, Any]] = (),
+                 segmentation_file: str | PathLike[str] | None = None) -> Path:
+    """Job: write the measurements of one series as a TID 1500 SR to ``output`` (atomically).
+
+    ``segment_records`` (segment statistics with ``segment_number`` in the
+    SEG ``segmentation_file`` written for the same series) go in beside the
+    measurements, each referencing its segment.
+    """
     out = Path(output)
-    if not records:
+    if not records and not segment_records:
         raise ExportError("there are no measurements to report", out)
+    segmentation = None
+    if segment_records:
+        if segmentation_file is None:
+            raise ExportError("segment statistics need the SEG file holding their segments", out)
+        try:
+            segmentation = hd.seg.segread(segmentation_file)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise DicomError(f"cannot read the segmentation the report refers to ({exc})", segmentation_file) \
+                from exc
     sources = read_sources(source_files, progress, cancel)
     first = sources[0].dataset
     items = report_items(records)
     check_cancel(cancel)
     try:
         document = build_report(items, sources, str(first.get("FrameOfReferenceUID", "")),
-                                str(first.get("Modality", "")))
+                                str(first.get("Modality", "")), segment_items(segment_records), segmentation)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ExportError(f"the measurement report is not valid DICOM ({exc})", out) from exc
     progress(0.9, "writing the report")

@@ -165,7 +165,14 @@ def paired_points(fixed_path: Path, moving_path: Path) -> tuple[np.ndarray, np.n
 
 
 def load_labels(path: Path) -> Volume:
-    """A label map (any image file SimpleITK reads, or a DICOM folder) as an integer Volume."""
+    """A label map (an image file SimpleITK reads, a DICOM folder, or a DICOM SEG/RTSTRUCT) as an integer Volume."""
+    from workstation.dicom.label_objects import object_kind, open_label_object
+
+    if path.is_file() and object_kind(path):
+        maps = open_label_object(path)  # on the images beside it, or a SEG's own geometry
+        if len(maps) > 1:
+            raise WorkstationError("its segments overlap; a label map for Dice needs segments that do not", path=path)
+        return maps[0].volume
     volume = load_volume(path)
     if not np.issubdtype(volume.array.dtype, np.integer):
         rounded = np.rint(volume.array)
