@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workstation.dicom.library import SeriesRow
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +35,14 @@ def run_list(args: argparse.Namespace) -> int:
             "study_uid": st.study_uid, "study_date": st.study_date, "description": st.description,
             "accession_number": st.accession_number, "state": st.state,
             "instances": sum(se.instances for se in st.series),
-            "series": [{"series_uid": se.series_uid, "modality": se.modality, "series_number": se.series_number,
-                        "description": se.description, "instances": se.instances, "state": se.state}
-                       for se in st.series]} for st in p.studies]} for p in patients], sys.stdout, indent=1)
+            "series": [_series(se) for se in st.series]} for st in p.studies]} for p in patients],
+              sys.stdout, indent=1)
     print()
     return 0
+
+
+def _series(row: SeriesRow) -> dict[str, object]:
+    """One series; the SEG and RTSTRUCT series drawn on it are listed under it, as the library files them."""
+    return {"series_uid": row.series_uid, "modality": row.modality, "series_number": row.series_number,
+            "description": row.description, "instances": row.instances, "state": row.state,
+            "segmentations": [_series(seg) for seg in row.segmentations]}
