@@ -35,9 +35,16 @@ step "bundle (PyInstaller) -> $DIST/workstation"
 started=$SECONDS
 "$VENV/bin/pyinstaller" --noconfirm --log-level WARN --distpath "$DIST" --workpath "$WORK/pyinstaller" \
     packaging/workstation.spec
-# VTK's libraries carry their symbol tables (a quarter of their size, about 85 MB); strip those only: stripping
-# every library (PyInstaller's strip option) breaks patchelf-repaired ones such as numpy's OpenBLAS
-strip "$DIST"/workstation/_internal/vtkmodules/*.so
+# Symbol tables are nothing the program reads at run time and a quarter of VTK's size (about 85 MB), most of
+# libpython's, CharLS's and OpenJPEG's: strip every library that still has them, except what auditwheel repaired
+# with patchelf (a wheel's *.libs folder and the modules whose RUNPATH points there), which strip can break
+# (numpy's OpenBLAS did). PyInstaller's strip option would strip those too.
+while IFS= read -r -d '' library; do
+    [[ $library == *.libs/* ]] && continue
+    readelf -d "$library" 2>/dev/null | grep -q 'R\(UN\)\?PATH.*\.libs' && continue
+    readelf -S -W "$library" 2>/dev/null | grep -q ' \.symtab ' || continue
+    strip --strip-unneeded "$library"
+done < <(find "$DIST/workstation/_internal" -type f -name '*.so*' -print0)
 echo "bundle built in $((SECONDS - started)) s"
 
 step "Debian package"

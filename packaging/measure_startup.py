@@ -2,6 +2,9 @@
 
     xvfb-run -a .venv/bin/python packaging/measure_startup.py dist/workstation/workstation --runs 5
 
+Several frozen programs (say, a bundle before and after a change) are measured in the same run, each against
+the same pip-installed program: ``measure_startup.py old/workstation dist/workstation/workstation``.
+
 The program, started with ``WORKSTATION_EXIT_AFTER_SHOW=1``, prints the wall-clock time at which its
 main window has been shown (first turn of the event loop) and quits; the time from just before the
 process was spawned to that moment is its start-up time. Each program gets one unmeasured warm-up run
@@ -35,12 +38,14 @@ def startup_seconds(command: list[str], env: dict[str, str]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("program", help="the frozen program, e.g. dist/workstation/workstation")
+    parser.add_argument("programs", nargs="+", help="frozen programs, e.g. dist/workstation/workstation")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise SystemExit("needs a display: run under xvfb-run -a")
-    programs = {"frozen": [args.program], "pip-installed": [sys.executable, "-m", "workstation"]}
+    frozen = {("frozen" if len(args.programs) == 1 else f"frozen {n + 1}"): [program]
+              for n, program in enumerate(args.programs)}
+    programs = {**frozen, "pip-installed": [sys.executable, "-m", "workstation"]}
     times: dict[str, list[float]] = {name: [] for name in programs}
     with tempfile.TemporaryDirectory(prefix="workstation-startup-") as home:
         env = {**os.environ, "WORKSTATION_HOME": home}
@@ -51,8 +56,10 @@ def main() -> int:
                 times[name].append(startup_seconds(command, env))
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
-        print(f"{name:14s} median {medians[name]:.2f} s  runs: {' '.join(f'{v:.2f}' for v in values)}")
-    print(f"frozen / pip-installed: {medians['frozen'] / medians['pip-installed']:.2f}")
+        print(f"{name:14s} median {medians[name]:.2f} s  runs: {' '.join(f'{v:.2f}' for v in values)}"
+              + (f"  ({programs[name][0]})" if name in frozen else ""))
+    for name in frozen:
+        print(f"{name} / pip-installed: {medians[name] / medians['pip-installed']:.2f}")
     return 0
 
 

@@ -11,9 +11,14 @@ path the viewer takes, including the modality LUT) and through every pixel
 plugin that must be present for that syntax, because pydicom silently falls
 back to another plugin when one is missing from a bundle.
 
-Not checked, for lack of an installed encoder: HTJ2K (1.2.840.10008.1.2.4.201-203),
-JPEG extended 12-bit (1.2.840.10008.1.2.4.51) and JPEG-LS near-lossless with
-16-bit data; they are decoded by the same plugins that are checked here.
+The plugins are the ones we may ship (no GPL code): GDCM for the JPEG
+processes (12-bit JPEG extended through ``workstation.dicom.jpeg12``), pyjpegls
+and GDCM for JPEG-LS, pylibjpeg-openjpeg and GDCM for JPEG 2000,
+pylibjpeg-rle and pydicom for RLE.
+
+Not checked, for lack of an installed encoder: HTJ2K (1.2.840.10008.1.2.4.201-203)
+and JPEG-LS near-lossless with 16-bit data; they are decoded by the same
+plugins that are checked here.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
+
+from workstation.dicom import jpeg12
 
 SHAPE = (3, 64, 64)  # slices, rows, columns
 SPACING = (0.8, 0.8, 2.0)  # column, row, slice (mm)
@@ -39,7 +46,7 @@ class Sample:
     syntax: str
     write: Callable[[Dataset, np.ndarray, Path], None]
     plugins: tuple[str, ...] = ()
-    bits: int = 16
+    bits: int = 16  # BitsStored (8: one byte a sample, else two)
     tolerance: float = 0.0  # largest mean absolute error allowed (stored values)
 
 
@@ -53,7 +60,7 @@ def stored_pixels(bits: int) -> np.ndarray:
     return values.astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def _slice_dataset(k: int, pixels: np.ndarray, series_uid: str, frame_uid: str) -> Dataset:
+def _slice_dataset(k: int, pixels: np.ndarray, bits: int, series_uid: str, frame_uid: str) -> Dataset:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = uid.CTImageStorage
     meta.MediaStorageSOPInstanceUID = uid.generate_uid()
@@ -72,8 +79,8 @@ def _slice_dataset(k: int, pixels: np.ndarray, series_uid: str, frame_uid: str) 
     ds.SliceThickness = SPACING[2]
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    bits = pixels.dtype.itemsize * 8
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = pixels.dtype.itemsize * 8, bits, bits - 1
+    ds.PixelRepresentation = 0
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = INTERCEPT, 1, "HU"
     ds.PixelData = pixels.tobytes()
     return ds
@@ -129,12 +136,13 @@ SAMPLES = [
     Sample("deflated explicit VR little endian", uid.DeflatedExplicitVRLittleEndian,
            _save(uid.DeflatedExplicitVRLittleEndian)),
     Sample("RLE lossless", uid.RLELossless, _pydicom_encoder(uid.RLELossless), ("pydicom", "pylibjpeg")),
-    Sample("JPEG baseline", uid.JPEGBaseline8Bit, _gdcm_encoder(uid.JPEGBaseline8Bit), ("pylibjpeg", "gdcm"),
+    Sample("JPEG baseline", uid.JPEGBaseline8Bit, _gdcm_encoder(uid.JPEGBaseline8Bit), ("gdcm", "pillow"),
            bits=8, tolerance=1.5),
-    Sample("JPEG lossless", uid.JPEGLossless, _gdcm_encoder(uid.JPEGLossless), ("pylibjpeg", "gdcm")),
-    Sample("JPEG lossless SV1", uid.JPEGLosslessSV1, _gdcm_encoder(uid.JPEGLosslessSV1), ("pylibjpeg", "gdcm")),
-    Sample("JPEG-LS lossless", uid.JPEGLSLossless, _pydicom_encoder(uid.JPEGLSLossless),
-           ("pylibjpeg", "pyjpegls", "gdcm")),
+    Sample("JPEG extended 12-bit", uid.JPEGExtended12Bit, _gdcm_encoder(uid.JPEGExtended12Bit), (jpeg12.LABEL,),
+           bits=12, tolerance=1.5),
+    Sample("JPEG lossless", uid.JPEGLossless, _gdcm_encoder(uid.JPEGLossless), ("gdcm",)),
+    Sample("JPEG lossless SV1", uid.JPEGLosslessSV1, _gdcm_encoder(uid.JPEGLosslessSV1), ("gdcm",)),
+    Sample("JPEG-LS lossless", uid.JPEGLSLossless, _pydicom_encoder(uid.JPEGLSLossless), ("pyjpegls", "gdcm")),
     Sample("JPEG 2000 lossless", uid.JPEG2000Lossless, _pydicom_encoder(uid.JPEG2000Lossless), ("pylibjpeg", "gdcm")),
     Sample("JPEG 2000", uid.JPEG2000, _pydicom_encoder(uid.JPEG2000, j2k_cr=[8]), ("pylibjpeg", "gdcm"),
            tolerance=5.0),
@@ -147,7 +155,8 @@ def write_sample(sample: Sample, folder: Path) -> np.ndarray:
     pixels = stored_pixels(sample.bits)
     series_uid, frame_uid = uid.generate_uid(), uid.generate_uid()
     for k in range(SHAPE[0]):
-        sample.write(_slice_dataset(k, pixels[k], series_uid, frame_uid), pixels[k], folder / f"{k:03d}.dcm")
+        sample.write(_slice_dataset(k, pixels[k], sample.bits, series_uid, frame_uid), pixels[k],
+                     folder / f"{k:03d}.dcm")
     return pixels
 
 
@@ -165,6 +174,7 @@ def check_sample(sample: Sample, folder: Path) -> str:
 
     from workstation.dicom.load import load_volumes
 
+    jpeg12.register()
     stored = write_sample(sample, folder)
     available = get_decoder(sample.syntax).available_plugins if sample.plugins else ()
     missing = sorted(set(sample.plugins) - set(available))

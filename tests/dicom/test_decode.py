@@ -6,6 +6,8 @@ compressed); dcm_qa_ts holds one Siemens image in nine transfer syntaxes.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import JPEG2000MC, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from synthetic_series import axial, write_series
 
 from workstation.dicom.decode import LUMINANCE
@@ -77,7 +79,7 @@ def test_deflated_file_decodes_like_its_source(tmp_path: Path) -> None:
                                   pydicom.dcmread(get_testdata_file("image_dfl.dcm")).pixel_array)
 
 
-@pytest.mark.parametrize("name", ["JPGExtended.dcm", "SC_rgb_jpeg_dcmtk.dcm", "JPEG-LL.dcm",
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "JPEG-LL.dcm",
                                   "JPEGLSNearLossless_16.dcm", "MR2_J2KI.dcm"])
 def test_lossy_and_other_jpeg_processes_decode_like_pydicom(name: str) -> None:
     ds = pydicom.dcmread(get_testdata_file(name))
@@ -92,12 +94,26 @@ def test_lossy_and_other_jpeg_processes_decode_like_pydicom(name: str) -> None:
     np.testing.assert_array_equal(actual, expected)
 
 
-def test_a_frame_no_plugin_can_decode_is_a_one_line_error() -> None:
-    path = get_testdata_file("JPEG-lossy.dcm")  # 12-bit JPEG extended: none of the installed plugins decodes it
+@pytest.mark.parametrize("name", ["JPGExtended.dcm", "JPEG-lossy.dcm"])
+def test_12_bit_jpeg_extended_decodes_like_dcmtk(name: str, tmp_path: Path) -> None:
+    """No GPL decoder ships: GDCM decodes 12-bit JPEG extended (JPEG-lossy.dcm's SOS defeats pylibjpeg-libjpeg)."""
+    assert shutil.which("dcmdjpeg"), "dcmtk's dcmdjpeg is needed (Debian package dcmtk)"
+    reference = tmp_path / "dcmtk.dcm"
+    subprocess.run(["dcmdjpeg", get_testdata_file(name), str(reference)], check=True, capture_output=True)
+    expected = pydicom.dcmread(reference)
+    assert expected.BitsStored == 12 and expected.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    np.testing.assert_array_equal(_load(get_testdata_file(name))[0], expected.pixel_array)
+
+
+def test_a_frame_no_plugin_can_decode_is_a_one_line_error(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(get_testdata_file("MR_small_jp2klossless.dcm"))
+    ds.file_meta.TransferSyntaxUID = JPEG2000MC  # JPEG 2000 part 2: no installed plugin decodes it
+    path = tmp_path / "part2.dcm"
+    ds.save_as(path)
     with pytest.raises(DicomError) as caught:
         load_volumes(path)
     message = str(caught.value)
-    assert "JPEG-lossy.dcm" in message and "cannot decode pixel data" in message and "\n" not in message
+    assert "part2.dcm" in message and "cannot decode pixel data" in message and "\n" not in message
 
 
 def test_ct_keeps_int16_hounsfield_units(cirs_ct: Path) -> None:

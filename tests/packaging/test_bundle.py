@@ -5,6 +5,7 @@ self-test and the demo screenshot. Slow: one PyInstaller build (a few minutes on
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -17,15 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from licence_terms import debian_licences, distribution_is_gpl, expression_is_gpl
 from PySide6.QtGui import QImage
 
 from workstation.app.main import SCREENSHOT_SIZE
+from workstation.licences import components, system_packages
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # one PyInstaller build: minutes on 2 cores
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"  # build.sh's default output folder
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+BUNDLE_LIMIT_MIB = 740  # measured 2026-12-01: see packaging/README.md; the bundle before was 774 MiB
 ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -84,7 +88,8 @@ def test_the_deb_installs_program_launcher_menu_entry_icon_and_licences(installe
     assert re.search(r"^Exec=workstation( |$)", entry, re.M) and re.search(r"^Icon=workstation$", entry, re.M)
     icon = installed.root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "workstation.png"
     assert QImage(str(icon)).size().toTuple() == (256, 256)
-    assert "GPL-3.0" in (installed.root / "usr" / "share" / "doc" / "workstation" / "copyright").read_text()
+    copyright_file = (installed.root / "usr" / "share" / "doc" / "workstation" / "copyright").read_text()
+    assert (ROOT / "packaging" / "LICENSES.md").read_text(encoding="utf-8") == copyright_file
 
 
 def test_the_installed_program_passes_its_self_test(installed: Installed, tmp_path: Path) -> None:
@@ -161,3 +166,90 @@ def test_the_portable_archive_holds_the_same_bundle(installed: Installed) -> Non
     bundle = installed.program.parent
     in_deb = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()}
     assert in_archive == in_deb
+
+
+OWN = {"workstation", "widgets", "registration"}  # this project: its source tree, not a wheel's files
+CPYTHON = ("python3.11", "base_library.zip", "libpython")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _owners() -> dict[str, set[str]]:
+    """First path component in site-packages -> the distributions whose RECORD lists files under it."""
+    owners: dict[str, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or []:
+            if file.parts and file.parts[0] != ".." and not file.parts[0].endswith((".dist-info", ".data")):
+                owners.setdefault(file.parts[0], set()).add(dist.metadata["Name"])
+    return owners
+
+
+def _debian_package(library: str) -> str:
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"):
+        found = subprocess.run(["dpkg", "-S", f"{folder}/{library}"], capture_output=True, text=True)
+        if found.returncode == 0:
+            return found.stdout.split(":")[0]
+    raise AssertionError(f"{library}: bundled, but neither a Python package's file nor a Debian package's")
+
+
+def _bundled(bundle: Path) -> tuple[set[str], set[str]]:
+    """The Python distributions (from the build's virtualenv) and the Debian packages whose files the bundle holds.
+
+    Python modules come from the program's own archive (PyInstaller's PYZ), files from ``_internal``, each traced
+    to its owner through the distributions' RECORD files; a library no distribution owns must be a Debian one.
+    """
+    from PyInstaller.archive.readers import pkg_archive_contents
+
+    owners = _owners()
+    distributions: set[str] = set()
+    for module in pkg_archive_contents(str(bundle / "workstation")):
+        top = module.split(".")[0]
+        distributions |= owners.get(top, set()) | owners.get(f"{top}.py", set())
+    debian: set[str] = set()
+    for path in (bundle / "_internal").iterdir():
+        if path.name in owners:
+            distributions |= owners[path.name]
+        elif path.is_symlink() or path.name.endswith(".dist-info") or path.name in OWN:
+            continue
+        elif path.name.startswith(CPYTHON):
+            continue
+        else:
+            assert path.open("rb").read(4) == b"\x7fELF", f"{path.name}: bundled, owner unknown"
+            debian.add(_debian_package(path.name))
+    return {d for d in distributions if _normal(d) not in OWN}, debian
+
+
+def test_nothing_bundled_is_gpl_and_everything_bundled_is_credited(installed: Installed) -> None:
+    """Every distribution and system library in the bundle, by its own metadata; not by our list."""
+    distributions, debian = _bundled(installed.program.parent)
+    print(f"\nbundled distributions: {', '.join(sorted(distributions))}\nDebian packages: {', '.join(sorted(debian))}")
+    assert {"vtk", "simpleitk", "pydicom", "python-gdcm", "pyjpegls"} <= {_normal(d) for d in distributions}
+    gpl = {d for d in distributions if distribution_is_gpl(importlib.metadata.metadata(d))}
+    assert gpl == set()
+    credited = {_normal(c.distribution) for c in components() if c.distribution and c.bundled}
+    assert {_normal(d) for d in distributions} - credited == set()
+    assert debian - set(system_packages()) == set()
+    for package in debian:
+        assert not expression_is_gpl(system_packages()[package]), package
+        machine_readable = debian_licences(package)
+        if machine_readable:
+            assert not expression_is_gpl(" OR ".join(machine_readable)), (package, machine_readable)
+
+
+def test_the_bundle_stays_small(installed: Installed) -> None:
+    """What the program never loads is left out (packaging/README.md has the figures); sizes in MiB, as du shows."""
+    internal = installed.program.parent / "_internal"
+    sizes: dict[str, int] = {}
+    for path in internal.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            top = path.relative_to(internal).parts[0]
+            key = top if (internal / top).is_dir() else "(top-level files)"
+            sizes[key] = sizes.get(key, 0) + path.stat().st_size
+    total = sum(sizes.values())
+    for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:12]:
+        print(f"{name:24s} {size / 2**20:7.1f} MiB")
+    print(f"{'total':24s} {total / 2**20:7.1f} MiB")
+    assert total < BUNDLE_LIMIT_MIB * 2**20
+    assert not (internal / "libjpeg").exists() and not list(internal.glob("libreadline*"))

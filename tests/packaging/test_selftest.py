@@ -92,9 +92,10 @@ def test_the_frame_check_skips_without_a_display(monkeypatch: pytest.MonkeyPatch
 
 def test_the_credits_check_names_a_component_without_metadata(monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
+    from workstation import licences
     from workstation.app import selftest_render
 
-    credited = [*selftest_render.COMPONENTS, ("Nothing", "no-such-distribution", "MIT")]
-    monkeypatch.setattr(selftest_render, "COMPONENTS", credited)
+    credited = [*licences.components(), licences.Component("Nothing", "MIT", "no-such-distribution")]
+    monkeypatch.setattr(selftest_render, "components", lambda: credited)
     with pytest.raises(RuntimeError, match="no version .* for no-such-distribution$"):
         selftest_render.check_about(tmp_path)

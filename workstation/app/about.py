@@ -1,7 +1,9 @@
 """The About dialog: version, licences of the bundled components, credits for the data sets.
 
 Why: the licences of PySide6 (LGPL), VTK, pydicom, highdicom, SimpleITK and
-the test data's authors require the credit to be visible to users.
+the test data's authors require the credit to be visible to users. The list
+is ``resources/licences.json`` (``workstation.licences``), the same one
+packaging/LICENSES.md is tested against.
 """
 
 from __future__ import annotations
@@ -11,24 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from workstation import __version__
-
-COMPONENTS = [
-    ("PySide6", "PySide6-Essentials", "LGPL-3.0 (Qt for Python)"),
-    ("VTK", "vtk", "BSD-3-Clause"),
-    ("pydicom", "pydicom", "MIT"),
-    ("highdicom", "highdicom", "MIT"),
-    ("SimpleITK", "SimpleITK", "Apache-2.0"),
-    ("NumPy", "numpy", "BSD-3-Clause"),
-    ("pylibjpeg", "pylibjpeg", "MIT"),
-    ("pylibjpeg-libjpeg (libjpeg)", "pylibjpeg-libjpeg", "GPL-3.0"),
-    ("pylibjpeg-openjpeg (OpenJPEG)", "pylibjpeg-openjpeg", "MIT (OpenJPEG: BSD-2-Clause)"),
-    ("pylibjpeg-rle", "pylibjpeg-rle", "MIT"),
-    ("pyjpegls (CharLS)", "pyjpegls", "MIT (CharLS: BSD-3-Clause)"),
-    ("Pillow", "pillow", "MIT-CMU"),
-    ("GDCM (python-gdcm)", "python-gdcm", "BSD-3-Clause"),
-    ("platformdirs", "platformdirs", "MIT"),
-    ("Dask", "dask", "BSD-3-Clause"),
-]
+from workstation.licences import components, program_licence, system_packages
 
 DATA_CREDITS = [
     ("CIRS Model 057A phantom CT and MR (CIRS057A_MR_CT_DICOM)", "SimpleITK-Notebooks, Apache-2.0"),
@@ -49,9 +34,12 @@ def about_html() -> str:
     parts = [f"<h2>Workstation {__version__}</h2>",
              "<p>A desktop DICOM viewer with MPR, 3D and multi-modal registration. "
              "Not a medical device: not for diagnosis.</p>",
+             f"<p>Licence: {program_licence()}.</p>",
              "<h3>Components</h3><table>"]
-    parts += [f"<tr><td>{name}</td><td>{_installed(dist)}</td><td>{licence}</td></tr>"
-              for name, dist, licence in COMPONENTS]
+    parts += [f"<tr><td>{c.name}</td><td>{_installed(c.distribution) if c.distribution else ''}</td>"
+              f"<td>{c.licence}{'' if c.bundled else ' (not in the installer)'}</td></tr>" for c in components()]
+    parts += ["</table><h3>System libraries in the Linux installer</h3><table>"]
+    parts += [f"<tr><td>{package}</td><td>{licence}</td></tr>" for package, licence in system_packages().items()]
     parts += ["</table><h3>Data</h3><ul>"]
     parts += [f"<li>{what}: {credit}</li>" for what, credit in DATA_CREDITS]
     parts += ["</ul>"]

@@ -26,11 +26,9 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 from widgets.gl_info import renderer_string
 from widgets.slice_overlays import text_actor
 from widgets.vtk_bridge import capture, image_data
-from workstation.app.about import COMPONENTS
+from workstation.licences import components
 from workstation.selftest import Skipped, run_self_test, standard_checks
 
-OPTIONAL_COMPONENTS = {"dask"}
-"""Listed in the About dialog but part of the pip-installed experiments, not of the GUI bundle."""
 FRAME_SIZE = (160, 120)
 BACKGROUND = (0.0, 0.0, 0.0)
 
@@ -95,16 +93,16 @@ def check_render(_folder: Path) -> str:
 
 def check_about(_folder: Path) -> str:
     """Every component the About dialog credits must show its version: a bundle without its metadata would not."""
+    credited = [c.distribution for c in components() if c.distribution and c.bundled]
     missing = []
-    for _name, distribution, _licence in COMPONENTS:
+    for distribution in credited:
         try:
             version(distribution)
         except PackageNotFoundError:
-            if distribution.lower() not in OPTIONAL_COMPONENTS:
-                missing.append(distribution)
+            missing.append(distribution)
     if missing:
         raise RuntimeError(f"no version (package metadata) for {', '.join(missing)}")
-    return f"{len(COMPONENTS)} components credited with their versions and licences"
+    return f"{len(credited)} components credited with their versions and licences"
 
 
 def self_test() -> int:

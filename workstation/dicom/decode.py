@@ -9,7 +9,8 @@ allocated, and every frame lands in its slot of the volume array:
   the slot (``readinto``), then shifted by an integral intercept in place;
 - big endian, deflated and compressed frames (RLE, JPEG baseline/extended/
   lossless, JPEG-LS, JPEG 2000, HTJ2K) go through pydicom's pixel plugins
-  (pylibjpeg, gdcm), one frame at a time;
+  (GDCM, pylibjpeg-openjpeg, pylibjpeg-rle, pyjpegls, and GDCM again for 12-bit
+  JPEG extended: ``jpeg12``), one frame at a time;
 - the modality LUT gives real units (HU for CT): an integer type is kept when
   the slope is 1 and the intercept integral (int16 HU for CT when the values
   fit; checked on the data, widened to int32 only if they do not), float32
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workstation.dicom import jpeg12
 from workstation.dicom.frames import Frame
 from workstation.dicom.header import InstanceHeader
 from workstation.errors import DicomError
@@ -210,12 +212,14 @@ def decode_with_pydicom(frame: Frame) -> np.ndarray:
     """One frame through pydicom's pixel plugins: compressed, deflated, big endian; colour as RGB."""
     from pydicom.pixels import pixel_array  # deferred: the native fast path never needs pydicom
 
+    jpeg12.register()
     h = frame.header
     try:
         if h.photometric.strip().upper() == "PALETTE COLOR" or h.transfer_syntax_uid == DEFLATED_LE:
             values = _whole_dataset_pixels(frame)
         else:
-            values = pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None)
+            values = pixel_array(h.path, index=frame.index if h.number_of_frames > 1 else None,
+                                 decoding_plugin=jpeg12.plugin_for(h.transfer_syntax_uid, h.bits_stored))
     except (ValueError, RuntimeError, NotImplementedError, KeyError, AttributeError, TypeError, EOFError,
             OSError, zlib.error, struct.error, MemoryError, RecursionError) as exc:  # the last three: fuzzer
         raise DicomError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", h.path) from exc

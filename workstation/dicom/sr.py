@@ -10,6 +10,10 @@ them. Values carry UCUM units: mm, deg, mm2, and [hnsf'U] for CT intensities.
 
 The input is plain measurement records (``Measurement.to_dict()`` plus the
 values with their units), the same the CSV export and the library use.
+
+highdicom and pydicom's SR code dictionaries are imported when a report is
+written, not with this module: the viewer imports it at start (File > Export),
+and they took about a sixth of the program's start-up.
 """
 
 from __future__ import annotations
@@ -19,12 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import highdicom as hd
 import numpy as np
 import pydicom
-from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from workstation import __version__
@@ -33,44 +35,57 @@ from workstation.errors import DicomError, ExportError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.measurements import Measurement
 
+if TYPE_CHECKING:
+    import highdicom as hd
+    from pydicom.sr.coding import Code
+
 DEVICE_UID = "1.2.826.0.1.3680043.8.498.4077215930.1"
 """Fixed UID of this program as the observing device of every report it writes."""
 
 SR_SERIES_NUMBER = 9901
 
 NAME_CODES = {
-    "length": codes.SCT.Length,
-    "angle": codes.SCT.Angle,
-    "area": codes.SCT.Area,
-    "mean": codes.SCT.Mean,
-    "sd": codes.SCT.StandardDeviation,
-    "min": codes.SCT.Minimum,
-    "max": codes.SCT.Maximum,
+    "length": "SCT.Length",
+    "angle": "SCT.Angle",
+    "area": "SCT.Area",
+    "mean": "SCT.Mean",
+    "sd": "SCT.StandardDeviation",
+    "min": "SCT.Minimum",
+    "max": "SCT.Maximum",
 }
-"""Our value keys to the concept names TID 1500 readers know."""
+"""Our value keys to the concept names TID 1500 readers know (scheme.keyword of pydicom's ``codes``)."""
 
 UNIT_CODES = {
-    "mm": codes.UCUM.Millimeter,
-    "deg": codes.UCUM.Degree,
-    "mm2": codes.UCUM.SquareMillimeter,
-    "HU": codes.UCUM.HounsfieldUnit,
-    "": codes.UCUM.NoUnits,
-    "1": codes.UCUM.NoUnits,
+    "mm": "UCUM.Millimeter",
+    "deg": "UCUM.Degree",
+    "mm2": "UCUM.SquareMillimeter",
+    "HU": "UCUM.HounsfieldUnit",
+    "": "UCUM.NoUnits",
+    "1": "UCUM.NoUnits",
 }
 
-SEGMENT_VALUES = (("volume_ml", codes.SCT.Volume), ("mean", codes.SCT.Mean), ("sd", codes.SCT.StandardDeviation),
-                  ("minimum", codes.SCT.Minimum), ("maximum", codes.SCT.Maximum), ("median", codes.SCT.Median))
+SEGMENT_VALUES = (("volume_ml", "SCT.Volume"), ("mean", "SCT.Mean"), ("sd", "SCT.StandardDeviation"),
+                  ("minimum", "SCT.Minimum"), ("maximum", "SCT.Maximum"), ("median", "SCT.Median"))
 """Segment statistics (``segmentation.statistics.SegmentStatistics`` fields) and the concepts TID 1411 names them."""
-MILLILITRE = hd.sr.CodedConcept(value="mL", scheme_designator="UCUM", meaning="milliliter")
 
-PROCEDURES = {"CT": codes.LN.CTUnspecifiedBodyRegion, "MR": codes.LN.MRIUnspecifiedBodyRegion,
-              "PT": codes.LN.PETUnspecifiedBodyRegion}
+PROCEDURES = {"CT": "LN.CTUnspecifiedBodyRegion", "MR": "LN.MRIUnspecifiedBodyRegion",
+              "PT": "LN.PETUnspecifiedBodyRegion"}
 
 
-def unit_code(unit: str) -> hd.sr.CodedConcept | pydicom.sr.coding.Code:
+def code(name: str) -> Code:
+    """pydicom's code for ``"SCHEME.Keyword"``."""
+    from pydicom.sr.codedict import codes
+
+    scheme, keyword = name.split(".")
+    return getattr(getattr(codes, scheme), keyword)
+
+
+def unit_code(unit: str) -> hd.sr.CodedConcept | Code:
     """UCUM code of a unit; an unknown modality unit becomes a UCUM annotation ``{unit}``."""
+    import highdicom as hd
+
     if unit in UNIT_CODES:
-        return UNIT_CODES[unit]
+        return code(UNIT_CODES[unit])
     return hd.sr.CodedConcept(value="{" + unit + "}", scheme_designator="UCUM", meaning=unit)
 
 
@@ -109,13 +124,16 @@ def segment_items(records: Sequence[Mapping[str, Any]]) -> list[SegmentItem]:
 def _segment_group(item: SegmentItem, segmentation: hd.seg.Segmentation) -> \
         hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
     """TID 1411: a segment's values, the region given by the segment of the SEG (by reference)."""
+    import highdicom as hd
+
     names = dict(SEGMENT_VALUES)
+    millilitre = hd.sr.CodedConcept(value="mL", scheme_designator="UCUM", meaning="milliliter")
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=item.uid, identifier=item.label),
         referenced_segment=hd.sr.ReferencedSegment.from_segmentation(segmentation, item.segment_number),
-        finding_type=codes.SCT.Finding,
-        measurements=[hd.sr.Measurement(name=names[key], value=value,
-                                        unit=MILLILITRE if unit == "mL" else unit_code(unit))
+        finding_type=code("SCT.Finding"),
+        measurements=[hd.sr.Measurement(name=code(names[key]), value=value,
+                                        unit=millilitre if unit == "mL" else unit_code(unit))
                       for key, value, unit in item.values])
 
 
@@ -198,6 +216,8 @@ def build_report(items: Sequence[ReportItem], sources: Sequence[SourceImage], fr
                  modality: str, segments: Sequence[SegmentItem] = (),
                  segmentation: hd.seg.Segmentation | None = None) -> hd.sr.Comprehensive3DSR:
     """The SR document: one TID 1410 group per item and one TID 1411 group per segment; evidence = what they cite."""
+    import highdicom as hd
+
     groups: list[Any] = []
     evidence: dict[str, pydicom.Dataset] = {}
     if segments and segmentation is not None:  # the segment's reference names the SEG and the images it was drawn on
@@ -209,23 +229,23 @@ def build_report(items: Sequence[ReportItem], sources: Sequence[SourceImage], fr
         for source in referenced:
             evidence[source.sop_instance_uid] = source.dataset
         refs = [hd.sr.SourceImageForMeasurement(s.sop_class_uid, s.sop_instance_uid) for s in referenced]
-        measurements = [hd.sr.Measurement(name=NAME_CODES[key], value=float(value), unit=unit_code(unit),
+        measurements = [hd.sr.Measurement(name=code(NAME_CODES[key]), value=float(value), unit=unit_code(unit),
                                           referenced_images=refs)
                         for key, value, unit in item.values]
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=item.uid, identifier=item.label),
             referenced_region=hd.sr.ImageRegion3D(graphic_type=item.graphic_type, graphic_data=item.points,
                                                   frame_of_reference_uid=frame_of_reference_uid),
-            finding_type=codes.SCT.Finding,
+            finding_type=code("SCT.Finding"),
             measurements=measurements,
         ))
     device = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
+        observer_type=code("DCM.Device"),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=DEVICE_UID, name="workstation", model_name=f"workstation {__version__}"))
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
-        procedure_reported=PROCEDURES.get(modality, codes.SCT.ImagingProcedure),
+        procedure_reported=code(PROCEDURES.get(modality, "SCT.ImagingProcedure")),
         imaging_measurements=groups,
     )
     with warnings.catch_warnings():  # highdicom's name-format warning quotes the patient's name: keep it out of logs
@@ -254,6 +274,8 @@ def write_report(progress: Progress, cancel: CancelFlag | None, records: Sequenc
     if segment_records:
         if segmentation_file is None:
             raise ExportError("segment statistics need the SEG file holding their segments", out)
+        import highdicom as hd
+
         try:
             segmentation = hd.seg.segread(segmentation_file)
         except (OSError, ValueError, AttributeError) as exc:

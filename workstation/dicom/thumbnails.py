@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 from pydicom.pixels import apply_modality_lut
 
+from workstation.dicom import jpeg12
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 
@@ -42,6 +43,7 @@ def to_grey8(values: np.ndarray) -> np.ndarray:
 def image_thumbnail(path: str | PathLike[str], size: int = SIZE) -> np.ndarray:
     """(rows, columns) uint8 of the middle frame of one DICOM image, at most ``size`` pixels a side."""
     p = Path(path)
+    jpeg12.register()
     try:
         ds = pydicom.dcmread(p)
         pixels = ds.pixel_array
