@@ -7,6 +7,7 @@ the CLI without a README line, or a package list that drifts from what
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -26,7 +27,12 @@ def setup_commands() -> list[str]:
 def test_readme_gives_exactly_two_setup_commands() -> None:
     demo, tests = setup_commands()
     assert "\n" not in demo and "\n" not in tests
-    assert f"xargs -a {PACKAGE_LIST} sudo apt-get install -y" in demo
+    assert f"xargs -a {PACKAGE_LIST} $S apt-get install -y" in demo
+    # as root (CI, containers) there is no sudo: the prefix the line computes must then be empty
+    prefix = demo.split(";", 1)[0]
+    expected = "" if os.geteuid() == 0 else "sudo"
+    assert subprocess.run(["bash", "-c", f'{prefix}; printf %s "$S"'], capture_output=True, text=True,
+                          check=True).stdout == expected
     assert demo.endswith(".venv/bin/workstation --demo")
     assert tests == "bash .ci/run"
 
