@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from widgets.vtk_bridge import colormap_rgb
-from workstation.viewstate import Window
+from workstation.viewer_model.display import Window
 
 MODES = ("blend", "overlay", "checkerboard", "difference")
 OVERLAY_COLORMAP = "Hot iron"

@@ -42,7 +42,7 @@ from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
 from workstation.geometry import rotation_matrix
-from workstation.viewstate import AUTO_PRESET, VIEW_NAMES, Window, preset_window
+from workstation.viewer_model.display import AUTO_PRESET, VIEW_NAMES, Window, preset_window
 from workstation.volume import Volume
 
 NUDGE_MM = 1.0

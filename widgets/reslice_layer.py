@@ -17,7 +17,7 @@ from vtkmodules.vtkRenderingCore import vtkImageActor
 
 from widgets.vtk_bridge import lookup_table, matrix4, volume_image
 from workstation.geometry import Plane
-from workstation.viewstate import SliceGrid, Window, slab_slices
+from workstation.viewer_model.display import SliceGrid, Window, slab_slices
 from workstation.volume import Volume
 
 _SLAB_MODES = {"mip": "SetSlabModeToMax", "minip": "SetSlabModeToMin", "mean": "SetSlabModeToMean"}

@@ -33,7 +33,7 @@ from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, Measuremen
 from widgets.vtk_bridge import ReleasingCanvas, RenderedView
 from workstation import measurements as mm
 from workstation.geometry import Plane
-from workstation.viewstate import Camera2D, SliceGrid, SliceStack, Window, display_plane
+from workstation.viewer_model.display import Camera2D, SliceGrid, SliceStack, Window, display_plane
 from workstation.volume import Volume
 
 HANDLE_PIXELS = 7

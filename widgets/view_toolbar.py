@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidg
 
 from widgets.viewer import LAYOUTS, Viewer
 from widgets.vtk_bridge import colormaps
-from workstation.viewstate import SLAB_MODES, Window
+from workstation.viewer_model.display import SLAB_MODES, Window
 
 TOOLS = {"W/L": None, "Ruler": "ruler", "Angle": "angle", "Ellipse": "ellipse", "Rectangle": "rectangle"}
 """Button text -> ``Viewer.set_tool`` kind; "W/L" is no tool: the left drag sets window and level."""

@@ -1,6 +1,6 @@
 """The viewer: linked axial, coronal and sagittal views plus 3D, for one series or two side by side.
 
-It owns the view state (``workstation.viewstate``: crosshair, oblique axes,
+It owns the view state (``workstation.viewer_model.display``: crosshair, oblique axes,
 window, camera) and the measurements of each series, and pushes them into its
 views; views report user actions back as signals. Slot 0 is the main series,
 slot 1 an optional second one (a prior, or an MR beside a CT) shown to its
@@ -27,7 +27,7 @@ from widgets.slice_view import SliceView
 from widgets.volume_view import VolumeView
 from widgets.vtk_bridge import to_qimage
 from workstation import measurements as mm
-from workstation.viewstate import (
+from workstation.viewer_model.display import (
     SLAB_MODES,
     VIEW_NAMES,
     Camera2D,

@@ -25,7 +25,7 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
 
 from workstation.resources import resource
-from workstation.viewstate import Window
+from workstation.viewer_model.display import Window
 from workstation.volume import Volume
 
 

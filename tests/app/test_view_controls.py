@@ -22,7 +22,7 @@ from tests.app.conftest import open_and_load
 from widgets.help_panel import HelpPanel
 from workstation.app.main_window import MainWindow
 from workstation.app.view_controls import ViewControls
-from workstation.viewstate import preset_window
+from workstation.viewer_model.display import preset_window
 
 
 def axial_pixels(window: MainWindow, slot: int = 0) -> np.ndarray:

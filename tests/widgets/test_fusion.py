@@ -11,7 +11,7 @@ from tests.widgets.volumes import box_phantom
 from widgets.fusion import FusionSettings, checker_mask
 from widgets.fusion_layer import ViewerFusion
 from widgets.landmarks import LandmarkPairs
-from workstation.viewstate import AUTO_PRESET, Window, preset_window
+from workstation.viewer_model.display import AUTO_PRESET, Window, preset_window
 from workstation.volume import Volume, WindowPreset
 
 WINDOW = (500.0, 1000.0)  # 0 -> black, 1000 -> white

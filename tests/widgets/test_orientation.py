@@ -13,7 +13,7 @@ import pytest
 from vtkmodules.util import numpy_support
 
 from tests.widgets.conftest import series
-from workstation.viewstate import VIEW_NAMES
+from workstation.viewer_model.display import VIEW_NAMES
 
 STANDARD_LABELS = {
     "axial": {"left": "R", "right": "L", "top": "A", "bottom": "P"},

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.widgets.volumes import box_phantom
 from workstation import geometry
-from workstation.viewstate import VIEW_NAMES, Window
+from workstation.viewer_model.display import VIEW_NAMES, Window
 
 MARKER_IJK = (33, 30, 20)
 # i runs to the patient's posterior, j to the right, k to superior: nothing lines up with the screen by index.

@@ -60,7 +60,7 @@ from workstation.errors import Cancelled, WorkstationError
 from workstation.jobs import Job
 from workstation.measurement_export import record, write_csv
 from workstation.measurements import Measurement
-from workstation.viewstate import default_window
+from workstation.viewer_model.display import default_window
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.app")

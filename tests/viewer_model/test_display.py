@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workstation import geometry
-from workstation.viewstate import (
+from workstation.viewer_model.display import (
     VIEW_NAMES,
     MprState,
     SliceGrid,

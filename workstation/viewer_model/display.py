@@ -1,9 +1,8 @@
-"""What the MPR viewer shows, as plain numpy: crosshair, oblique axes, slices, window, camera.
+"""How a volume is shown, as plain numpy: window presets, slice stacks, the oblique crosshair, reslice grids, camera.
 
-Why here and not in ``widgets``: the same state drives two series side by
-side, an app controller links or saves it, and it is tested without Qt or
-VTK (napari's split of pure models and thin adapters). The widgets only turn
-it into VTK cameras and reslice filters.
+The viewer model (``workstation.viewer_model.model``) holds one of each per
+slot; widgets turn them into VTK cameras and reslice filters. Tested without
+Qt or VTK (napari's split of pure models and thin adapters).
 
 Conventions: positions are LPS mm; a view's plane comes from
 ``workstation.geometry.STANDARD_AXES`` (radiological convention) turned by
