@@ -1,7 +1,9 @@
 """The main window: browser, viewer, tag inspector and message log, wired to background jobs.
 
 It only wires: the catalog, the loader, the measurement store and the
-exports are plain modules; the views are ``widgets.viewer.Viewer``. Every
+exports are plain modules; what is shown is the viewer model
+(``self.viewer.model``, ``workstation.viewer_model``), which the window and
+its controllers change and ``widgets.viewer.Viewer`` draws. Every
 long step is a job on the ``JobRunner``; the status bar shows its progress
 and a Cancel button. Errors become one line in the message log, never a
 traceback on screen. Closing the window cancels and joins every job first.
@@ -43,10 +45,8 @@ from widgets.vtk_bridge import to_qimage
 from workstation.app.about import AboutDialog
 from workstation.app.catalog import Catalog
 from workstation.app.job_runner import JobHandle, JobRunner
-from workstation.app.library_listing import Imported, import_and_list, library_plans
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
-from workstation.app.opening import Opened, open_path
 from workstation.app.registration_controller import install as install_registration
 from workstation.app.settings import RecentItems, app_settings
 from workstation.app.view_controls import install as install_view_controls
@@ -58,9 +58,10 @@ from workstation.dicom.tags import file_tree
 from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
 from workstation.jobs import Job
+from workstation.library_listing import Imported, import_and_list, library_plans
 from workstation.measurement_export import record, write_csv
 from workstation.measurements import Measurement
-from workstation.viewer_model.display import default_window
+from workstation.opening import Opened, open_path
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.app")
@@ -95,17 +96,14 @@ class MainWindow(QMainWindow):
         self.catalog = Catalog()
         self.library = Library()
         self.store = MeasurementStore()
-        self.current_key = ""
-        self.volume: Volume | None = None
-        self.hide_identity = False
         self._load: JobHandle | None = None
         self._foreground: list[JobHandle] = []
         self._thumbnail_queue: list[str] = []
         self._thumbnail_job: JobHandle | None = None
         self._restoring = False
-        self._opening_window = None
 
         self.viewer = Viewer(self)
+        self.model = self.viewer.model
         self.setCentralWidget(self.viewer)
         self.browser = LibraryBrowser()
         self.tags = TagInspector()
@@ -129,6 +127,7 @@ class MainWindow(QMainWindow):
         self.browser.seriesActivated.connect(self.load_series)
         self.browser.seriesSelected.connect(self._show_series_tags)
         self.viewer.positionChanged.connect(self._position_changed)
+        self.model.hide_identity_changed.connect(self._identity_switched)
         self.viewer.measurementsChanged.connect(self._save_measurements)
         self.messages.added.connect(lambda line: self.statusBar().showMessage(line, 8000))
         self.setAcceptDrops(True)
@@ -231,6 +230,20 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent.items()))
 
     # -- view state --------------------------------------------------------------------
+    @property
+    def volume(self) -> Volume | None:
+        """The main series on screen (the model's slot 0)."""
+        return self.model.volume()
+
+    @property
+    def current_key(self) -> str:
+        """The catalogue key (or file) of the main series on screen."""
+        return self.model.slot().source
+
+    @property
+    def hide_identity(self) -> bool:
+        return self.model.hide_identity
+
     def set_layout(self, name: str) -> None:
         name = name if name in LAYOUTS else "2x2"
         self.layout_name = name
@@ -238,10 +251,13 @@ class MainWindow(QMainWindow):
         self.layout_actions[name].setChecked(True)
 
     def set_hide_identity(self, hide: bool) -> None:
-        self.hide_identity = bool(hide)
-        self.viewer.set_hide_identity(self.hide_identity)
-        self.browser.set_hide_identity(self.hide_identity)
-        self.tags.set_hide_identity(self.hide_identity)
+        self.model.set_hide_identity(hide)
+
+    def _identity_switched(self, hide: bool) -> None:
+        self.browser.set_hide_identity(hide)
+        self.tags.set_hide_identity(hide)
+        if self.identity_action.isChecked() != hide:
+            self.identity_action.setChecked(hide)
         self._update_title()
 
     def _update_title(self) -> None:
@@ -400,7 +416,7 @@ class MainWindow(QMainWindow):
             if handle is not self._load:
                 return  # a load the user has replaced
             if isinstance(event, FirstSlice):
-                self._show_volume(key, event.volume)
+                self._show_volume(key, event.volume, complete=False)
                 self.firstSliceShown.emit(key)
             elif isinstance(event, SliceDone) and not self._refresh_timer.isActive():
                 self._refresh_timer.start()
@@ -425,36 +441,28 @@ class MainWindow(QMainWindow):
         self._load = handle
         return handle
 
-    def _show_volume(self, key: str, volume: Volume) -> None:
-        self.current_key = key
-        self.volume = volume
-        self.viewer.set_volume(volume)
-        self._opening_window = self.viewer.window()
+    def _show_volume(self, key: str, volume: Volume, complete: bool = True) -> None:
+        """Show a volume as the main series (``complete=False``: a preview the loader is still filling)."""
+        self._restoring = True  # the new image drops the old series' measurements: nothing to save
+        try:
+            self.model.set_image(volume, source=key, complete=complete)
+        finally:
+            self._restoring = False
         self._restore_measurements(key)
         self._show_series_tags(key)
         self._update_title()
 
     def _complete_volume(self, key: str, volume: Volume) -> None:
-        """The load finished: show the rest of the slices, or the whole volume if it was not previewed.
-
-        The opening window of a series without header presets comes from its
-        values, and at the first slice most were not there yet: it is worked
-        out again now, unless the user has already changed it.
-        """
-        shown = self.viewer.volume()
-        if key != self.current_key or shown is None or not np.shares_memory(shown.array, volume.array):
+        """The load finished: show the rest of the slices of its preview, or the whole volume if not previewed."""
+        if self.model.showing(key, loading=True):
+            self.model.complete_image(volume)
+            self._update_title()
+        else:
             self._show_volume(key, volume)
-            return
-        self.volume = volume
-        self.viewer.volume_modified(complete=True)
-        if self.viewer.window() == self._opening_window:
-            window = default_window(volume)
-            self.viewer.set_window(window.center, window.width)
-        self._update_title()
 
     def _refresh_volume(self) -> None:
         if self.volume is not None:
-            self.viewer.volume_modified()
+            self.model.voxels_modified()
 
     # -- tags --------------------------------------------------------------------------
     def _show_series_tags(self, key: str) -> None:
@@ -488,7 +496,7 @@ class MainWindow(QMainWindow):
         self._restoring = True
         try:
             saved = [Measurement.from_dict(d) for d in self.store.load(key)]
-            self.viewer.set_measurements(saved)
+            self.viewer.model.set_measurements(saved)
         except (WorkstationError, KeyError, ValueError) as exc:
             self.messages.add_error(exc if isinstance(exc, WorkstationError) else WorkstationError(
                 f"saved measurements unreadable ({exc})"), "measurements")
@@ -499,12 +507,12 @@ class MainWindow(QMainWindow):
         if self._restoring or not self.current_key:
             return
         try:
-            self.store.save(self.current_key, [m.to_dict() for m in self.viewer.measurements()])
+            self.store.save(self.current_key, [m.to_dict() for m in self.viewer.model.measurements()])
         except WorkstationError as exc:
             self.messages.add_error(exc, "measurements")
 
     def measurement_records(self) -> list[dict]:
-        return [record(m, self.volume) for m in self.viewer.measurements()]
+        return [record(m, self.volume) for m in self.viewer.model.measurements()]
 
     def _ask_export_csv(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export measurements as CSV", "measurements.csv", "CSV (*.csv)")

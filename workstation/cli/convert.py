@@ -15,25 +15,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workstation.atomic import atomic_output
 from workstation.cli.info import cli_progress, report_skipped
-from workstation.errors import ExportError, last_line
+from workstation.errors import ExportError
+from workstation.image_io import FORMATS, split_extension, write_volume
 from workstation.jobs import Job, no_progress, run_job
 
 if TYPE_CHECKING:
-    from workstation.volume import SitkBuffers, Volume
-
-NIFTI_SKEW_LIMIT = 1e-4
-"""Largest deviation of the direction from orthonormal that NIfTI gets, squared (under 0.03 mm over 300 mm).
-
-NIfTI stores only orthonormal directions and SimpleITK silently squares a
-sheared one (gantry tilt), which would move voxels by millimetres; such
-volumes are refused for NIfTI and written exactly to .nrrd or .mha.
-"""
-
-# extension -> (SimpleITK ImageIO, compress)
-FORMATS = {".nii.gz": ("NiftiImageIO", True), ".nii": ("NiftiImageIO", False), ".nrrd": ("NrrdImageIO", False),
-           ".mha": ("MetaImageIO", False)}
+    from workstation.volume import Volume
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,15 +32,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="output file; its extension picks the format: " + ", ".join(FORMATS))
     parser.add_argument("--series", metavar="UID", help="convert only this SeriesInstanceUID")
     parser.set_defaults(func=run)
-
-
-def split_extension(path: Path) -> tuple[str, str]:
-    """(stem, extension) with the double extension .nii.gz kept whole; ExportError for other formats."""
-    name = path.name
-    for extension in FORMATS:
-        if name.lower().endswith(extension) and len(name) > len(extension):
-            return name[:-len(extension)], extension
-    raise ExportError(f"unknown output format; use one of {', '.join(FORMATS)}", path)
 
 
 def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
@@ -69,44 +48,6 @@ def output_paths(output: Path, volumes: list[Volume]) -> list[Path]:
         part = f"_{seen[number]}" if repeats[number] > 1 else ""
         paths.append(output.with_name(f"{stem}_{number}{part}{extension}"))
     return paths
-
-
-def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None) -> None:
-    """Write one volume (3D, or 4D as a 4D image) with the writer its extension names.
-
-    ``buffers``, the allocator the volume was loaded with, spares a copy of the voxels.
-    """
-    import numpy as np
-    import SimpleITK as sitk
-
-    _stem, extension = split_extension(path)
-    image_io, compress = FORMATS[extension]
-    direction = volume.direction
-    if image_io == "NiftiImageIO":
-        skew = float(np.abs(direction.T @ direction - np.eye(3)).max())
-        if skew > NIFTI_SKEW_LIMIT:
-            raise ExportError("the grid is sheared (gantry tilt) and NIfTI cannot store that without moving voxels; "
-                              "write .nrrd or .mha, which keep it exactly", path)
-        if skew > 1e-12:
-            u, _, vt = np.linalg.svd(direction)
-            direction = u @ vt  # the nearest orthonormal matrix: what NIfTI can hold, within the limit above
-    if volume.array.ndim == 4:
-        image = sitk.JoinSeries([volume.to_sitk(t) for t in range(volume.timepoints)])
-        full = np.eye(4)
-        full[:3, :3] = direction
-        image.SetDirection(tuple(full.ravel()))
-    else:
-        image = buffers.image(volume) if buffers is not None else volume.to_sitk()
-        image.SetDirection(tuple(direction.ravel()))
-    writer = sitk.ImageFileWriter()
-    writer.SetImageIO(image_io)
-    writer.SetUseCompression(compress)
-    with atomic_output(path, "image") as tmp:
-        try:
-            writer.SetFileName(str(tmp))
-            writer.Execute(image)
-        except RuntimeError as exc:
-            raise ExportError(f"SimpleITK could not write it ({last_line(exc)})", path) from exc
 
 
 def run(args: argparse.Namespace) -> int:
