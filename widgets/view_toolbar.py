@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar, QWidget
 
 from widgets.viewer import LAYOUTS, Viewer
 from widgets.vtk_bridge import colormaps
@@ -68,7 +68,12 @@ class ViewToolbar(QToolBar):
         self.addWidget(self.slab_mm)
         self.addSeparator()
 
-        self.cine = self._switch("Cine", self._cine, "Play through the slices of the active view (C)")
+        self.time = QSpinBox(prefix="Time ", minimum=1, maximum=1, toolTip="Time point of a 4D series")
+        self.time.valueChanged.connect(lambda n: viewer.model.set_time_point(n - 1))
+        self.time_action = self.addWidget(self.time)
+        self.time_action.setVisible(False)
+        self.cine = self._switch("Cine", self._cine, "Play through the slices of the active view, or through the "
+                                                     "time points of a 4D series (C)")
         self.fps = QDoubleSpinBox(suffix=" fps", decimals=0, minimum=1, maximum=60, value=10, toolTip="Cine speed")
         self.fps.valueChanged.connect(self._fps_changed)
         self.addWidget(self.fps)
@@ -147,6 +152,11 @@ class ViewToolbar(QToolBar):
 
     def sync(self) -> None:
         """Show the viewer's state without acting on it (a key press changed it, or a new series)."""
+        volume = self.viewer.model.volume()
+        timepoints = volume.timepoints if volume is not None else 1
+        with QSignalBlocker(self.time):
+            self.time.setMaximum(timepoints)
+        self.time_action.setVisible(timepoints > 1)
         settings = self.viewer.model.display_settings()
         tool_key = self.viewer.model.tool if self.viewer.model.tool is not None else "W/L"
         mode, mm = settings["slab"]
@@ -158,6 +168,7 @@ class ViewToolbar(QToolBar):
             (self.slab_mode, lambda c: c.setCurrentIndex(SLAB_MODES.index(mode))),
             (self.slab_mm, lambda b: b.setValue(mm) if mode != "none" else None),
             (self.cine, lambda a: a.setChecked(self.viewer.cine_running)),
+            (self.time, lambda b: b.setValue(self.viewer.model.slot().time_point + 1)),
         ):
             with QSignalBlocker(widget):
                 set_value(widget)

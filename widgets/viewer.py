@@ -78,6 +78,7 @@ class Viewer(QWidget):
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_step)
         self._cine_view = "axial"
+        self._cine_over_time = False
         self._help: HelpPanel | None = None
         self._closed = False
         self._pending: set[int] = set()
@@ -250,8 +251,11 @@ class Viewer(QWidget):
         s.container.hide()
 
     # -- cine --------------------------------------------------------------------------------
-    def start_cine(self, view_name: str | None = None, fps: float = 10.0) -> None:
-        """Play through the slices of a view (the active one by default), looping."""
+    def start_cine(self, view_name: str | None = None, fps: float = 10.0, over_time: bool | None = None) -> None:
+        """Play through the slices of a view (the active one by default), looping; a series with time points
+        plays its time points instead (``over_time=False`` plays its slices)."""
+        volume = self.model.volume()
+        self._cine_over_time = (volume is not None and volume.timepoints > 1) if over_time is None else over_time
         self._cine_view = view_name or (self.active_view if self.active_view in VIEW_NAMES else "axial")
         self._cine.start(max(1, int(1000 / fps)))
         self.controlsChanged.emit()
@@ -265,7 +269,11 @@ class Viewer(QWidget):
         return self._cine.isActive()
 
     def _cine_step(self) -> None:
-        n, count = self.model.slot(0).slice_number(self._cine_view)
+        s = self.model.slot(0)
+        if self._cine_over_time:
+            self.model.set_time_point((s.time_point + 1) % s.volume.timepoints)
+            return
+        n, count = s.slice_number(self._cine_view)
         self.model.step_slice(self._cine_view, 1 if n < count else 1 - count)
 
     # -- rendering and capture ---------------------------------------------------------------------

@@ -57,11 +57,12 @@ from workstation.dicom.sr import write_report
 from workstation.dicom.tags import file_tree
 from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
+from workstation.image_io import READ_SUFFIXES, is_image_file
 from workstation.jobs import Job
 from workstation.library_listing import Imported, import_and_list, library_plans
 from workstation.measurement_export import record, write_csv
 from workstation.measurements import Measurement
-from workstation.opening import Opened, open_path
+from workstation.opening import Opened, open_path, open_volume
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.app")
@@ -75,6 +76,7 @@ TAGS_DELAY_MS = 150
 VIEW_EXPORTS = {"layout": "&Layout (all views)", "axial": "&Axial", "coronal": "&Coronal",
                 "sagittal": "&Sagittal", "3d": "&3D"}
 """What File > Export view as PNG offers: the viewer's layout or one of its views."""
+IMAGE_FILTER = f"Images ({' '.join('*' + s for s in READ_SUFFIXES)});;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -167,6 +169,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&Open folder (temporary)...", self._ask_open_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &image file...", self._ask_open_image, "Ctrl+Shift+O")
+        self._action(file_menu, "Open e&xperiment run...", self._ask_open_run)
         self._action(file_menu, "&Import folder into library...", self._ask_import_folder, "Ctrl+I")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent_menu()
@@ -226,7 +230,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for path in self.recent.items():
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_folder(p))
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent.items()))
 
     # -- view state --------------------------------------------------------------------
@@ -325,6 +329,54 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Import a DICOM folder into the library")
         if folder:
             self.import_folder(folder)
+
+    def _ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image file", "", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def _ask_open_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder of 'workstation experiment run'")
+        if folder:
+            self.open_run(folder)
+
+    def open_path(self, path: str | Path, load_first: bool = True) -> JobHandle:
+        """Open whatever ``path`` is: a run folder of an experiment, an image file, or DICOM (folder or file)."""
+        from workstation.experiments.review import is_run_folder  # pandas: paid only when a path is opened
+
+        p = Path(path)
+        if is_run_folder(p):
+            return self.open_run(p)
+        if is_image_file(p):
+            return self.open_image(p)
+        return self.open_folder(p, load_first)
+
+    def open_image(self, path: str | Path) -> JobHandle:
+        """An image file (NIfTI with its sform/qform, NRRD, MetaImage; 3D or 4D) as the main series, in LPS."""
+        source = str(Path(path).resolve())
+
+        def opened(volume: Volume) -> None:
+            self._show_volume(source, volume)
+            self.recent.add(source)
+            self._fill_recent_menu()
+            self.volumeLoaded.emit(source)
+
+        job = Job(lambda progress, cancel: open_volume(source, progress=progress, cancel=cancel))
+        return self.run_job(job, "open", f"opening {Path(source).name}", opened)
+
+    def open_run(self, folder: str | Path) -> JobHandle:
+        """A run folder of ``workstation experiment run``: the fixed image with the moving one fused through the
+        run's transform, both sets of landmarks with their errors, and the metric history (registration dock)."""
+        from workstation.experiments.review import read_run
+
+        source = str(Path(folder).resolve())
+
+        def read(review: object) -> None:
+            self.recent.add(source)
+            self._fill_recent_menu()
+            self.registration.review_run(review)
+
+        return self.run_job(Job(read_run, source), "open", f"reading the run {Path(source).name}", read)
 
     def open_folder(self, path: str | Path, load_first: bool = True) -> JobHandle:
         """Scan a folder or file (not imported), list its series, and load the first one."""
@@ -598,7 +650,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         for n, path in enumerate(paths):
-            self.open_folder(path, load_first=n == 0)
+            self.open_path(path, load_first=n == 0)
         event.acceptProposedAction()
 
     # -- closing -----------------------------------------------------------------------

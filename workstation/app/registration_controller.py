@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -66,6 +66,9 @@ from workstation.registration_jobs import (
 from workstation.viewer_model import FusedLayer, LandmarksLayer
 from workstation.volume import Volume
 
+if TYPE_CHECKING:
+    from workstation.experiments.review import RunReview
+
 log = logging.getLogger("workstation.app.registration")
 
 DEFAULT_PRESET = "ct-mr-rigid"
@@ -97,6 +100,7 @@ class RegistrationController(QObject):
     runFailed = Signal(str)        # one line ("cancelled" for a cancel)
     transformChanged = Signal(object)
     exported = Signal(object)      # path(s) written
+    runReviewed = Signal(object)   # the RunReview now shown
 
     def __init__(self, viewer: Viewer, runner: JobRunner, panel: RegistrationPanel | None = None,
                  report: Callable[[str], None] | None = None,
@@ -114,6 +118,7 @@ class RegistrationController(QObject):
         self.matrix = np.eye(4)
         self.accepted = np.eye(4)
         self.history: list[dict[str, Any]] = []
+        self.dock: QDockWidget | None = None  # set by ``install``
         self.job: JobHandle | None = None
         self.live_updates: list[float] = []  # monotonic times the views followed the optimiser
         self._before_run = np.eye(4)
@@ -184,6 +189,29 @@ class RegistrationController(QObject):
         self.panel.choose(fixed_key, moving_key)
         self.panel.set_has_pair(True)
         self._show_history()
+
+    def review_run(self, review: RunReview) -> None:
+        """Show a run of ``workstation experiment run``: its fixed image, the moving one fused through the run's
+        transform, both sets of landmarks (with their errors in the status line) and its metric history."""
+        name = review.folder.name
+        fixed_key, moving_key = f"{review.folder}#fixed", f"{review.folder}#moving"
+        self.add_volume(fixed_key, f"{review.title}: fixed", review.fixed)
+        self.add_volume(moving_key, f"{review.title}: moving", review.moving)
+        self.set_pair(fixed_key, moving_key)
+        self.set_matrix(review.matrix)
+        if review.fixed_points is not None:
+            self.model.set_landmarks(LandmarksLayer(review.fixed_points, review.moving_points))
+            self._show_landmark_counts()
+            errors = self.landmarks.errors(review.matrix)
+            self.panel.set_status(f"run {name}: landmark error mean {errors.mean():.2f} mm, max {errors.max():.2f} mm "
+                                  f"({len(errors)} landmarks)")
+        self.panel.plot.clear()
+        for level, values in review.history.groupby("level", sort=True)["value"]:
+            self.panel.plot.add(f"level {level}", [float(v) for v in values])
+        if self.dock is not None:
+            self.dock.show()
+        self.report(f"reviewing run {name} ({review.title})")
+        self.runReviewed.emit(review)
 
     def clear_pair(self) -> None:
         """Stop fusing (the main view now shows another series)."""

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu
 
 from widgets.measurement_list import MeasurementList
+from widgets.metric_plot import MetricPlot
 from widgets.view_toolbar import ViewToolbar
 from widgets.volume_controls import VolumeControls
 from workstation.app.job_runner import JobHandle
@@ -57,6 +58,10 @@ class ViewControls(QObject):
             lambda: viewer.volume_view() if viewer.model.volume() is not None else None)
         self.volume_dock = self._dock("3D", self.volume_controls, Qt.DockWidgetArea.RightDockWidgetArea)
         window.tabifyDockWidget(window.tags_dock, self.volume_dock)
+        self.time_plot = MetricPlot()
+        self.time_dock = self._dock("Probe over time", self.time_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.time_dock.hide()
+        viewer.probe.connect(self._probe_over_time)
         window.tags_dock.raise_()
         window.firstSliceShown.connect(self._series_shown)
         window.volumeLoaded.connect(self._series_shown)  # a series shown only when complete emits no first slice
@@ -120,6 +125,18 @@ class ViewControls(QObject):
     def _series_shown(self, _key: str) -> None:
         self.toolbar.volume_changed()
         self.volume_controls.sync()
+        volume = self.window.viewer.model.volume()
+        self.time_dock.setVisible(volume is not None and volume.timepoints > 1)
+
+    def _probe_over_time(self, probe: dict) -> None:
+        """The probed voxel's value at every time point of a 4D series, as a small plot."""
+        slot = self.window.viewer.model.slot(probe["slot"])
+        if slot.volume is None or slot.volume.timepoints < 2:
+            return
+        values = slot.values_over_time(probe["lps"])
+        self.time_plot.clear()
+        if values is not None:
+            self.time_plot.add("voxel", values.tolist())
 
     # -- the second series ---------------------------------------------------------------------
     def compare(self, key: str) -> JobHandle | None:
