@@ -166,3 +166,12 @@ def test_without_a_display_the_window_says_so_in_one_line(tmp_path: Path):
     assert len(done.stderr.strip().splitlines()) == 1 and "no display" in done.stderr
     help_text = workstation("--help").stdout
     assert "--open PATH" in help_text and "--screenshot" in help_text and "convert" in help_text
+
+
+def test_the_demo_first_screen_shows_no_warning_and_a_readable_window(qtbot, window: MainWindow):
+    with qtbot.waitSignal(window.volumeLoaded, timeout=300_000):
+        window.open_demo()
+    qtbot.waitUntil(lambda: not window.busy(), timeout=120_000)  # the MR folder's scan, thumbnails
+    assert not [line for line in window.messages.lines() if "skipped" in line or "left out" in line], \
+        window.messages.lines()
+    assert len(window.catalog.entries) == 2  # both series of the demo study are listed

@@ -77,10 +77,10 @@ def test_step_slice_moves_onto_slice_centres_along_the_view_normal():
 
 def test_window_presets_and_the_window_link():
     model = ViewerModel()
-    header = [WindowPreset("Scanner", 35, 90)]
+    header = [WindowPreset("Scanner", 100, 300)]
     model.set_image(volume(presets=header), 0)
     model.set_image(volume(series="9.9"), 1)
-    assert model.window(0) == Window(35, 90)  # the header's first preset
+    assert model.window(0) == Window(100, 300)  # the header's first preset
     assert model.preset_names(0)[0] == "Scanner" and model.preset_names(0)[-1] == "Auto"
     model.apply_preset("Lung", 0)
     assert model.window(0) == Window(-600, 1500) and model.window(1) != Window(-600, 1500)  # window not linked

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import SimpleITK as sitk
 
 from workstation.image_io import read_image
@@ -64,3 +65,33 @@ def test_an_oblique_nifti_from_dcm2niix_opens_in_the_place_of_its_dicom(decubitu
     for ijk in np.stack([rng.integers(0, n, 30) for n in dicom.shape_ijk], axis=1):
         lps = dicom.index_to_world(ijk)
         assert nifti.value_at(lps) == dicom.value_at(lps)
+
+
+def real_series(unpacked_data: Path, shared_data: Path) -> list[Path]:
+    return [unpacked_data / "cirs057a" / "ct", unpacked_data / "cirs057a" / "mr", shared_data / "dcm_qa_ts",
+            shared_data / "dcm_qa_decubitus", unpacked_data / "dcm_qa_vendor"]
+
+
+def test_every_real_series_opens_in_a_readable_window(unpacked_data: Path, shared_data: Path):
+    """No series opens with most of its object white; header windows stay among the presets.
+
+    The cirs057a MR's own slices (read with pydicom) state different windows,
+    none of which is the series': it opens from its foreground instead.
+    """
+    from workstation.dicom.load import load_volumes
+
+    mr_windows = {(float(ds.WindowCenter), float(ds.WindowWidth)) for ds in
+                  (pydicom.dcmread(p, stop_before_pixels=True) for p in (unpacked_data / "cirs057a" / "mr").iterdir())}
+    assert len(mr_windows) > 1
+    for folder in real_series(unpacked_data, shared_data):
+        for volume in load_volumes(folder).volumes:
+            model = ViewerModel()
+            model.set_image(volume)
+            window = model.window()
+            inside = volume.array[volume.array > volume.array.mean()]
+            name = f"{folder.name} {volume.meta.description}"
+            assert np.mean(inside >= window.upper) <= 0.5, f"{name}: {window} whites out the object"
+            header = [p.name for p in volume.meta.window_presets]
+            assert model.preset_names()[:len(header)] == header, name
+            if folder.name == "mr":
+                assert (window.center, window.width) not in mr_windows

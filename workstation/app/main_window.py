@@ -398,9 +398,16 @@ class MainWindow(QMainWindow):
         return self.run_job(Job(open_path, source), "open", f"scanning {Path(source).name}", scanned)
 
     def open_demo(self) -> JobHandle:
-        """Write the demo study on first use (a few seconds), then open it."""
-        return self.run_job(Job(ensure_demo_study), "demo", "preparing the demo study",
-                            lambda folder: self.open_folder(folder))
+        """Write the demo study on first use (a few seconds), then open its two series.
+
+        The series folders, not the study folder: its ground-truth files are
+        not DICOM, and a first run should show no warning that is not one.
+        """
+        def written(folder: Path) -> None:
+            self.open_folder(folder / "CT")
+            self.open_folder(folder / "MR", load_first=False)
+
+        return self.run_job(Job(ensure_demo_study), "demo", "preparing the demo study", written)
 
     def import_folder(self, path: str | Path) -> JobHandle:
         """Import into the library (new or changed files only), then list the library in the browser."""

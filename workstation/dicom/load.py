@@ -263,4 +263,5 @@ def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
         series_number=h.series_number, study_uid=h.study_uid, frame_of_reference_uid=h.frame_of_reference_uid,
         patient_name=h.patient_name, patient_id=h.patient_id, patient_position=h.patient_position,
         study_date=h.study_date, window_presets=presets, warnings=plan.warnings + warnings, files=len(plan.files),
-        extra={"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid})
+        extra={"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid,
+               "header_windows_vary": len({f.windows for f in plan.frames if f is not None}) > 1})
