@@ -54,7 +54,7 @@ def run(ct_folder: Path) -> dict[str, float]:
     viewer.model.set_image(volume)
     app.processEvents()
     axial = viewer.slice_view("axial")
-    state = viewer._slots[0].state
+    state = viewer.model.slot(0).state
     first = axial.stack.snapped(volume.center(), -STEPS // 2)
     results: dict[str, float] = {}
 
@@ -63,7 +63,7 @@ def run(ct_folder: Path) -> dict[str, float]:
         for n in range(STEPS):
             position = axial.stack.snapped(first, n)
             state.position = position
-            axial.set_plane(state.plane("axial"), state.crosshair_directions("axial"))
+            axial.planes_changed()
             samples.append(axial.layer.update())
         results[label] = _median_ms(samples)
 
@@ -79,7 +79,7 @@ def run(ct_folder: Path) -> dict[str, float]:
     for n in range(STEPS):
         start = time.perf_counter()
         state.position = axial.stack.snapped(first, n)
-        axial.set_plane(state.plane("axial"), state.crosshair_directions("axial"))
+        axial.planes_changed()
         view_reslices.append(axial.layer.update())
         axial.render_window.Render()
         axial.render_window.WaitForCompletion()
