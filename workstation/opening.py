@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
+
 from workstation.dicom.assemble import SeriesPlan, assemble
 from workstation.dicom.header import read_header
 from workstation.dicom.load import load_volumes
@@ -24,7 +26,11 @@ from workstation.dicom.scan import scan_folder, skip_reasons
 from workstation.errors import WorkstationError
 from workstation.image_io import is_image_file, read_image
 from workstation.jobs import CancelFlag, Progress, no_progress
+from workstation.labels import LabelMap, default_segment
 from workstation.volume import Volume
+
+GRID_TOLERANCE_MM = 1e-3
+"""How far a label map's voxel centres may lie from its image's to be the same grid."""
 
 
 class OpenError(WorkstationError):
@@ -48,6 +54,28 @@ def open_volume(path: str | PathLike[str], series: str | None = None, progress: 
     if len(loaded.volumes) > 1:
         raise OpenError(f"holds {len(loaded.volumes)} volumes; name one series", p)
     return loaded.volumes[0]
+
+
+def open_labels(path: str | PathLike[str], image: Volume) -> LabelMap:
+    """An integer image file (or DICOM) as a label map on ``image``'s grid: one segment per value above 0.
+
+    The grids must be the same in LPS (shape, and every voxel centre within
+    ``GRID_TOLERANCE_MM``): a label map is never resampled silently.
+    """
+    p = Path(path)
+    volume = open_volume(p)
+    array = volume.array
+    if array.ndim != 3 or (array.dtype.kind not in "ui" and not np.array_equal(np.rint(array), array)):
+        raise OpenError("not a label map (a 3D image of whole numbers)", p)
+    if array.shape != image.array.shape[-3:] or np.abs(volume.affine - image.affine).max() * max(
+            array.shape) > GRID_TOLERANCE_MM:
+        raise OpenError("the label map lies on another grid than the image it is opened on", p)
+    values = [int(v) for v in np.unique(array) if v > 0]
+    if array.min() < 0 or (values and values[-1] > np.iinfo(np.uint16).max):
+        raise OpenError("label values must lie within 0..65535", p)
+    dtype = np.uint8 if not values or values[-1] <= 255 else np.uint16
+    grid = Volume(np.ascontiguousarray(array.astype(dtype)), image.affine.copy(), volume.meta)
+    return LabelMap(grid, [default_segment(v) for v in values])
 
 
 @dataclass

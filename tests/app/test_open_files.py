@@ -175,3 +175,12 @@ def test_the_demo_first_screen_shows_no_warning_and_a_readable_window(qtbot, win
     assert not [line for line in window.messages.lines() if "skipped" in line or "left out" in line], \
         window.messages.lines()
     assert len(window.catalog.entries) == 2  # both series of the demo study are listed
+
+
+def test_file_open_labels_puts_the_label_map_on_the_shown_image(qtbot, window: MainWindow, shared_data: Path):
+    case = shared_data / "seg_samples" / "dcmqi" / "23x38x3"
+    open_and_load(qtbot, window, case / "image")
+    window.open_labels(case / "nrrd" / "label.nrrd")
+    qtbot.waitUntil(lambda: window.model.slot().labels is not None, timeout=60_000)
+    labels = window.model.slot().labels.labels
+    assert labels.array.shape == window.volume.array.shape and labels.array.max() == 1

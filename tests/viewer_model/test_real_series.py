@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 import SimpleITK as sitk
 
-from workstation.image_io import read_image
+from workstation.image_io import read_image, write_volume
 from workstation.opening import open_volume
 from workstation.viewer_model import ViewerModel
+from workstation.volume import Volume
 
 DCM2NIIX = Path(sys.executable).with_name("dcm2niix")
 
@@ -95,3 +97,27 @@ def test_every_real_series_opens_in_a_readable_window(unpacked_data: Path, share
             assert model.preset_names()[:len(header)] == header, name
             if folder.name == "mr":
                 assert (window.center, window.width) not in mr_windows
+
+
+def test_an_integer_file_opens_as_labels_on_its_image_and_another_grid_is_refused(shared_data: Path,
+                                                                                 tmp_path: Path):
+    """dcmqi's label map (NRRD, made on these three CT images) lands voxel for voxel on the DICOM's grid."""
+    from workstation.opening import OpenError, open_labels
+    from workstation.viewer_model import LabelsLayer
+
+    case = shared_data / "seg_samples" / "dcmqi" / "23x38x3"
+    image = open_volume(case / "image")
+    labels = open_labels(case / "nrrd" / "label.nrrd", image)
+    reference = sitk.GetArrayFromImage(sitk.ReadImage(str(case / "nrrd" / "label.nrrd")))
+    assert np.array_equal(labels.array, reference) and [s.number for s in labels.segments] == [1]
+    model = ViewerModel()
+    model.set_image(image)
+    model.set_labels(LabelsLayer(labels))
+    assert model.slot().labels.labels is labels
+    other = open_volume(shared_data / "seg_samples" / "dcmqi" / "ct-3slice")
+    with pytest.raises(OpenError, match="another grid"):
+        open_labels(shared_data / "seg_samples" / "dcmqi" / "sparse_labelmap_noppv_seg.nrrd", other)
+    fractions = Volume(np.full(image.array.shape, 0.5, dtype=np.float32), image.affine.copy())
+    write_volume(fractions, tmp_path / "fractions.nii")
+    with pytest.raises(OpenError, match="not a label map"):
+        open_labels(tmp_path / "fractions.nii", image)

@@ -59,10 +59,12 @@ from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
 from workstation.image_io import READ_SUFFIXES, is_image_file
 from workstation.jobs import Job
+from workstation.labels import LabelMap
 from workstation.library_listing import Imported, import_and_list, library_plans
 from workstation.measurement_export import record, write_csv
 from workstation.measurements import Measurement
-from workstation.opening import Opened, open_path, open_volume
+from workstation.opening import Opened, open_labels, open_path, open_volume
+from workstation.viewer_model import LabelsLayer
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.app")
@@ -170,6 +172,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&Open folder (temporary)...", self._ask_open_folder, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open &image file...", self._ask_open_image, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &labels on the image...", self._ask_open_labels)
         self._action(file_menu, "Open e&xperiment run...", self._ask_open_run)
         self._action(file_menu, "&Import folder into library...", self._ask_import_folder, "Ctrl+I")
         self.recent_menu = file_menu.addMenu("Open &recent")
@@ -334,6 +337,28 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open an image file", "", IMAGE_FILTER)
         if path:
             self.open_image(path)
+
+    def _ask_open_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a label map on the shown image", "", IMAGE_FILTER)
+        if path:
+            self.open_labels(path)
+
+    def open_labels(self, path: str | Path) -> JobHandle | None:
+        """An integer image file on the shown image's grid as its labels layer (one segment per value)."""
+        image = self.volume
+        if image is None:
+            self.messages.add("labels: open an image first, then its label map")
+            return None
+        key = self.current_key
+        source = str(Path(path).resolve())
+
+        def opened(labels: LabelMap) -> None:
+            if self.model.showing(key):
+                self.model.set_labels(LabelsLayer(labels))
+                self.messages.add(f"labels: {len(labels.segments)} segment(s) from {Path(source).name}", logging.INFO)
+
+        job = Job(lambda _progress, _cancel: open_labels(source, image))
+        return self.run_job(job, "open", f"opening the labels {Path(source).name}", opened)
 
     def _ask_open_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder of 'workstation experiment run'")
