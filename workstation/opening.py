@@ -45,7 +45,7 @@ def open_volume(path: str | PathLike[str], series: str | None = None, progress: 
     """
     p = Path(path)
     if not p.exists():
-        raise OpenError("input not found", p)
+        raise OpenError("no such file or folder", p)
     if is_image_file(p):
         return read_image(p)
     loaded = load_volumes(p, progress, cancel, series)
