@@ -184,3 +184,16 @@ def test_file_open_labels_puts_the_label_map_on_the_shown_image(qtbot, window: M
     qtbot.waitUntil(lambda: window.model.slot().labels is not None, timeout=60_000)
     labels = window.model.slot().labels.labels
     assert labels.array.shape == window.volume.array.shape and labels.array.max() == 1
+
+
+def test_file_export_image_writes_the_shown_volume_as_simpleitk_reads_it(qtbot, window: MainWindow, decubitus: Path,
+                                                                         tmp_path: Path):
+    open_and_load(qtbot, window, decubitus / "HFP")
+    shown = window.volume
+    out = tmp_path / "hfp.nii.gz"
+    with qtbot.waitSignal(window.messages.added, timeout=60_000):
+        window.export_image(out)
+    image = sitk.ReadImage(str(out))
+    assert np.array_equal(sitk.GetArrayFromImage(image), shown.array)
+    assert np.allclose(image.GetOrigin(), shown.origin, atol=1e-4)
+    assert np.allclose(np.asarray(image.GetDirection()).reshape(3, 3), shown.direction, atol=1e-6)

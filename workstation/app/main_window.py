@@ -57,7 +57,7 @@ from workstation.dicom.sr import write_report
 from workstation.dicom.tags import file_tree
 from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
-from workstation.image_io import READ_SUFFIXES, is_image_file
+from workstation.image_io import READ_SUFFIXES, is_image_file, write_volume
 from workstation.jobs import Job
 from workstation.labels import LabelMap
 from workstation.library_listing import Imported, import_and_list, library_plans
@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "Export measurements as &CSV...", self._ask_export_csv)
         self._action(file_menu, "Export measurements as DICOM &SR...", self._ask_export_sr)
+        self._action(file_menu, "Export &image as NIfTI, NRRD or MHA...", self._ask_export_image)
         self._action(file_menu, "Save &screenshot...", self._ask_screenshot, "Ctrl+Shift+S")
         png_menu = file_menu.addMenu("Export &view as PNG")
         for name, label in VIEW_EXPORTS.items():
@@ -625,6 +626,28 @@ class MainWindow(QMainWindow):
         job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path))
         return self.run_job(job, "sr", "SR export",
                             lambda out: self.messages.add(f"report written to {out}", logging.INFO))
+
+    # -- image export ------------------------------------------------------------------
+    def _ask_export_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the image", "image.nii.gz",
+                                              "Images (*.nii.gz *.nii *.nrrd *.mha)")
+        if path:
+            self.export_image(path)
+
+    def export_image(self, path: str | Path) -> JobHandle | None:
+        """The shown volume as an image file, by the writer ``workstation convert`` uses (exact LPS geometry)."""
+        volume, out = self.volume, Path(path)
+        if volume is None:
+            self.messages.add("image export: no image is shown")
+            return None
+
+        def write(progress, cancel) -> Path:
+            progress(0.0, f"writing {out.name}")
+            write_volume(volume, out)
+            return out
+
+        return self.run_job(Job(write), "export", "image export",
+                            lambda written: self.messages.add(f"image written to {written}", logging.INFO))
 
     # -- screenshots -------------------------------------------------------------------
     def compose_screenshot(self) -> QImage:
