@@ -10,7 +10,7 @@ import pytest
 from workstation import geometry
 from workstation.geometry import Plane
 from workstation.measurements import Measurement, angle_degrees, describe, length_mm, roi_stats, values
-from workstation.viewstate import MprState, display_plane
+from workstation.viewer_model.display import MprState, display_plane
 from workstation.volume import Volume, VolumeMeta
 
 SPACING = np.array([0.7, 0.9, 2.0])

@@ -19,33 +19,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from widgets.vtk_bridge import colormap_rgb
-from workstation.viewstate import Window
+from workstation.viewer_model.display import Window
+from workstation.viewer_model.layers import FUSION_MODES, FusionSettings
 
-MODES = ("blend", "overlay", "checkerboard", "difference")
-OVERLAY_COLORMAP = "Hot iron"
+__all__ = ["MODES", "Display", "FusionSettings", "checker_mask", "composite"]
 
-
-@dataclass(frozen=True)
-class FusionSettings:
-    """What the fusion controls say; ``opacity`` is the weight of the image on top (0 shows only the other)."""
-
-    mode: str = "blend"
-    opacity: float = 0.5
-    square_mm: float = 20.0
-    swap: bool = False  # False: moving on top (it is blended, coloured or drawn in the odd squares)
-    moving_window: Window | None = None  # None: the moving volume's default window
-    overlay_colormap: str = OVERLAY_COLORMAP
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown fusion mode {self.mode!r}; expected one of {', '.join(MODES)}")
-        if not 0.0 <= self.opacity <= 1.0:
-            raise ValueError(f"opacity must be within 0..1, got {self.opacity}")
-        if self.square_mm <= 0:
-            raise ValueError(f"checkerboard squares must be larger than 0 mm, got {self.square_mm}")
-
-    def with_(self, **changes: object) -> FusionSettings:
-        return replace(self, **changes)
+MODES = FUSION_MODES
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ The layer follows the view without the view knowing: before each render
 and interpolation, and recomposes only when a slice, the transform or a
 setting changed.
 
-``ViewerFusion`` does this for the three MPR views of the viewer's main
-series, and turns the user's Alt+keys and Alt+drags on those views into
-nudges of the moving image (``nudged``) and, in landmark mode, clicks into
-landmark points (``landmarkPicked``).
+``ViewerFusion`` draws the fused and landmarks layers of the viewer model's
+main slot (``workstation.viewer_model.layers``) in its three MPR views: it
+subscribes to them and never holds their state. It turns the user's
+Alt+keys and Alt+drags on those views into nudges of the moving image
+(``nudged``) and, in landmark mode, clicks into landmark points
+(``landmarkPicked``); the controller changes the model accordingly.
 """
 
 from __future__ import annotations
@@ -36,28 +38,18 @@ from vtkmodules.vtkCommonTransforms import vtkTransform
 from vtkmodules.vtkImagingCore import vtkImageReslice
 from vtkmodules.vtkRenderingCore import vtkImageActor
 
-from widgets.fusion import Display, FusionSettings, composite
+from widgets.fusion import Display, composite
 from widgets.landmarks import LandmarkMarkers
 from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
 from workstation.geometry import rotation_matrix
-from workstation.viewstate import AUTO_PRESET, VIEW_NAMES, Window, preset_window
-from workstation.volume import Volume
+from workstation.viewer_model.display import VIEW_NAMES
+from workstation.viewer_model.layers import FusedLayer, LandmarksLayer
 
 NUDGE_MM = 1.0
 NUDGE_DEGREES = 1.0
 _MODIFIER = Qt.KeyboardModifier.AltModifier
-
-
-def auto_window(volume: Volume) -> Window:
-    """The moving image's window in a fusion: from its values, not its header.
-
-    Header windows are made for viewing one series alone and are sometimes
-    meaningless (the cirs057a MR says centre 3, width 6); a fusion needs the
-    moving image's own range, so both images show their anatomy.
-    """
-    return preset_window(volume, AUTO_PRESET)
 
 
 def translation(shift: np.ndarray) -> np.ndarray:
@@ -93,37 +85,33 @@ class FusionLayer:
         self.actor.SetVisibility(False)
         view.renderer.AddActor(self.actor)
         self.markers = LandmarkMarkers(view.renderer)
-        self.moving: Volume | None = None
-        self.moving_window: Window | None = None
+        self.fused: FusedLayer | None = None
         self.moving_image: vtkImageData | None = None
-        self.matrix = np.eye(4)
-        self.settings = FusionSettings()
         self.rgb: np.ndarray | None = None  # the last composite, (rows, cols, 3) uint8; VTK shows this memory
         self._key: tuple | None = None
         self._observer = view.renderer.AddObserver("StartEvent", lambda *_: self.refresh())
 
     @property
     def enabled(self) -> bool:
-        return self.moving is not None
+        return self.fused is not None
 
-    def set_moving(self, volume: Volume | None, window: Window | None = None) -> None:
-        """Fuse ``volume`` into the view (None: show the fixed image alone again), by default in ``window``."""
-        self.moving = volume
-        self.moving_window = window or (None if volume is None else auto_window(volume))
-        self.moving_image = None if volume is None else volume_image(volume)
-        if self.moving_image is not None:
+    def set_fused(self, fused: FusedLayer | None) -> None:
+        """Draw the model's fused layer in the view (None: the fixed image alone again)."""
+        if fused is not None and (self.fused is None or fused.volume is not self.fused.volume):
+            self.moving_image = volume_image(fused.volume)
             self.reslice.SetInputData(self.moving_image)
-        self.actor.SetVisibility(volume is not None)
-        self.view.layer.actor.SetVisibility(volume is None and self.view.volume is not None)
+        self.fused = fused
+        if fused is None:
+            self.moving_image = None
+        else:
+            self.matrix_changed()
+        self.actor.SetVisibility(fused is not None)
+        self.view.layer.actor.SetVisibility(fused is None and self.view.volume is not None)
         self._key = None
 
-    def set_matrix(self, matrix: np.ndarray) -> None:
-        """The fixed->moving LPS matrix the moving image is shown through."""
-        self.matrix = np.array(matrix, dtype=np.float64)
-        self.transform.SetMatrix(matrix4(self.matrix))
-
-    def set_settings(self, settings: FusionSettings) -> None:
-        self.settings = settings
+    def matrix_changed(self) -> None:
+        """The fused layer's fixed->moving LPS matrix changed: a 4x4 update of the reslice transform."""
+        self.transform.SetMatrix(matrix4(self.fused.matrix))
 
     def set_landmarks(self, fixed: np.ndarray, moving_in_fixed: np.ndarray) -> None:
         self.markers.set_points(fixed, moving_in_fixed)
@@ -144,7 +132,7 @@ class FusionLayer:
 
     def refresh(self) -> None:
         """Recompose the fused slice if anything it depends on changed (called before every render)."""
-        if self.moving is None or self.view.volume is None or self.view.shown is None:
+        if self.fused is None or self.view.volume is None or self.view.shown is None:
             return
         self.view.layer.actor.SetVisibility(False)
         self.markers.update(self.view.shown, self.view.stack.step / 2)
@@ -152,9 +140,9 @@ class FusionLayer:
         self.view.layer.reslice.Update()
         self.reslice.Update()
         fixed_out, moving_out = self.view.layer.reslice.GetOutput(), self.reslice.GetOutput()
-        moving_window = self.settings.moving_window or self.moving_window
-        key = (fixed_out.GetMTime(), moving_out.GetMTime(), self.settings, moving_window,
-               self.view.window, self.view.colormap, self.view.invert)
+        slot, settings = self.view.slot, self.fused.settings
+        fixed_display = Display(slot.window, slot.colormap, slot.invert)
+        key = (fixed_out.GetMTime(), moving_out.GetMTime(), settings, self.fused.moving_window, fixed_display)
         if key == self._key:
             return
         self._key = key
@@ -162,9 +150,8 @@ class FusionLayer:
         origin, spacing = fixed_out.GetOrigin(), fixed_out.GetSpacing()
         fixed = numpy_support.vtk_to_numpy(fixed_out.GetPointData().GetScalars()).reshape(rows, cols)
         moving = numpy_support.vtk_to_numpy(moving_out.GetPointData().GetScalars()).reshape(rows, cols)
-        self.rgb = composite(fixed.astype(np.float32), moving, Display(self.view.window, self.view.colormap,
-                                                                       self.view.invert),
-                             Display(moving_window), self.settings, (origin[0], origin[1]), (spacing[0], spacing[1]))
+        self.rgb = composite(fixed.astype(np.float32), moving, fixed_display, Display(self.fused.moving_window),
+                             settings, (origin[0], origin[1]), (spacing[0], spacing[1]))
         self.image.SetDimensions(cols, rows, 1)
         self.image.SetOrigin(origin)
         self.image.SetSpacing(spacing)
@@ -173,7 +160,7 @@ class FusionLayer:
         self.image.Modified()
 
     def detach(self) -> None:
-        self.set_moving(None)
+        self.set_fused(None)
         self.view.renderer.RemoveObserver(self._observer)
         self.view.renderer.RemoveActor(self.actor)
         self.markers.remove()
@@ -187,7 +174,7 @@ def screen_angle(centre: tuple[float, float], x0: float, y0: float, x1: float, y
 
 
 class ViewerFusion(QObject):
-    """Fusion in the viewer's three MPR views of slot 0, with nudges and landmark clicks.
+    """Draws the model's fused and landmarks layers (slot 0) in the three MPR views; nudges and landmark clicks.
 
     Keys (with Alt, in a slice view): arrows move the moving image 1 mm on
     screen, Page Up/Down 1 mm along the view normal, ``,`` and ``.`` turn it
@@ -202,6 +189,7 @@ class ViewerFusion(QObject):
     def __init__(self, viewer: Viewer) -> None:
         super().__init__(viewer)
         self.viewer = viewer
+        self.slot = viewer.model.slot(0)
         self.layers: dict[str, FusionLayer] = {}
         self.landmark_mode = False
         self.last_render_seconds = 0.0  # GUI time the last full round of view renders took
@@ -209,6 +197,11 @@ class ViewerFusion(QObject):
         self._scheduled = False
         self._round_seconds = 0.0
         self._drag: dict | None = None
+        self._fused: FusedLayer | None = None
+        self._landmarks: LandmarksLayer | None = None
+        self.slot.layers.connect(self._layers_changed)
+        self.slot.image.connect(self._layers_changed)
+        self._layers_changed()
 
     def _attach(self) -> None:
         for name in VIEW_NAMES:
@@ -222,34 +215,47 @@ class ViewerFusion(QObject):
     def active(self) -> bool:
         return any(layer.enabled for layer in self.layers.values())
 
-    def set_moving(self, volume: Volume | None) -> None:
-        """Fuse ``volume`` into the main series' views; None turns fusion off."""
-        if volume is not None:
-            self._attach()
-        window = None if volume is None else auto_window(volume)
-        for layer in self.layers.values():
-            layer.set_moving(volume, window)
+    def _layers_changed(self) -> None:
+        """The slot's fused or landmarks layer was added, replaced or removed: follow the new ones."""
+        fused, landmarks = self.slot.fused, self.slot.landmarks
+        if fused is not self._fused:
+            if self._fused is not None:
+                self._fused.changed.disconnect(self._fused_changed)
+            if fused is not None:
+                fused.changed.connect(self._fused_changed)
+                self._attach()
+            for layer in self.layers.values():
+                layer.set_fused(fused)
+            self._fused = fused
+        if landmarks is not self._landmarks:
+            if self._landmarks is not None:
+                self._landmarks.changed.disconnect(self._draw_landmarks)
+            if landmarks is not None:
+                landmarks.changed.connect(self._draw_landmarks)
+            self._landmarks = landmarks
+        self._draw_landmarks(render=False)
         self.render()
 
-    def set_matrix(self, matrix: np.ndarray, spread: bool = False) -> None:
-        """Show the moving image through ``matrix``; ``spread`` renders the views one event-loop turn apart."""
+    def _fused_changed(self, live: bool) -> None:
         for layer in self.layers.values():
-            layer.set_matrix(matrix)
-        self.render(spread)
+            layer.matrix_changed()
+        self._draw_landmarks(render=False)
+        self.render(spread=live)
 
-    def set_settings(self, settings: FusionSettings) -> None:
+    def _draw_landmarks(self, render: bool = True) -> None:
+        """Markers for fixed landmarks and for moving ones (mapped into fixed space through the shown transform)."""
+        landmarks, fused = self._landmarks, self._fused
+        if landmarks is None or fused is None:
+            fixed, moving = np.zeros((0, 3)), np.zeros((0, 3))
+        else:
+            fixed, moving = landmarks.fixed, landmarks.moving_in_fixed(fused.matrix)
         for layer in self.layers.values():
-            layer.set_settings(settings)
-        self.render()
+            layer.set_landmarks(fixed, moving)
+        if render:
+            self.render()
 
     def set_landmark_mode(self, on: bool) -> None:
         self.landmark_mode = on
-
-    def set_landmarks(self, fixed: np.ndarray, moving_in_fixed: np.ndarray) -> None:
-        """Markers for fixed landmarks and for moving ones (already mapped into fixed space)."""
-        for layer in self.layers.values():
-            layer.set_landmarks(fixed, moving_in_fixed)
-        self.render()
 
     def render(self, spread: bool = False) -> None:
         """Render the slice views now, or (``spread``) in small steps one event-loop turn apart.

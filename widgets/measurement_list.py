@@ -73,8 +73,8 @@ class MeasurementList(QWidget):
         current = self.selected_uid()
         with QSignalBlocker(self.tree):
             self.tree.clear()
-            for m in self.viewer.measurements():
-                item = QTreeWidgetItem([m.label, m.kind, format_values(self.viewer.measurement_values(m))])
+            for m in self.viewer.model.measurements():
+                item = QTreeWidgetItem([m.label, m.kind, format_values(self.viewer.model.measurement_values(m))])
                 item.setData(0, UID_ROLE, m.uid)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 item.setToolTip(0, "Double-click to type a label")
@@ -102,24 +102,24 @@ class MeasurementList(QWidget):
         """Give a measurement a label (kept with it in the library and in the exports)."""
         m = self._measurement(uid)
         if m is not None and m.label != label:
-            self.viewer.add_measurement(dataclasses.replace(m, label=label))
+            self.viewer.model.add_measurement(dataclasses.replace(m, label=label))
 
     def delete_selected(self) -> None:
         uid = self.selected_uid()
         if uid is not None:
-            self.viewer.delete_measurement(uid)
+            self.viewer.model.delete_measurement(uid)
 
     def _measurement(self, uid: str) -> Measurement | None:
-        return next((m for m in self.viewer.measurements() if m.uid == uid), None)
+        return next((m for m in self.viewer.model.measurements() if m.uid == uid), None)
 
     def _current_changed(self, item: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         self._update_buttons()
         m = self._measurement(item.data(0, UID_ROLE)) if item is not None else None
         if m is None:
             return
-        self.viewer.select_measurement(m.uid)
+        self.viewer.model.select_measurement(m.uid)
         # the points' mean lies on the measurement's slice: that view shows it, the other two cross it there
-        self.viewer.set_position(np.mean(m.points, axis=0))
+        self.viewer.model.set_position(np.mean(m.points, axis=0))
 
     def _renamed(self, item: QTreeWidgetItem, column: int) -> None:
         if column == 0:

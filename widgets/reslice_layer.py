@@ -17,7 +17,7 @@ from vtkmodules.vtkRenderingCore import vtkImageActor
 
 from widgets.vtk_bridge import lookup_table, matrix4, volume_image
 from workstation.geometry import Plane
-from workstation.viewstate import SliceGrid, Window, slab_slices
+from workstation.viewer_model.display import SliceGrid, Window, slab_slices
 from workstation.volume import Volume
 
 _SLAB_MODES = {"mip": "SetSlabModeToMax", "minip": "SetSlabModeToMin", "mean": "SetSlabModeToMean"}
@@ -38,6 +38,7 @@ class ResliceLayer:
         self.actor.GetProperty().UseLookupTableScalarRangeOff()
         self.actor.SetVisibility(False)
         self.volume: Volume | None = None
+        self.time_point = 0
         self.image = None
         self.slab_mode, self.slab_mm = "none", 0.0
         self._step_mm = 1.0
@@ -45,9 +46,10 @@ class ResliceLayer:
         self.last_reslice_seconds = 0.0
         self.set_interpolation(True)
 
-    def set_volume(self, volume: Volume) -> None:
-        self.volume = volume
-        self.image = volume_image(volume)
+    def set_volume(self, volume: Volume, time_point: int = 0) -> None:
+        """Reslice ``volume`` (its time point ``time_point`` if it is 4D: a view of that frame, no copy)."""
+        self.volume, self.time_point = volume, time_point
+        self.image = volume_image(volume, time_point)
         self.reslice.SetInputData(self.image)
         self.reslice.SetBackgroundLevel(float(volume.array.min()) if volume.array.size else 0.0)
         self.actor.SetVisibility(True)

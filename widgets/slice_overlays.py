@@ -24,7 +24,7 @@ from vtkmodules.vtkRenderingCore import (
 
 from workstation.geometry import Plane
 from workstation.measurements import Measurement, describe
-from workstation.viewstate import nice_length
+from workstation.viewer_model.display import nice_length
 from workstation.volume import Volume
 
 VIEW_COLORS = {"axial": (0.95, 0.35, 0.35), "coronal": (0.35, 0.85, 0.35), "sagittal": (0.95, 0.85, 0.25)}

@@ -1,9 +1,12 @@
 """One MPR view: a volume resliced on a plane (axial, coronal, sagittal or oblique), with its overlays and mouse.
 
-The view is an adapter: the viewer (or any owner) tells it the crosshair
-plane, the window, the camera and the measurements; the view reslices, draws
-and reports what the user did through signals, in LPS mm. It never changes
-shared state itself, so two series side by side and linked views stay simple.
+The view is an adapter of one slot of the viewer model
+(``workstation.viewer_model``): it draws that slot's image, crosshair,
+window, camera and measurements as the model holds them (the viewer tells it
+which part changed) and reports what the user did through signals, in LPS
+mm. It holds no shown state of its own beyond what it derives for drawing
+(the resliced plane and grid), so two series side by side and linked views
+stay simple.
 
 Screen frame: the VTK world of a 2D view is the display plane's own (u, v)
 millimetres, u to the screen's right and v down (``Plane.right``/``down``),
@@ -33,7 +36,8 @@ from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, Measuremen
 from widgets.vtk_bridge import ReleasingCanvas, RenderedView
 from workstation import measurements as mm
 from workstation.geometry import Plane
-from workstation.viewstate import Camera2D, SliceGrid, SliceStack, Window, display_plane
+from workstation.viewer_model.display import Camera2D, SliceGrid, SliceStack, display_plane
+from workstation.viewer_model.model import Slot, ViewerModel
 from workstation.volume import Volume
 
 HANDLE_PIXELS = 7
@@ -92,16 +96,17 @@ class SliceView(RenderedView, QWidget):
     sliceStepped = Signal(str, int)           # view name, slices (+ = along the plane normal)
     windowDragged = Signal(float, float)      # change of centre, change of width
     crosshairRotated = Signal(str, float)     # view name, degrees clockwise on screen
-    cameraChanged = Signal(str)               # view name (zoom or pan)
+    cameraChanged = Signal(str, object)       # view name, the new Camera2D (zoom or pan)
     measurementDrawn = Signal(object)         # a new or edited Measurement
     measurementSelected = Signal(object)      # uid or None
     measurementDeleteRequested = Signal(str)  # uid
     doubleClicked = Signal(str)               # view name
     keyCommand = Signal(str)                  # keys the view leaves to its owner, e.g. "r", "i", "F1"
 
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, model: ViewerModel, slot: int = 0, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.name = name
+        self.model, self.slot_index = model, slot
         self.canvas = VtkCanvas(self, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -123,91 +128,96 @@ class SliceView(RenderedView, QWidget):
         camera.ParallelProjectionOn()
         camera.SetViewUp(0, -1, 0)
 
-        self.volume: Volume | None = None
+        # Derived for drawing from the model (never set from outside): the resliced plane, its grid and stack.
         self.plane: Plane | None = None           # through the crosshair
         self.shown: Plane | None = None           # what is resliced (anchored, on a slice)
         self.grid: SliceGrid | None = None
         self.stack: SliceStack | None = None
-        self.window = Window(40, 400)
-        self.colormap, self.invert = "Grey", False
-        self.camera2d = Camera2D()
-        self.crosshair_visible = True
-        self.hide_identity = False
-        self.oblique = False
-        self.tool: str | None = None
-        self.measurements: list[mm.Measurement] = []
-        self.selected: str | None = None
-        self._directions: dict[str, tuple[float, float]] = {}
         self._probe_line = ""
         self._drag: dict | None = None
         self._creating: dict | None = None
         self._closed = False
 
-    # -- what to show ------------------------------------------------------------
-    def set_volume(self, volume: Volume) -> None:
-        self.volume = volume
-        self.layer.set_volume(volume)
-        self.grid = None
-        self.camera2d = Camera2D(self.camera2d.zoom)
+    # -- the model, as this view reads it ---------------------------------------------
+    @property
+    def slot(self) -> Slot:
+        return self.model.slots[self.slot_index]
 
-    def volume_modified(self) -> None:
-        self.layer.volume_modified()
+    @property
+    def volume(self) -> Volume | None:
+        return self.slot.volume
 
-    def set_plane(self, plane: Plane, directions: dict[str, tuple[float, float]], oblique: bool = False) -> None:
-        """Show the slice through ``plane.center`` with ``plane``'s orientation; draw the crosshair lines."""
+    @property
+    def camera2d(self) -> Camera2D:
+        return self.slot.cameras[self.name]
+
+    @property
+    def selected(self) -> str | None:
+        return self.slot.measurements.selected
+
+    @property
+    def tool(self) -> str | None:
+        return self.model.tool
+
+    # -- drawing what changed in the model -------------------------------------------------
+    def image_changed(self) -> None:
+        """A new image in the slot: upload it (its shown time point) and place the slice."""
         if self.volume is None:
             return
+        self.layer.set_volume(self.volume, self.slot.time_point)
+        self.grid = None
+        self.display_changed()
+        self.planes_changed()
+        self.overlays_changed()
+
+    def voxels_changed(self) -> None:
+        self.layer.volume_modified()
+
+    def planes_changed(self) -> None:
+        """The crosshair or the oblique axes moved: reslice through the crosshair, draw the crosshair lines."""
+        if self.volume is None or self.slot.state is None:
+            return
+        plane = self.slot.state.plane(self.name)
         turned = self.plane is None or (self.plane.right, self.plane.down) != (plane.right, plane.down)
-        self.plane, self._directions, self.oblique = plane, directions, oblique
+        self.plane = plane
         self.shown = display_plane(self.volume, plane)
         if turned or self.grid is None:
             self.stack = SliceStack.of(self.volume, plane.normal)
             self.grid = SliceGrid.covering(self.volume, self.shown)
-            self.camera2d = Camera2D(self.camera2d.zoom)
         self.layer.set_plane(self.shown, self.grid, self.stack.step)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()
 
-    def set_display(self, window: Window, colormap: str, invert: bool) -> None:
-        self.window, self.colormap, self.invert = window, colormap, invert
-        self.layer.set_display(window, colormap, invert)
+    def display_changed(self) -> None:
+        """Window, colour map, invert, interpolation, slab or time point."""
+        s = self.slot
+        if s.volume is None:
+            return
+        if self.layer.time_point != s.time_point:
+            self.layer.set_volume(s.volume, s.time_point)
+        self.layer.set_display(s.window, s.colormap, s.invert)
+        self.layer.set_interpolation(s.interpolation)
+        self.layer.set_slab(*s.slab)
         self._update_text()
 
-    def set_interpolation(self, on: bool) -> None:
-        self.layer.set_interpolation(on)
-
-    def set_slab(self, mode: str, thickness_mm: float) -> None:
-        self.layer.set_slab(mode, thickness_mm)
-        self._update_text()
-
-    def set_camera(self, camera: Camera2D) -> None:
-        self.camera2d = Camera2D(camera.zoom, camera.pan)
-        self.refresh_camera()
-
-    def set_hide_identity(self, hide: bool) -> None:
-        self.hide_identity = hide
-        self._update_text()
-
-    def set_crosshair_visible(self, visible: bool) -> None:
-        self.crosshair_visible = visible
-        self._update_overlays()
-
-    def set_annotations_visible(self, visible: bool) -> None:
-        """Show or hide the text, orientation letters and scale bar (a clean image for teaching or checks)."""
+    def overlays_changed(self) -> None:
+        """Crosshair and annotation visibility (a clean image for teaching or checks)."""
+        visible = self.model.annotations_visible
         for prop in (self.corners.actor, *self.edges.actors.values(), self.scale_bar.bar, self.scale_bar.label):
             prop.SetVisibility(visible)
         self.scale_bar.enabled = visible
+        self._update_overlays()
 
-    def set_tool(self, kind: str | None) -> None:
-        if kind is not None and kind not in mm.KINDS:
-            raise ValueError(f"unknown measurement tool {kind!r}")
-        self.tool = kind
+    def tool_changed(self) -> None:
         self._creating = None
-        self.canvas.setCursor(Qt.CursorShape.CrossCursor if kind else Qt.CursorShape.ArrowCursor)
+        self.canvas.setCursor(Qt.CursorShape.CrossCursor if self.tool else Qt.CursorShape.ArrowCursor)
 
-    def set_measurements(self, measurements: list[mm.Measurement], selected: str | None) -> None:
-        self.measurements, self.selected = list(measurements), selected
+    def measurements_changed(self) -> None:
         self._update_overlays(measurements_too=True)
+
+    def text_changed(self) -> None:
+        """What the corner text shows changed (the identity switch)."""
+        self._update_text()
 
     # -- queries -----------------------------------------------------------------
     def slice_number(self) -> tuple[int, int]:
@@ -243,7 +253,7 @@ class SliceView(RenderedView, QWidget):
             return []
         n = self.shown.normal
         out = []
-        for m in self.measurements:
+        for m in self.slot.measurements.items:
             if abs(float(np.dot(m.plane.normal, n))) < 0.999:
                 continue
             depth = np.abs((m.points - np.asarray(self.shown.center)) @ n)
@@ -252,13 +262,8 @@ class SliceView(RenderedView, QWidget):
         return out
 
     def probe_at(self, lps: np.ndarray) -> dict:
-        """What the pixel probe reports at an LPS point: position, voxel index, value and units."""
-        v = self.volume
-        ijk = np.rint(v.world_to_index(lps)).astype(int)
-        inside = bool(np.all(ijk >= 0) and np.all(ijk < np.asarray(v.shape_ijk)))
-        return {"view": self.name, "lps": np.asarray(lps, dtype=np.float64),
-                "ijk": tuple(int(x) for x in ijk) if inside else None,
-                "value": v.value_at(lps) if inside else None, "units": v.meta.units or v.meta.modality}
+        """What the pixel probe reports at an LPS point (``Slot.probe``), and in which view."""
+        return {"view": self.name, **self.slot.probe(lps)}
 
     # -- rendering -----------------------------------------------------------------
     def render(self) -> None:
@@ -300,7 +305,8 @@ class SliceView(RenderedView, QWidget):
         if self.shown is None:
             return
         point = self.shown.to_plane(self.plane.center)[:2]
-        self.crosshair.update(point, self._directions, self.crosshair_visible)
+        state = self.slot.state
+        self.crosshair.update(point, state.crosshair_directions(self.name), self.model.crosshair_visible)
         self.edges.update(self.shown)
         if measurements_too:
             self._draw_measurements()
@@ -316,18 +322,22 @@ class SliceView(RenderedView, QWidget):
         meta = self.volume.meta
         n, count = self.slice_number()
         axis = int(np.argmax(np.abs(self.shown.normal)))
-        identity = [] if self.hide_identity else [meta.patient_name, meta.patient_id]
+        identity = [] if self.model.hide_identity else [meta.patient_name, meta.patient_id]
         self.corners.set("upper_left", [*identity, meta.study_date, meta.extra.get("study_description", "")])
-        title = ("Oblique " if self.oblique else "") + self.name.capitalize()
+        title = ("Oblique " if self.slot.state.oblique else "") + self.name.capitalize()
         series = f"Se {meta.series_number}" if meta.series_number is not None else ""
         self.corners.set("upper_right", [title, meta.description, " ".join(x for x in (meta.modality, series) if x)])
         position = float(np.asarray(self.shown.center)[axis])
-        self.corners.set("lower_left", [f"Slice {n}/{count}", f"{'xyz'[axis]} {position:.2f} mm", self._probe_line])
+        timepoints = self.volume.timepoints
+        time = f"Time {self.slot.time_point + 1}/{timepoints}" if timepoints > 1 else ""
+        self.corners.set("lower_left", [f"Slice {n}/{count}", f"{'xyz'[axis]} {position:.2f} mm", time,
+                                        self._probe_line])
         zoom = self.grid.spacing[0] / self.mm_per_pixel() * 100 if self.grid else 100
         slab = ""
         if self.layer.slab_slices() > 1:
             slab = f"{self.layer.slab_mode.upper()} {self.layer.slab_slices() * self.stack.step:.1f} mm"
-        self.corners.set("lower_right", [slab, f"W {self.window.width:.0f} L {self.window.center:.0f}",
+        window = self.slot.window
+        self.corners.set("lower_right", [slab, f"W {window.width:.0f} L {window.center:.0f}",
                                          f"Zoom {zoom:.0f}%"])
 
     def _set_probe_text(self, probe: dict) -> None:
@@ -361,7 +371,6 @@ class SliceView(RenderedView, QWidget):
             hit = None if self._creating else self._hit_handle(x, y)
             if hit is not None:
                 drag.update(mode="edit", measurement=hit[0], index=hit[1])
-                self.selected = hit[0].uid
                 self.measurementSelected.emit(hit[0].uid)
             elif self.tool is not None:
                 drag.update(mode="create")
@@ -402,24 +411,18 @@ class SliceView(RenderedView, QWidget):
         drag["moved"] = drag["moved"] or math.hypot(x - sx, y - sy) > CLICK_PIXELS
         mode = drag["mode"]
         if mode == "window":
-            per_pixel = max(self.window.width, 1.0) / 250.0
+            per_pixel = max(self.slot.window.width, 1.0) / 250.0
             self.windowDragged.emit(dy * per_pixel, dx * per_pixel)
         elif mode == "crosshair":
             self.positionPicked.emit(self.name, lps)
         elif mode == "rotate":
             self.crosshairRotated.emit(self.name, self._screen_angle_change(lx, ly, x, y))
         elif mode == "zoom":
-            self.camera2d = self.camera2d.zoomed(1.01 ** (-dy))
-            self.refresh_camera()
-            self.cameraChanged.emit(self.name)
-            self.render()
+            self.cameraChanged.emit(self.name, self.camera2d.zoomed(1.01 ** (-dy)))
         elif mode == "pan":
             pu, pv = self._pan()
             scale = self.mm_per_pixel()
-            self.camera2d = Camera2D(self.camera2d.zoom, (pu - dx * scale, pv - dy * scale))
-            self.refresh_camera()
-            self.cameraChanged.emit(self.name)
-            self.render()
+            self.cameraChanged.emit(self.name, Camera2D(self.camera2d.zoom, (pu - dx * scale, pv - dy * scale)))
         elif mode == "edit":
             drag["measurement"] = drag["measurement"].moved_point(drag["index"], lps)
             self._draw_measurements(preview=drag["measurement"])
@@ -473,10 +476,7 @@ class SliceView(RenderedView, QWidget):
     def handle_wheel(self, ev: QWheelEvent) -> None:
         steps = int(round(ev.angleDelta().y() / 120)) or (1 if ev.angleDelta().y() > 0 else -1)
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.camera2d = self.camera2d.zoomed(1.1 ** steps)
-            self.refresh_camera()
-            self.cameraChanged.emit(self.name)
-            self.render()
+            self.cameraChanged.emit(self.name, self.camera2d.zoomed(1.1 ** steps))
         else:
             self.sliceStepped.emit(self.name, steps)
 
@@ -489,10 +489,8 @@ class SliceView(RenderedView, QWidget):
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.selected:
             self.measurementDeleteRequested.emit(self.selected)
         elif key == Qt.Key.Key_Escape and (self._creating is not None or self.selected):
-            self._creating, self.selected = None, None
+            self._creating = None
             self.measurementSelected.emit(None)
-            self._draw_measurements()
-            self.render()
         elif key == Qt.Key.Key_F1:
             self.keyCommand.emit("F1")
         elif ev.text():

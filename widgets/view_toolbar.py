@@ -4,7 +4,7 @@ Why a toolbar and not only keys: the keys (``widgets.help_panel.SHORTCUTS``)
 are for the trained hand; a reader new to the program finds layout, tools,
 window presets, invert, colour map, interpolation, thick slab, cine, reset,
 crosshair and annotation switches and the help here. The toolbar drives the
-``Viewer`` of the main series (slot 0) and follows it back through
+viewer model's main series (slot 0) and follows it back through
 ``Viewer.controlsChanged`` and ``windowChanged``, so a key press (I, L, C,
 ...) shows in the buttons too. The layout is only requested
 (``layoutRequested``): the window owns it, because it persists it.
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QToolBar, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar, QWidget
 
 from widgets.viewer import LAYOUTS, Viewer
 from widgets.vtk_bridge import colormaps
-from workstation.viewstate import SLAB_MODES, Window
+from workstation.viewer_model.display import SLAB_MODES, Window
 
 TOOLS = {"W/L": None, "Ruler": "ruler", "Angle": "angle", "Ellipse": "ellipse", "Rectangle": "rectangle"}
 """Button text -> ``Viewer.set_tool`` kind; "W/L" is no tool: the left drag sets window and level."""
@@ -40,7 +40,7 @@ class ViewToolbar(QToolBar):
         self.layout_actions = self._exclusive({name: name for name in LAYOUTS}, self.layoutRequested.emit,
                                               {name: f"Layout {name}" for name in LAYOUTS})
         self.addSeparator()
-        self.tool_actions = self._exclusive(TOOLS, viewer.set_tool, TOOL_TIPS)
+        self.tool_actions = self._exclusive(TOOLS, viewer.model.set_tool, TOOL_TIPS)
         self.addSeparator()
 
         self.presets = QComboBox(toolTip="Window/level presets of this modality and from the header (1-9)")
@@ -48,12 +48,12 @@ class ViewToolbar(QToolBar):
         self.addWidget(self.presets)
         self.window_label = QLabel()
         self.addWidget(self.window_label)
-        self.invert = self._switch("Invert", lambda on: viewer.set_invert(on), "Invert the grey scale (I)")
+        self.invert = self._switch("Invert", lambda on: viewer.model.set_invert(on), "Invert the grey scale (I)")
         self.colormap = QComboBox(toolTip="Colour map")
         self.colormap.addItems(list(colormaps()))
-        self.colormap.currentTextChanged.connect(lambda name: viewer.set_colormap(name))
+        self.colormap.currentTextChanged.connect(lambda name: viewer.model.set_colormap(name))
         self.addWidget(self.colormap)
-        self.interpolation = self._switch("Smooth", lambda on: viewer.set_interpolation(on),
+        self.interpolation = self._switch("Smooth", lambda on: viewer.model.set_interpolation(on),
                                           "Linear interpolation; off shows the stored pixels")
         self.addSeparator()
 
@@ -68,16 +68,22 @@ class ViewToolbar(QToolBar):
         self.addWidget(self.slab_mm)
         self.addSeparator()
 
-        self.cine = self._switch("Cine", self._cine, "Play through the slices of the active view (C)")
+        self.time = QSpinBox(prefix="Time ", minimum=1, maximum=1, toolTip="Time point of a 4D series")
+        self.time.valueChanged.connect(lambda n: viewer.model.set_time_point(n - 1))
+        self.time_action = self.addWidget(self.time)
+        self.time_action.setVisible(False)
+        self.cine = self._switch("Cine", self._cine, "Play through the slices of the active view, or through the "
+                                                     "time points of a 4D series (C)")
         self.fps = QDoubleSpinBox(suffix=" fps", decimals=0, minimum=1, maximum=60, value=10, toolTip="Cine speed")
         self.fps.valueChanged.connect(self._fps_changed)
         self.addWidget(self.fps)
         self.addSeparator()
 
-        self.reset = self.addAction("Reset", lambda: viewer.reset())
+        self.reset = self.addAction("Reset", lambda: viewer.model.reset())
         self.reset.setToolTip("Crosshair to the centre, no obliquity, zoom 1 (R)")
-        self.crosshair = self._switch("Crosshair", lambda on: viewer.set_crosshair_visible(on), "Show the crosshair")
-        self.annotations = self._switch("Text", lambda on: viewer.set_annotations_visible(on),
+        self.crosshair = self._switch("Crosshair", lambda on: viewer.model.set_crosshair_visible(on),
+                                      "Show the crosshair")
+        self.annotations = self._switch("Text", lambda on: viewer.model.set_annotations_visible(on),
                                         "Corner text, orientation letters and scale bar")
         for action in (self.crosshair, self.annotations):
             action.setChecked(True)
@@ -110,12 +116,12 @@ class ViewToolbar(QToolBar):
     # -- user actions ----------------------------------------------------------------------------
     def _preset_chosen(self, index: int) -> None:
         if index > 0:
-            self.viewer.apply_preset(self.presets.itemText(index))
+            self.viewer.model.apply_preset(self.presets.itemText(index))
         with QSignalBlocker(self.presets):
             self.presets.setCurrentIndex(0)
 
     def _apply_slab(self) -> None:
-        self.viewer.set_slab(self.slab_mode.currentData(), self.slab_mm.value())
+        self.viewer.model.set_slab(self.slab_mode.currentData(), self.slab_mm.value())
 
     def _cine(self, on: bool) -> None:
         if on and not self.viewer.cine_running:
@@ -139,15 +145,20 @@ class ViewToolbar(QToolBar):
         with QSignalBlocker(self.presets):
             self.presets.clear()
             self.presets.addItem(PRESET_PROMPT)
-            if self.viewer.volume() is not None:
-                self.presets.addItems(self.viewer.preset_names())
+            if self.viewer.model.volume() is not None:
+                self.presets.addItems(self.viewer.model.preset_names())
         self.sync()
-        self._show_window(self.viewer.window())
+        self._show_window(self.viewer.model.window())
 
     def sync(self) -> None:
         """Show the viewer's state without acting on it (a key press changed it, or a new series)."""
-        settings = self.viewer.display_settings()
-        tool_key = self.viewer.tool if self.viewer.tool is not None else "W/L"
+        volume = self.viewer.model.volume()
+        timepoints = volume.timepoints if volume is not None else 1
+        with QSignalBlocker(self.time):
+            self.time.setMaximum(timepoints)
+        self.time_action.setVisible(timepoints > 1)
+        settings = self.viewer.model.display_settings()
+        tool_key = self.viewer.model.tool if self.viewer.model.tool is not None else "W/L"
         mode, mm = settings["slab"]
         for widget, set_value in (
             (self.tool_actions[tool_key], lambda a: a.setChecked(True)),
@@ -157,6 +168,7 @@ class ViewToolbar(QToolBar):
             (self.slab_mode, lambda c: c.setCurrentIndex(SLAB_MODES.index(mode))),
             (self.slab_mm, lambda b: b.setValue(mm) if mode != "none" else None),
             (self.cine, lambda a: a.setChecked(self.viewer.cine_running)),
+            (self.time, lambda b: b.setValue(self.viewer.model.slot().time_point + 1)),
         ):
             with QSignalBlocker(widget):
                 set_value(widget)

@@ -1,6 +1,6 @@
 """The viewer: linked axial, coronal and sagittal views plus 3D, for one series or two side by side.
 
-It owns the view state (``workstation.viewstate``: crosshair, oblique axes,
+It owns the view state (``workstation.viewer_model.display``: crosshair, oblique axes,
 window, camera) and the measurements of each series, and pushes them into its
 views; views report user actions back as signals. Slot 0 is the main series,
 slot 1 an optional second one (a prior, or an MR beside a CT) shown to its
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QWidget
@@ -26,18 +25,8 @@ from widgets.help_panel import HelpPanel
 from widgets.slice_view import SliceView
 from widgets.volume_view import VolumeView
 from widgets.vtk_bridge import to_qimage
-from workstation import measurements as mm
-from workstation.viewstate import (
-    SLAB_MODES,
-    VIEW_NAMES,
-    Camera2D,
-    MprState,
-    Window,
-    default_window,
-    preset_names,
-    preset_window,
-)
-from workstation.volume import Volume
+from workstation.viewer_model.display import VIEW_NAMES
+from workstation.viewer_model.model import ViewerModel
 
 LAYOUTS: dict[str, list[list[str]]] = {
     "1x1": [["active"]],
@@ -49,113 +38,144 @@ TOOL_KEYS = {"l": "ruler", "a": "angle", "e": "ellipse", "b": "rectangle"}
 
 @dataclass
 class _Slot:
-    """One series on screen: its volume, state, display settings, views and measurements."""
+    """The widgets of one slot: its container, grid and views (the state is the model's slot)."""
 
     container: QWidget
     grid: QGridLayout
-    views: dict[str, SliceView]
-    volume: Volume | None = None
-    state: MprState | None = None
-    window: Window = field(default_factory=lambda: Window(40, 400))
-    colormap: str = "Grey"
-    invert: bool = False
-    interpolation: bool = True
-    slab: tuple[str, float] = ("none", 0.0)
+    views: dict[str, SliceView] = field(default_factory=dict)
     volume_view: VolumeView | None = None
-    measurements: list[mm.Measurement] = field(default_factory=list)
-    selected: str | None = None
 
 
 class Viewer(QWidget):
-    """Layouts of linked MPR views and a 3D view; see the module docstring."""
+    """Layouts of linked MPR views and a 3D view drawing ``self.model``; see the module docstring."""
 
-    positionChanged = Signal(object)   # LPS np.ndarray
-    probe = Signal(object)             # dict: lps, ijk, value, units, view, slot
+    # Qt mirrors of model changes, for Qt consumers (panels, tests waiting on signals).
+    positionChanged = Signal(object)   # LPS np.ndarray of slot 0's crosshair
+    probe = Signal(object)             # dict: lps, ijk, value, units, time_point, view, slot
     measurementsChanged = Signal()
     windowChanged = Signal(object)     # Window of slot 0
     controlsChanged = Signal()         # tool, display settings, cine or links changed (keys too): panels follow
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, model: ViewerModel | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(200, 200)
+        self.model = model or ViewerModel()
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(4)
         self._slots: list[_Slot] = []
-        for _ in range(2):
+        for _ in self.model.slots:
             container = QWidget(self)
             grid = QGridLayout(container)
             grid.setContentsMargins(0, 0, 0, 0)
             grid.setSpacing(2)
             row.addWidget(container)
             container.hide()
-            self._slots.append(_Slot(container, grid, {}))
+            self._slots.append(_Slot(container, grid))
         self.layout_name = "2x2"
         self.maximised: str | None = None
         self.active_view = "axial"
-        self.tool: str | None = None
-        self.hide_identity = False
-        self.links = {"position": True, "zoom": True, "window": False}
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_step)
         self._cine_view = "axial"
+        self._cine_over_time = False
         self._help: HelpPanel | None = None
         self._closed = False
         self._pending: set[int] = set()
         self._render_timer = QTimer(self, singleShot=True, interval=0)
         self._render_timer.timeout.connect(self.flush)
+        self._subscribe()
 
-    # -- series ------------------------------------------------------------------------
-    def set_volume(self, volume: Volume, slot: int = 0) -> None:
-        """Show ``volume`` in ``slot`` (1 = a second series beside the first), centred, with its default window."""
-        s = self._slots[slot]
+    # -- drawing the model -----------------------------------------------------------------
+    def _subscribe(self) -> None:
+        m = self.model
+        for n, s in enumerate(m.slots):
+            s.image.connect(lambda n=n: self._image_changed(n))
+            s.voxels.connect(lambda complete, n=n: self._voxels_changed(n, complete))
+            s.planes.connect(lambda n=n: self._planes_changed(n))
+            s.display.connect(lambda n=n: self._display_changed(n))
+            s.camera.connect(lambda view, n=n: self._camera_changed(n, view))
+            s.measurements.changed.connect(lambda n=n: self._measurements_changed(n))
+        m.hide_identity_changed.connect(lambda _hide: self._each_view("text_changed"))
+        m.overlays_changed.connect(lambda: self._each_view("overlays_changed"))
+        m.tool_changed.connect(lambda _tool: (self._each_view("tool_changed", render=False),
+                                              self.controlsChanged.emit()))
+        m.links_changed.connect(self.controlsChanged.emit)
+
+    def _slice_views(self, slot: int) -> list[SliceView]:
+        return list(self._slots[slot].views.values())
+
+    def _each_view(self, method: str, render: bool = True) -> None:
+        for n in range(len(self._slots)):
+            for view in self._slice_views(n):
+                getattr(view, method)()
+        if render:
+            self._render_2d()
+
+    def _image_changed(self, slot: int) -> None:
+        s, volume = self._slots[slot], self.model.volume(slot)
+        if volume is None:
+            self._close_slot_views(slot)
+            return
         if not s.views:
             s.views = {name: self._make_view(name, slot) for name in VIEW_NAMES}
-        s.volume = volume
-        s.state = MprState.centred(volume)
-        if slot == 1 and self.links["position"] and self._slots[0].state is not None:
-            s.state.position = self._slots[0].state.position.copy()
-        s.window = default_window(volume)
-        s.measurements = [m for m in s.measurements if m.series_uid == volume.meta.series_uid]
         for view in s.views.values():
-            view.set_volume(volume)
-            view.set_hide_identity(self.hide_identity)
-            view.set_tool(self.tool)
+            view.image_changed()
+            view.tool_changed()
         if s.volume_view is not None:
-            s.volume_view.set_volume(volume)
+            s.volume_view.set_volume(volume, self.model.slot(slot).time_point)
         s.container.show()
-        self._push_display(slot)
-        self._push_planes(slot)
-        self._push_measurements(slot)
         self._arrange()
         self.render_all()
+        if slot == 0:
+            self.positionChanged.emit(self.model.position())
+            self.windowChanged.emit(self.model.window())
 
-    def volume(self, slot: int = 0) -> Volume | None:
-        return self._slots[slot].volume
-
-    def clear_slot(self, slot: int) -> None:
-        """Stop showing the second series (slot 1): its views are closed and released."""
-        s = self._slots[slot]
-        for view in [*s.views.values(), *([s.volume_view] if s.volume_view else [])]:
-            view.close_view()
-            view.deleteLater()
-        s.views, s.volume_view, s.volume, s.state = {}, None, None, None
-        s.container.hide()
-
-    def volume_modified(self, slot: int = 0, complete: bool = False) -> None:
+    def _voxels_changed(self, slot: int, complete: bool) -> None:
         """The slot's voxels changed in place (progressive loading): re-slice and render.
 
         The 3D view re-uploads its whole texture, so it follows only when ``complete``.
         """
         s = self._slots[slot]
         for view in s.views.values():
-            view.volume_modified()
+            view.voxels_changed()
         if complete and s.volume_view is not None:
             s.volume_view.volume_modified()
         if complete:
             self.render_all()
         else:
             self._render_2d([slot])
+
+    def _planes_changed(self, slot: int) -> None:
+        for view in self._slice_views(slot):
+            view.planes_changed()
+        self._render_2d([slot])
+        if slot == 0:
+            self.positionChanged.emit(self.model.position())
+
+    def _display_changed(self, slot: int) -> None:
+        for view in self._slice_views(slot):
+            view.display_changed()
+        s = self._slots[slot]
+        if s.volume_view is not None:
+            s.volume_view.set_time_point(self.model.slot(slot).time_point)
+            s.volume_view.render()
+        self._render_2d([slot])
+        if slot == 0:
+            self.windowChanged.emit(self.model.window())
+        self.controlsChanged.emit()
+
+    def _camera_changed(self, slot: int, view_name: str) -> None:
+        view = self._slots[slot].views.get(view_name)
+        if view is not None:
+            view.refresh_camera()
+            self._render_2d([slot])
+
+    def _measurements_changed(self, slot: int) -> None:
+        for view in self._slice_views(slot):
+            view.measurements_changed()
+        self._render_2d([slot])
+        self.measurementsChanged.emit()
 
     # -- layout ------------------------------------------------------------------------
     def set_layout(self, name: str) -> None:
@@ -185,7 +205,7 @@ class Viewer(QWidget):
     def _arrange(self) -> None:
         names = self._visible_names()
         for slot, s in enumerate(self._slots):
-            if s.volume is None:
+            if self.model.volume(slot) is None:
                 continue
             for widget in [*s.views.values(), s.volume_view]:
                 if widget is not None:
@@ -204,15 +224,14 @@ class Viewer(QWidget):
         if s.volume_view is None:
             s.volume_view = VolumeView(s.container)
             s.volume_view.doubleClicked.connect(self._toggle_maximise)
-            s.volume_view.set_volume(s.volume)
+            s.volume_view.set_volume(self.model.volume(slot), self.model.slot(slot).time_point)
         return s.volume_view
 
     def visible_views(self) -> list[SliceView | VolumeView]:
         """Every view on screen, slot by slot."""
         out = []
-        for slot, s in enumerate(self._slots):
-            if s.volume is not None:
-                out += [self._view_widget(slot, n) for row in self._visible_names() for n in row]
+        for slot in self.model.shown():
+            out += [self._view_widget(slot, n) for row in self._visible_names() for n in row]
         return out
 
     def slice_view(self, name: str, slot: int = 0) -> SliceView:
@@ -222,143 +241,21 @@ class Viewer(QWidget):
         """The slot's 3D view (created on first use)."""
         return self._view_widget(slot, "3d")
 
-    # -- crosshair and slices ------------------------------------------------------------------
-    def _linked_slots(self, slot: int, link: str) -> list[int]:
-        others = [n for n, s in enumerate(self._slots) if n != slot and s.volume is not None]
-        return [slot, *others] if self.links[link] else [slot]
-
-    def set_position(self, lps: np.ndarray, slot: int = 0) -> None:
-        """Move the crosshair to an LPS point; every view of linked series follows."""
-        lps = np.asarray(lps, dtype=np.float64).copy()
-        slots = self._linked_slots(slot, "position")
-        for n in slots:
-            self._slots[n].state.position = lps.copy()
-            self._push_planes(n)
-        self._render_2d(slots)
-        self.positionChanged.emit(lps)
-
-    def position(self, slot: int = 0) -> np.ndarray:
-        return self._slots[slot].state.position.copy()
-
-    def step_slice(self, view_name: str, slices: int, slot: int = 0) -> None:
-        """Move the crosshair ``slices`` slices along a view's normal, onto slice centres."""
-        view = self._slots[slot].views[view_name]
-        self.set_position(view.stack.snapped(self._slots[slot].state.position, slices), slot)
-
-    def rotate_crosshair(self, view_name: str, degrees: float, slot: int = 0) -> None:
-        """Oblique MPR: turn the crosshair axes seen in ``view_name``; the other two views turn with them."""
-        self._slots[slot].state.rotate(view_name, degrees)
-        self._push_planes(slot)
-        self._render_2d([slot])
-
-    def reset(self, slot: int = 0) -> None:
-        """Crosshair to the volume centre, no obliquity, zoom 1 and no pan in every view."""
-        slots = self._linked_slots(slot, "position")
-        for n in slots:
-            s = self._slots[n]
-            s.state = MprState.centred(s.volume)
-            for view in s.views.values():
-                view.set_camera(Camera2D())
-            self._push_planes(n)
-        self._render_2d(slots)
-        self.positionChanged.emit(self.position(slot))
-
-    def _push_planes(self, slot: int) -> None:
+    def _close_slot_views(self, slot: int) -> None:
+        """The slot shows nothing any more: its views are closed and released."""
         s = self._slots[slot]
-        for name, view in s.views.items():
-            view.set_plane(s.state.plane(name), s.state.crosshair_directions(name), s.state.oblique)
-
-    # -- window, colour, slab ---------------------------------------------------------------------
-    def set_window(self, center: float, width: float, slot: int = 0) -> None:
-        slots = self._linked_slots(slot, "window")
-        for n in slots:
-            self._slots[n].window = Window(float(center), max(float(width), 1e-3))
-            self._push_display(n)
-        self._render_2d(slots)
-        if slot == 0:
-            self.windowChanged.emit(self._slots[0].window)
-
-    def window(self, slot: int = 0) -> Window:
-        return self._slots[slot].window
-
-    def preset_names(self, slot: int = 0) -> list[str]:
-        """Header presets, the modality's presets, then 'Auto'."""
-        return preset_names(self._slots[slot].volume)
-
-    def apply_preset(self, name: str, slot: int = 0) -> None:
-        w = preset_window(self._slots[slot].volume, name)
-        self.set_window(w.center, w.width, slot)
-
-    def set_colormap(self, name: str, slot: int = 0) -> None:
-        self._slots[slot].colormap = name
-        self._push_display(slot)
-        self._render_2d([slot])
-        self.controlsChanged.emit()
-
-    def set_invert(self, invert: bool, slot: int = 0) -> None:
-        self._slots[slot].invert = invert
-        self._push_display(slot)
-        self._render_2d([slot])
-        self.controlsChanged.emit()
-
-    def set_interpolation(self, on: bool, slot: int = 0) -> None:
-        self._slots[slot].interpolation = on
-        self._push_display(slot)
-        self._render_2d([slot])
-        self.controlsChanged.emit()
-
-    def set_slab(self, mode: str, thickness_mm: float = 0.0, slot: int = 0) -> None:
-        """Thick slab in the 2D views: 'mip', 'minip' or 'mean' over ``thickness_mm``; 'none' for thin slices."""
-        if mode not in SLAB_MODES:
-            raise ValueError(f"unknown slab mode {mode!r}; expected one of {', '.join(SLAB_MODES)}")
-        self._slots[slot].slab = (mode, float(thickness_mm))
-        self._push_display(slot)
-        self._render_2d([slot])
-        self.controlsChanged.emit()
-
-    def display_settings(self, slot: int = 0) -> dict:
-        """The slot's colour map, invert, interpolation and slab (mode, mm): what a control panel shows."""
-        s = self._slots[slot]
-        return {"colormap": s.colormap, "invert": s.invert, "interpolation": s.interpolation, "slab": s.slab}
-
-    def _push_display(self, slot: int) -> None:
-        s = self._slots[slot]
-        for view in s.views.values():
-            view.set_display(s.window, s.colormap, s.invert)
-            view.set_interpolation(s.interpolation)
-            view.set_slab(*s.slab)
-
-    def set_hide_identity(self, hide: bool) -> None:
-        """Hide patient name and ID in every view (for screenshots and teaching)."""
-        self.hide_identity = hide
-        for s in self._slots:
-            for view in s.views.values():
-                view.set_hide_identity(hide)
-        self._render_2d()
-
-    def set_crosshair_visible(self, visible: bool) -> None:
-        for s in self._slots:
-            for view in s.views.values():
-                view.set_crosshair_visible(visible)
-        self._render_2d()
-
-    def set_annotations_visible(self, visible: bool) -> None:
-        """Corner text, orientation letters and scale bars on or off in every slice view."""
-        for s in self._slots:
-            for view in s.views.values():
-                view.set_annotations_visible(visible)
-        self._render_2d()
-
-    def set_links(self, position: bool | None = None, zoom: bool | None = None, window: bool | None = None) -> None:
-        """Which of position, zoom/pan and window follow between the two series."""
-        for key, value in (("position", position), ("zoom", zoom), ("window", window)):
-            if value is not None:
-                self.links[key] = value
-        self.controlsChanged.emit()
+        for view in [*s.views.values(), *([s.volume_view] if s.volume_view else [])]:
+            view.close_view()
+            view.deleteLater()
+        s.views, s.volume_view = {}, None
+        s.container.hide()
 
     # -- cine --------------------------------------------------------------------------------
-    def start_cine(self, view_name: str | None = None, fps: float = 10.0) -> None:
-        """Play through the slices of a view (the active one by default), looping."""
+    def start_cine(self, view_name: str | None = None, fps: float = 10.0, over_time: bool | None = None) -> None:
+        """Play through the slices of a view (the active one by default), looping; a series with time points
+        plays its time points instead (``over_time=False`` plays its slices)."""
+        volume = self.model.volume()
+        self._cine_over_time = (volume is not None and volume.timepoints > 1) if over_time is None else over_time
         self._cine_view = view_name or (self.active_view if self.active_view in VIEW_NAMES else "axial")
         self._cine.start(max(1, int(1000 / fps)))
         self.controlsChanged.emit()
@@ -372,55 +269,12 @@ class Viewer(QWidget):
         return self._cine.isActive()
 
     def _cine_step(self) -> None:
-        view = self._slots[0].views[self._cine_view]
-        n, count = view.slice_number()
-        self.step_slice(self._cine_view, 1 if n < count else 1 - count)
-
-    # -- measurements -----------------------------------------------------------------------------
-    def set_tool(self, kind: str | None) -> None:
-        """Measurement tool for left clicks: 'ruler', 'angle', 'ellipse', 'rectangle'; None for window/level."""
-        self.tool = kind
-        for s in self._slots:
-            for view in s.views.values():
-                view.set_tool(kind)
-        self.controlsChanged.emit()
-
-    def measurements(self, slot: int = 0) -> list[mm.Measurement]:
-        return list(self._slots[slot].measurements)
-
-    def set_measurements(self, measurements: list[mm.Measurement], slot: int = 0) -> None:
-        """Replace the slot's measurements (e.g. restored from the library)."""
-        self._slots[slot].measurements = list(measurements)
-        self._push_measurements(slot)
-        self._render_2d([slot])
-        self.measurementsChanged.emit()
-
-    def add_measurement(self, m: mm.Measurement, slot: int = 0) -> None:
-        """Add a measurement, or replace the one with the same uid (an edit)."""
-        s = self._slots[slot]
-        s.measurements = [x for x in s.measurements if x.uid != m.uid] + [m]
-        s.selected = m.uid
-        self.set_measurements(s.measurements, slot)
-
-    def delete_measurement(self, uid: str) -> None:
-        for slot, s in enumerate(self._slots):
-            if any(m.uid == uid for m in s.measurements):
-                s.selected = None if s.selected == uid else s.selected
-                self.set_measurements([m for m in s.measurements if m.uid != uid], slot)
-
-    def select_measurement(self, uid: str | None, slot: int = 0) -> None:
-        self._slots[slot].selected = uid
-        self._push_measurements(slot)
-        self._render_2d([slot])
-
-    def measurement_values(self, m: mm.Measurement, slot: int = 0) -> dict[str, tuple[float, str]]:
-        """Name -> (value, unit) of a measurement on the slot's volume (length, angle, area, mean, ...)."""
-        return mm.values(m, self._slots[slot].volume)
-
-    def _push_measurements(self, slot: int) -> None:
-        s = self._slots[slot]
-        for view in s.views.values():
-            view.set_measurements(s.measurements, s.selected)
+        s = self.model.slot(0)
+        if self._cine_over_time:
+            self.model.set_time_point((s.time_point + 1) % s.volume.timepoints)
+            return
+        n, count = s.slice_number(self._cine_view)
+        self.model.step_slice(self._cine_view, 1 if n < count else 1 - count)
 
     # -- rendering and capture ---------------------------------------------------------------------
     def render_all(self) -> None:
@@ -455,7 +309,7 @@ class Viewer(QWidget):
         names = [n for row in self._visible_names() for n in row if n != "3d"]
         for slot in sorted(pending):
             views = self._slots[slot].views
-            for name in names if self._slots[slot].volume is not None else []:
+            for name in names if self.model.volume(slot) is not None else []:
                 views[name].render()
 
     def grab_image(self) -> QImage:
@@ -492,61 +346,55 @@ class Viewer(QWidget):
         self._help.raise_()
         return self._help
 
-    # -- signals from the views --------------------------------------------------------------------
+    # -- what the user does in the views: changes of the model ---------------------------------
     def _make_view(self, name: str, slot: int) -> SliceView:
-        view = SliceView(name, self._slots[slot].container)
+        m = self.model
+        view = SliceView(name, m, slot, self._slots[slot].container)
         view.positionPicked.connect(lambda view_name, lps: self._picked(slot, view_name, lps))
         view.probed.connect(lambda probe: self.probe.emit({**probe, "slot": slot}))
         view.sliceStepped.connect(lambda view_name, n: self._stepped(slot, view_name, n))
         view.windowDragged.connect(lambda dc, dw: self._window_dragged(slot, dc, dw))
-        view.crosshairRotated.connect(lambda view_name, deg: self.rotate_crosshair(view_name, deg, slot))
-        view.cameraChanged.connect(lambda view_name: self._camera_changed(slot, view_name))
-        view.measurementDrawn.connect(lambda m: self.add_measurement(m, slot))
-        view.measurementSelected.connect(lambda uid: self.select_measurement(uid, slot))
-        view.measurementDeleteRequested.connect(self.delete_measurement)
+        view.crosshairRotated.connect(lambda view_name, deg: m.rotate_crosshair(view_name, deg, slot))
+        view.cameraChanged.connect(lambda view_name, camera: m.set_camera(view_name, camera, slot))
+        view.measurementDrawn.connect(lambda measurement: m.add_measurement(measurement, slot))
+        view.measurementSelected.connect(lambda uid: m.select_measurement(uid, slot))
+        view.measurementDeleteRequested.connect(m.delete_measurement)
         view.doubleClicked.connect(self._toggle_maximise)
         view.keyCommand.connect(lambda key: self._key(slot, name, key))
         return view
 
-    def _picked(self, slot: int, view_name: str, lps: np.ndarray) -> None:
+    def _picked(self, slot: int, view_name: str, lps) -> None:
         self.active_view = view_name
-        self.set_position(lps, slot)
+        self.model.set_position(lps, slot)
 
     def _stepped(self, slot: int, view_name: str, slices: int) -> None:
         self.active_view = view_name
-        self.step_slice(view_name, slices, slot)
+        self.model.step_slice(view_name, slices, slot)
 
     def _window_dragged(self, slot: int, d_center: float, d_width: float) -> None:
-        w = self._slots[slot].window.adjusted(d_center, d_width)
-        self.set_window(w.center, w.width, slot)
-
-    def _camera_changed(self, slot: int, view_name: str) -> None:
-        if not self.links["zoom"]:
-            return
-        camera = self._slots[slot].views[view_name].camera2d
-        for n in self._linked_slots(slot, "zoom")[1:]:
-            self._slots[n].views[view_name].set_camera(camera)
-            self._slots[n].views[view_name].render()
+        w = self.model.window(slot).adjusted(d_center, d_width)
+        self.model.set_window(w.center, w.width, slot)
 
     def _toggle_maximise(self, view_name: str) -> None:
         self.maximise(None if self.maximised == view_name else view_name)
 
     def _key(self, slot: int, view_name: str, key: str) -> None:
         """Viewer-wide keys (see ``widgets.help_panel.SHORTCUTS``)."""
+        m = self.model
         self.active_view = view_name
         lower = key.lower()
-        presets = self.preset_names(slot)
+        presets = m.preset_names(slot)
         if lower == "r":
-            self.reset(slot)
+            m.reset(slot)
         elif lower == "i":
-            self.set_invert(not self._slots[slot].invert, slot)
+            m.set_invert(not m.slot(slot).invert, slot)
         elif lower == "c":
             self.stop_cine() if self.cine_running else self.start_cine(view_name)
         elif lower in ("h", "f1"):
             self.show_help()
         elif key == "\x1b":
-            self.set_tool(None)
+            m.set_tool(None)
         elif lower in TOOL_KEYS:
-            self.set_tool(None if self.tool == TOOL_KEYS[lower] else TOOL_KEYS[lower])
+            m.set_tool(None if m.tool == TOOL_KEYS[lower] else TOOL_KEYS[lower])
         elif lower.isdigit() and 1 <= int(lower) <= len(presets):
-            self.apply_preset(presets[int(lower) - 1], slot)
+            m.apply_preset(presets[int(lower) - 1], slot)

@@ -125,6 +125,7 @@ class VolumeView(RenderedView, QWidget):
         self._marker = self._orientation_marker()
 
         self.volume: Volume | None = None
+        self.time_point = 0
         self.image = None
         self.factor = 1
         self.notice = ""
@@ -155,12 +156,29 @@ class VolumeView(RenderedView, QWidget):
         return marker
 
     # -- volume -------------------------------------------------------------------
-    def set_volume(self, volume: Volume) -> None:
-        """Show ``volume``; downsampled (with a notice) beyond the 3D texture limit or the voxel budget."""
+    def set_volume(self, volume: Volume, time_point: int = 0) -> None:
+        """Show ``volume`` (its time point ``time_point``); downsampled (with a notice) beyond the 3D texture limit
+        or the voxel budget."""
         self.volume = volume
+        self._upload(time_point)
+        self.crop = None
+        self.mapper.SetCropping(False)
+        table = volume_presets()["default_for_modality"]
+        self.set_preset(table.get(volume.meta.modality.upper(), table["default"]))
+        self.reset_camera()
+
+    def set_time_point(self, time_point: int) -> None:
+        """Show another time point of the 4D volume: its voxels only; camera, preset and crop stay."""
+        if self.volume is not None and time_point != self.time_point:
+            self._upload(time_point)
+            self._apply_transfer()
+
+    def _upload(self, time_point: int) -> None:
+        volume = self.volume
+        self.time_point = time_point
         limit = self._max_texture or max_3d_texture_size()
         self.factor = downsample_factor(volume.shape_ijk, limit, self._voxel_budget)
-        voxels = voxels_of(volume)
+        voxels = voxels_of(volume, time_point)
         f = self.factor
         array = voxels if f == 1 else np.ascontiguousarray(voxels[::f, ::f, ::f])
         spacing, origin, direction = volume.geometry_parts()
@@ -177,12 +195,7 @@ class VolumeView(RenderedView, QWidget):
                        f"{self._voxel_budget / 1e6:.0f} M voxels)" if f > 1 else "")
         self.notice_actor.SetInput(self.notice)
         self.notice_actor.SetVisibility(bool(self.notice))
-        self.crop = None
-        self.mapper.SetCropping(False)
         self._surface_key = None
-        table = volume_presets()["default_for_modality"]
-        self.set_preset(table.get(volume.meta.modality.upper(), table["default"]))
-        self.reset_camera()
 
     def volume_modified(self) -> None:
         """The voxels changed in place: re-upload them (call once loading has finished: it sends the whole texture)."""
@@ -191,7 +204,7 @@ class VolumeView(RenderedView, QWidget):
             self.image.Modified()
             self._surface_key = None
         elif self.volume is not None:
-            self.set_volume(self.volume)
+            self._upload(self.time_point)
 
     # -- rendering parameters --------------------------------------------------------
     def set_preset(self, name: str, shift: float | None = None, opacity: float | None = None) -> None:

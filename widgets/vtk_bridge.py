@@ -25,7 +25,7 @@ from vtkmodules.vtkCommonMath import vtkMatrix4x4
 from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
 
 from workstation.resources import resource
-from workstation.viewstate import Window
+from workstation.viewer_model.display import Window
 from workstation.volume import Volume
 
 
@@ -44,13 +44,13 @@ class ReleasingCanvas(QVTKRenderWindowInteractor):
         ev.accept()
 
 
-def voxels_of(volume: Volume) -> np.ndarray:
-    """The 3D voxel array VTK shows: the volume's own memory (time point 0 of a 4D series).
+def voxels_of(volume: Volume, time_point: int = 0) -> np.ndarray:
+    """The 3D voxel array VTK shows: the volume's own memory (one time point of a 4D series).
 
     It must be the very array a loader fills in place, so no copy is allowed:
     a non-contiguous array is refused rather than silently copied.
     """
-    array = volume.array[0] if volume.array.ndim == 4 else volume.array
+    array = volume.array[time_point] if volume.array.ndim == 4 else volume.array
     if not array.flags.c_contiguous:
         raise ValueError("volume array must be C-contiguous to be shown without a copy")
     return array
@@ -72,10 +72,10 @@ def image_data(array: np.ndarray, spacing: np.ndarray, origin: np.ndarray,
     return image
 
 
-def volume_image(volume: Volume) -> vtkImageData:
-    """The volume in LPS world coordinates: spacing, origin and direction matrix from its exact geometry."""
+def volume_image(volume: Volume, time_point: int = 0) -> vtkImageData:
+    """The volume (one time point) in LPS world coordinates: spacing, origin and direction from its exact geometry."""
     spacing, origin, direction = volume.geometry_parts()
-    return image_data(voxels_of(volume), spacing, origin, direction)
+    return image_data(voxels_of(volume, time_point), spacing, origin, direction)
 
 
 def matrix4(m: np.ndarray) -> vtkMatrix4x4:

@@ -22,7 +22,7 @@ from workstation.measurements import Measurement, values
 
 
 def _ruler(win: MainWindow, length: float) -> Measurement:
-    volume = win.viewer.volume()
+    volume = win.viewer.model.volume()
     c = np.asarray(volume.center())
     return Measurement("ruler", [c, c + [length, 0.0, 0.0]], standard_plane("axial", c), volume.meta.series_uid,
                        label=f"{length} mm")
@@ -35,7 +35,7 @@ def test_demo_study_first_slice_before_the_volume_then_everything(qtbot, window:
     window.volumeLoaded.connect(lambda key: order.append(f"loaded {key}"))
     key = open_and_load(qtbot, window, demo_study)
     assert order == [f"first {key}", f"loaded {key}"]
-    volume = window.viewer.volume()
+    volume = window.viewer.model.volume()
     assert volume.meta.modality == "CT" and volume.array.shape == (144, 256, 256)
     assert volume.meta.units == "HU"
     assert not np.all(volume.array[0] == volume.array[0, 0, 0])  # the edge slices arrived too
@@ -48,7 +48,7 @@ def test_demo_study_first_slice_before_the_volume_then_everything(qtbot, window:
 
     plan = window.catalog[key].plan  # the inspector follows the crosshair to the acquired image there
     frame = plan.frame_at(0, 20)
-    window.viewer.set_position(volume.index_to_world([128.0, 128.0, 20.0]))
+    window.viewer.model.set_position(volume.index_to_world([128.0, 128.0, 20.0]))
     qtbot.waitUntil(lambda: window.tags.title.text() == Path(frame.path).name, timeout=5000)
     assert window.tags.value_of("(0020,0013)") == str(frame.header.instance_number)
 
@@ -56,7 +56,7 @@ def test_demo_study_first_slice_before_the_volume_then_everything(qtbot, window:
     assert "DEMO^PHANTOM" not in window.windowTitle()
     assert window.browser.patient_labels() == ["Patient 1"]
     assert window.tags.value_of("(0010,0010)") == "(hidden)"
-    assert window.viewer.hide_identity
+    assert window.viewer.model.hide_identity
 
 
 @pytest.mark.parametrize("which", ["ct", "mr"])
@@ -64,7 +64,7 @@ def test_cirs_series_open_through_the_window(qtbot, window: MainWindow, cirs_ct:
                                              which: str) -> None:
     folder = cirs_ct if which == "ct" else cirs_mr
     open_and_load(qtbot, window, folder)
-    volume = window.viewer.volume()
+    volume = window.viewer.model.volume()
     if which == "ct":
         assert volume.array.shape == (283, 512, 512) and volume.meta.units == "HU"
         np.testing.assert_allclose(np.diag(volume.affine)[:3], [0.65625, 0.65625, 0.625], atol=1e-6)
@@ -96,22 +96,22 @@ def test_measurements_are_saved_with_the_series_and_restored(qtbot, window: Main
     ct_key = open_and_load(qtbot, window, demo_study)
     rulers = [_ruler(window, 20.0), _ruler(window, 35.5)]
     for m in rulers:
-        window.viewer.add_measurement(m)
+        window.viewer.model.add_measurement(m)
     assert [d["uid"] for d in MeasurementStore().load(ct_key)] == [m.uid for m in rulers]
 
     mr_key = next(k for k in window.catalog.entries if k != ct_key)
     with qtbot.waitSignal(window.volumeLoaded, timeout=60_000):
         window.load_series(mr_key)
-    assert window.viewer.measurements() == []
+    assert window.viewer.model.measurements() == []
     with qtbot.waitSignal(window.volumeLoaded, timeout=60_000):
         window.load_series(ct_key)
-    assert [m.uid for m in window.viewer.measurements()] == [m.uid for m in rulers]
+    assert [m.uid for m in window.viewer.model.measurements()] == [m.uid for m in rulers]
     window.close()
 
     again = MainWindow()  # the next run of the program
     qtbot.addWidget(again)
     open_and_load(qtbot, again, demo_study)
-    restored = again.viewer.measurements()
+    restored = again.viewer.model.measurements()
     assert [values(m)["length"][0] for m in restored] == pytest.approx([20.0, 35.5])
     assert again.browser._series_items[ct_key].text(0).endswith("[measured]")
     again.close()
@@ -119,12 +119,12 @@ def test_measurements_are_saved_with_the_series_and_restored(qtbot, window: Main
 
 def test_csv_and_sr_exports_from_the_window(qtbot, window: MainWindow, demo_study: Path, tmp_path: Path) -> None:
     open_and_load(qtbot, window, demo_study)
-    volume = window.viewer.volume()
+    volume = window.viewer.model.volume()
     c = np.asarray(volume.center())
     plane = standard_plane("axial", c)
     roi = Measurement("ellipse", [c - [10.0, 8.0, 0.0], c + [10.0, 8.0, 0.0]], plane, volume.meta.series_uid)
-    window.viewer.add_measurement(_ruler(window, 42.0))
-    window.viewer.add_measurement(roi)
+    window.viewer.model.add_measurement(_ruler(window, 42.0))
+    window.viewer.model.add_measurement(roi)
     expected = values(roi, volume)
 
     out = window.export_csv(tmp_path / "m.csv")
@@ -182,7 +182,7 @@ def test_import_into_the_library_lists_and_loads_in_the_next_run(qtbot, window: 
     assert again.browser.series_uids() == [key]
     with qtbot.waitSignal(again.volumeLoaded, timeout=60_000):
         again.browser.seriesActivated.emit(key)
-    assert again.viewer.volume().array.shape[0] == 352
+    assert again.viewer.model.volume().array.shape[0] == 352
     again.close()
 
 

@@ -20,9 +20,10 @@ from PySide6.QtCore import Qt, QTimer
 from registration.evaluation import tre
 from registration.transforms import matrix_lps, read_transform
 from tests.app.conftest import open_and_load, worker_threads
-from workstation.app.registration_controller import RegistrationController, history_path, pair_id
+from workstation.app.registration_controller import RegistrationController
 from workstation.demo import read_ground_truth
 from workstation.dicom.load import load_volumes
+from workstation.registration_history import history_path, pair_id
 
 TIMER_MS = 10
 LATENCY_P99_MS = 50.0
@@ -56,7 +57,7 @@ def paired(qtbot, window, demo_study):
     controller.panel.choose(ct, mr)
     qtbot.mouseClick(controller.panel.fuse_button, Qt.MouseButton.LeftButton)
     assert controller.fixed.key == ct and controller.moving.key == mr
-    assert window.viewer.volume() is controller.fixed.volume and controller.fusion.active
+    assert window.viewer.model.volume() is controller.fixed.volume and controller.fusion.active
     return window, controller
 
 

@@ -22,7 +22,8 @@ from tests.app.conftest import open_and_load
 from widgets.help_panel import HelpPanel
 from workstation.app.main_window import MainWindow
 from workstation.app.view_controls import ViewControls
-from workstation.viewstate import preset_window
+from workstation.viewer_model.display import preset_window
+from workstation.viewer_model.model import Links
 
 
 def axial_pixels(window: MainWindow, slot: int = 0) -> np.ndarray:
@@ -85,18 +86,18 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     clean = axial_pixels(window)
     assert np.abs(clean - plain).max() > 100  # lines and letters gone
 
-    volume = viewer.volume()
-    assert bar.presets.count() == len(viewer.preset_names()) + 1
-    name = next(n for n in viewer.preset_names() if preset_window(volume, n) != viewer.window())
+    volume = viewer.model.volume()
+    assert bar.presets.count() == len(viewer.model.preset_names()) + 1
+    name = next(n for n in viewer.model.preset_names() if preset_window(volume, n) != viewer.model.window())
     choose(bar.presets, name)
-    assert viewer.window() == preset_window(volume, name)
-    assert bar.window_label.text().split() == ["W", f"{viewer.window().width:.0f}", "L",
-                                               f"{viewer.window().center:.0f}"]
+    assert viewer.model.window() == preset_window(volume, name)
+    assert bar.window_label.text().split() == ["W", f"{viewer.model.window().width:.0f}", "L",
+                                               f"{viewer.model.window().center:.0f}"]
     windowed = axial_pixels(window)
     assert np.abs(windowed - clean).mean() > 1
 
     bar.invert.trigger()
-    assert viewer.display_settings()["invert"]
+    assert viewer.model.display_settings()["invert"]
     inverted = axial_pixels(window)
     h, w = inverted.shape[:2]
     r = min(h, w) // 5
@@ -109,10 +110,10 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     assert np.abs(coloured[..., 0] - coloured[..., 2]).max() > 100  # grey has r == g == b
     choose(bar.colormap, "Grey")
 
-    axial.set_camera(axial.camera2d.zoomed(4.0))  # pixels large enough for the interpolation to show
+    viewer.model.set_camera("axial", axial.camera2d.zoomed(4.0))  # pixels large enough for the interpolation to show
     smooth = axial_pixels(window)
     bar.interpolation.trigger()
-    assert not viewer.display_settings()["interpolation"]
+    assert not viewer.model.display_settings()["interpolation"]
     assert np.abs(axial_pixels(window) - smooth).max() > 20
     bar.interpolation.trigger()
     bar.reset.trigger()
@@ -121,15 +122,15 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     thin = axial_pixels(window)
     bar.slab_mm.setValue(20.0)
     choose(bar.slab_mode, "MIP")
-    assert viewer.display_settings()["slab"] == ("mip", 20.0) and axial.layer.slab_slices() > 1
+    assert viewer.model.display_settings()["slab"] == ("mip", 20.0) and axial.layer.slab_slices() > 1
     mip = axial_pixels(window)
     assert np.all(mip >= thin - 2) and np.abs(mip - thin).max() > 20  # a maximum over the slab
     choose(bar.slab_mode, "Thin")
     assert axial.layer.slab_slices() == 1
 
-    viewer.set_position(volume.center() + [20.0, -15.0, 30.0])
+    viewer.model.set_position(volume.center() + [20.0, -15.0, 30.0])
     bar.reset.trigger()
-    np.testing.assert_allclose(viewer.position(), volume.center())
+    np.testing.assert_allclose(viewer.model.position(), volume.center())
 
     bar.fps.setValue(30)
     first = axial.slice_number()[0]
@@ -140,14 +141,14 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     assert not viewer.cine_running
 
     bar.tool_actions["ruler"].trigger()
-    assert viewer.tool == "ruler" and axial.tool == "ruler"
+    assert viewer.model.tool == "ruler" and axial.tool == "ruler"
     qtbot.keyClick(axial.canvas, Qt.Key.Key_Escape)  # keys in a view show in the toolbar
     qtbot.keyClick(axial.canvas, "i")
     qtbot.keyClick(axial.canvas, "a")
-    assert viewer.tool == "angle" and bar.tool_actions["angle"].isChecked()
-    assert bar.invert.isChecked() and viewer.display_settings()["invert"]
+    assert viewer.model.tool == "angle" and bar.tool_actions["angle"].isChecked()
+    assert bar.invert.isChecked() and viewer.model.display_settings()["invert"]
     bar.tool_actions["W/L"].trigger()
-    assert viewer.tool is None
+    assert viewer.model.tool is None
 
     assert window.identity_action in bar.actions()
     bar.help.trigger()
@@ -166,20 +167,20 @@ def test_measurement_list_shows_a_ruler_drawn_with_the_tool_and_follows_edits(qt
     x, y = axial.canvas.width() // 2 - 60, axial.canvas.height() // 2 + 10
     qtbot.mouseClick(axial.canvas, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
     qtbot.mouseClick(axial.canvas, Qt.MouseButton.LeftButton, pos=QPoint(x + 120, y))
-    (ruler,) = viewer.measurements()
+    (ruler,) = viewer.model.measurements()
     expected = 120 * axial.mm_per_pixel()  # 120 screen pixels along the view's right axis
     assert ruler.kind == "ruler"
     assert np.linalg.norm(ruler.points[1] - ruler.points[0]) == pytest.approx(expected, rel=1e-6)
     ((label, kind, shown),) = listing.rows()
     assert (label, kind, shown) == ("", "ruler", f"length {expected:.1f} mm")
 
-    viewer.set_position(viewer.volume().center() + [0.0, 0.0, 25.0])  # elsewhere; the list takes us back
+    viewer.model.set_position(viewer.model.volume().center() + [0.0, 0.0, 25.0])  # elsewhere; the list takes us back
     listing.select(ruler.uid)
-    np.testing.assert_allclose(viewer.position(), ruler.points.mean(axis=0))
+    np.testing.assert_allclose(viewer.model.position(), ruler.points.mean(axis=0))
     assert ruler in axial.visible_measurements()
 
     listing.tree.topLevelItem(0).setText(0, "aorta")  # as typed in the row
-    assert viewer.measurements()[0].label == "aorta" and listing.rows()[0][0] == "aorta"
+    assert viewer.model.measurements()[0].label == "aorta" and listing.rows()[0][0] == "aorta"
     assert window.store.load(window.demo_key)[0]["label"] == "aorta"
 
     out = tmp_path / "list.csv"
@@ -197,7 +198,7 @@ def test_measurement_list_shows_a_ruler_drawn_with_the_tool_and_follows_edits(qt
 
     listing.select(ruler.uid)
     listing.delete_button.click()
-    assert viewer.measurements() == [] and listing.rows() == []
+    assert viewer.model.measurements() == [] and listing.rows() == []
     assert window.store.load(window.demo_key) == []
 
 
@@ -243,42 +244,42 @@ def test_a_second_series_beside_the_first_follows_where_linked(qtbot, demo_windo
     mr_key = next(k for k in window.catalog.entries if k != window.demo_key)
     window.browser.select_series(mr_key)
     controls.compare_action.trigger()
-    qtbot.waitUntil(lambda: viewer.volume(1) is not None, timeout=120_000)
-    second = viewer.volume(1)
-    assert second.meta.modality == "MR" and viewer.volume().meta.modality == "CT"
+    qtbot.waitUntil(lambda: viewer.model.volume(1) is not None, timeout=120_000)
+    second = viewer.model.volume(1)
+    assert second.meta.modality == "MR" and viewer.model.volume().meta.modality == "CT"
     assert controls.second_key == mr_key
     assert axial_pixels(window, 1).std() > 5  # the MR is on screen beside the CT
-    assert viewer.links == {"position": True, "zoom": True, "window": False}
+    assert viewer.model.links == Links(position=True, zoom=True, window=False)
 
-    target = viewer.volume().center() + [12.0, -8.0, 20.0]
-    viewer.set_position(target)
-    np.testing.assert_allclose(viewer.position(1), target)  # the same LPS point, in mm
+    target = viewer.model.volume().center() + [12.0, -8.0, 20.0]
+    viewer.model.set_position(target)
+    np.testing.assert_allclose(viewer.model.position(1), target)  # the same LPS point, in mm
     mr_axial = viewer.slice_view("axial", 1)
     assert abs(mr_axial.shown.center[2] - target[2]) <= mr_axial.stack.step / 2 + 1e-6
-    viewer.step_slice("axial", 3)
-    np.testing.assert_allclose(viewer.position(1), viewer.position(0))
+    viewer.model.step_slice("axial", 3)
+    np.testing.assert_allclose(viewer.model.position(1), viewer.model.position(0))
 
     ct_axial = viewer.slice_view("axial")
     ctrl_wheel(ct_axial, 2)
     assert ct_axial.camera2d.zoom == pytest.approx(1.21)
     assert mr_axial.camera2d.zoom == pytest.approx(ct_axial.camera2d.zoom)
 
-    mr_window = viewer.window(1)
-    viewer.set_window(500, 1000)
-    assert viewer.window(1) == mr_window  # window not linked by default
+    mr_window = viewer.model.window(1)
+    viewer.model.set_window(500, 1000)
+    assert viewer.model.window(1) == mr_window  # window not linked by default
     controls.link_actions["window"].trigger()
-    viewer.set_window(300, 700)
-    assert viewer.window(1) == viewer.window(0)
+    viewer.model.set_window(300, 700)
+    assert viewer.model.window(1) == viewer.model.window(0)
 
     controls.link_actions["position"].trigger()
     controls.link_actions["zoom"].trigger()
-    assert viewer.links == {"position": False, "zoom": False, "window": True}
-    kept = viewer.position(1)
-    viewer.set_position(target - [0.0, 0.0, 30.0])
-    np.testing.assert_allclose(viewer.position(1), kept)
-    np.testing.assert_allclose(viewer.position(0), target - [0.0, 0.0, 30.0])
+    assert viewer.model.links == Links(position=False, zoom=False, window=True)
+    kept = viewer.model.position(1)
+    viewer.model.set_position(target - [0.0, 0.0, 30.0])
+    np.testing.assert_allclose(viewer.model.position(1), kept)
+    np.testing.assert_allclose(viewer.model.position(0), target - [0.0, 0.0, 30.0])
     ctrl_wheel(ct_axial, 1)
     assert mr_axial.camera2d.zoom == pytest.approx(1.21) and ct_axial.camera2d.zoom == pytest.approx(1.331)
 
     controls.close_compare()
-    assert viewer.volume(1) is None and controls.second_key == ""
+    assert viewer.model.volume(1) is None and controls.second_key == ""

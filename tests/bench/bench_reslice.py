@@ -51,10 +51,10 @@ def run(ct_folder: Path) -> dict[str, float]:
     viewer.set_layout("1x3")
     viewer.show()
     app.processEvents()
-    viewer.set_volume(volume)
+    viewer.model.set_image(volume)
     app.processEvents()
     axial = viewer.slice_view("axial")
-    state = viewer._slots[0].state
+    state = viewer.model.slot(0).state
     first = axial.stack.snapped(volume.center(), -STEPS // 2)
     results: dict[str, float] = {}
 
@@ -63,23 +63,23 @@ def run(ct_folder: Path) -> dict[str, float]:
         for n in range(STEPS):
             position = axial.stack.snapped(first, n)
             state.position = position
-            axial.set_plane(state.plane("axial"), state.crosshair_directions("axial"))
+            axial.planes_changed()
             samples.append(axial.layer.update())
         results[label] = _median_ms(samples)
 
     reslice_only("reslice linear")
-    viewer.set_interpolation(False)
+    viewer.model.set_interpolation(False)
     reslice_only("reslice nearest")
-    viewer.set_interpolation(True)
-    viewer.set_slab("mip", 10.0)
+    viewer.model.set_interpolation(True)
+    viewer.model.set_slab("mip", 10.0)
     reslice_only("reslice MIP 10 mm slab")
-    viewer.set_slab("none")
+    viewer.model.set_slab("none")
 
     view_frames, view_reslices = [], []
     for n in range(STEPS):
         start = time.perf_counter()
         state.position = axial.stack.snapped(first, n)
-        axial.set_plane(state.plane("axial"), state.crosshair_directions("axial"))
+        axial.planes_changed()
         view_reslices.append(axial.layer.update())
         axial.render_window.Render()
         axial.render_window.WaitForCompletion()
@@ -89,7 +89,7 @@ def run(ct_folder: Path) -> dict[str, float]:
 
     def layout_steps(label: str, events: int = 1, reslice_all: bool = False) -> None:
         """``events`` wheel steps in one event-loop turn, then the deferred render of the views and its end."""
-        viewer.set_position(first)
+        viewer.model.set_position(first)
         viewer.flush()
         frames = []
         for _ in range(STEPS):
@@ -98,7 +98,7 @@ def run(ct_folder: Path) -> dict[str, float]:
                     viewer.slice_view(name).layer._placed = None
             start = time.perf_counter()
             for _ in range(events):
-                viewer.step_slice("axial", 1)
+                viewer.model.step_slice("axial", 1)
             viewer.flush()
             for view in viewer.visible_views():
                 view.render_window.WaitForCompletion()

@@ -13,9 +13,9 @@ import pytest
 import SimpleITK as sitk
 
 from registration.transforms import matrix_lps, read_transform
-from workstation.cli.convert import write_volume
 from workstation.demo import read_ground_truth, write_demo_study
 from workstation.dicom.load import load_volumes
+from workstation.image_io import write_volume
 from workstation.jobs import no_progress
 
 

@@ -58,7 +58,7 @@ def test_local_cluster_experiment_records_runs_failures_and_resumes(pairs_dir: P
     assert pd.read_csv(results / "results.csv")["run_id"].tolist() == table["run_id"].tolist()
     ok, failed = table[table["status"] == "ok"], table[table["status"] == "failed"]
     assert set(failed["pair"]) == {"gone"}
-    assert all(e == f"{tmp_path / 'no_such_mr.nii.gz'}: input not found" for e in failed["error"])
+    assert all(e == f"{tmp_path / 'no_such_mr.nii.gz'}: no such file or folder" for e in failed["error"])
     for pair, moving in (("head", "mr"), ("shifted", "mr_shifted")):
         runs = ok[ok["pair"] == pair]
         assert (runs["tre_mean_mm"] < _tre_before(pairs_dir, moving) / 2).all(), runs["tre_mean_mm"]

@@ -10,8 +10,8 @@ from PySide6.QtCore import QPoint, Qt
 from tests.widgets.volumes import box_phantom
 from widgets.fusion import FusionSettings, checker_mask
 from widgets.fusion_layer import ViewerFusion
-from widgets.landmarks import LandmarkPairs
-from workstation.viewstate import AUTO_PRESET, Window, preset_window
+from workstation.viewer_model import FusedLayer, LandmarksLayer
+from workstation.viewer_model.display import AUTO_PRESET, Window, preset_window
 from workstation.volume import Volume, WindowPreset
 
 WINDOW = (500.0, 1000.0)  # 0 -> black, 1000 -> white
@@ -23,17 +23,33 @@ def uniform(value: int, like: Volume) -> Volume:
     return Volume(np.full(like.array.shape, value, dtype=np.int16), like.affine.copy(), like.meta)
 
 
+class Fusion:
+    """What the tests do to the fused layer, through the viewer model; ``widget`` draws it and takes input."""
+
+    def __init__(self, viewer) -> None:
+        self.model = viewer.model
+        self.widget = ViewerFusion(viewer)
+
+    def set_moving(self, volume: Volume | None) -> None:
+        self.model.set_fused(None if volume is None else FusedLayer(volume))
+
+    def set_settings(self, settings: FusionSettings) -> None:
+        self.model.slot().fused.set_settings(settings)
+
+    def set_matrix(self, matrix: np.ndarray) -> None:
+        self.model.slot().fused.set_matrix(matrix)
+
+
 @pytest.fixture
 def fused(viewer):
-    """The viewer showing a black fixed volume (0) and a fusion object; the test picks the moving volume."""
+    """The viewer showing a black fixed volume (0) and the fusion drawn; the test picks the moving volume."""
     fixed = uniform(0, box_phantom())
-    viewer.set_volume(fixed)
-    viewer.set_window(*WINDOW)
-    viewer.set_crosshair_visible(False)
-    viewer.set_annotations_visible(False)
-    viewer.set_interpolation(False)
-    fusion = ViewerFusion(viewer)
-    return viewer, fixed, fusion
+    viewer.model.set_image(fixed)
+    viewer.model.set_window(*WINDOW)
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.set_annotations_visible(False)
+    viewer.model.set_interpolation(False)
+    return viewer, fixed, Fusion(viewer)
 
 
 def slice_box(view) -> tuple[slice, slice]:
@@ -95,7 +111,7 @@ def test_overlay_colours_the_moving_image_hot_and_leaves_the_fixed_where_it_is_b
     moving = box_phantom()  # -1000 around a box of 200 and a 1000 marker
     fusion.set_moving(moving)
     fusion.set_settings(FusionSettings(mode="overlay", opacity=1.0, moving_window=Window(100, 500)))
-    viewer.set_position(moving.index_to_world((30, 28, 20)))  # in the box
+    viewer.model.set_position(moving.index_to_world((30, 28, 20)))  # in the box
     view = viewer.slice_view("axial")
     rgb = view.capture().astype(int)
     box_centre = np.round(view.world_to_display(moving.index_to_world((30, 28, 20)))).astype(int)
@@ -110,10 +126,10 @@ def test_difference_is_black_where_the_images_agree(fused):
     fusion.set_moving(uniform(0, fixed))
     view = viewer.slice_view("axial")
     rows, cols = slice_box(view)
-    fusion.set_settings(FusionSettings(mode="difference", moving_window=viewer.window()))
+    fusion.set_settings(FusionSettings(mode="difference", moving_window=viewer.model.window()))
     assert np.all(view.capture()[rows, cols] == 0)
     fusion.set_moving(uniform(1000, fixed))
-    fusion.set_settings(FusionSettings(mode="difference", moving_window=viewer.window()))
+    fusion.set_settings(FusionSettings(mode="difference", moving_window=viewer.model.window()))
     assert np.all(view.capture()[rows, cols] >= 254)
 
 
@@ -129,10 +145,10 @@ def test_the_moving_image_follows_a_transform_update(fused):
     moving = box_phantom()
     marker = moving.index_to_world((33, 30, 20))
     fusion.set_moving(moving)
-    fusion.set_settings(FusionSettings(mode="blend", opacity=1.0, moving_window=viewer.window()))
-    viewer.set_position(marker)
-    viewer.set_window(700, 200)  # only the 1000 marker is white
-    fusion.set_settings(FusionSettings(mode="blend", opacity=1.0, moving_window=viewer.window()))
+    fusion.set_settings(FusionSettings(mode="blend", opacity=1.0, moving_window=viewer.model.window()))
+    viewer.model.set_position(marker)
+    viewer.model.set_window(700, 200)  # only the 1000 marker is white
+    fusion.set_settings(FusionSettings(mode="blend", opacity=1.0, moving_window=viewer.model.window()))
     view = viewer.slice_view("axial")
     before = marker_position(view)
     # fixed point x reads the moving image at x + shift: the marker now shows at marker - shift
@@ -150,7 +166,7 @@ def test_alt_keys_and_drags_nudge_the_moving_image_by_a_millimetre_or_a_degree(f
     fusion.set_moving(uniform(1000, fixed))
     view = viewer.slice_view("axial")
     motions = []
-    fusion.nudged.connect(motions.append)
+    fusion.widget.nudged.connect(motions.append)
     alt = Qt.KeyboardModifier.AltModifier
     qtbot.keyClick(view.canvas, Qt.Key.Key_Right, alt)
     assert np.allclose(motions[-1][:3, 3], np.asarray(view.shown.right)) and np.allclose(motions[-1][:3, :3], np.eye(3))
@@ -174,13 +190,13 @@ def test_alt_keys_and_drags_nudge_the_moving_image_by_a_millimetre_or_a_degree(f
 def test_landmark_clicks_are_stored_in_each_image_frame(fused, qtbot):
     viewer, fixed, fusion = fused
     fusion.set_moving(uniform(1000, fixed))
-    fusion.set_landmark_mode(True)
+    fusion.widget.set_landmark_mode(True)
     view = viewer.slice_view("axial")
     picked = []
-    fusion.landmarkPicked.connect(picked.append)
+    fusion.widget.landmarkPicked.connect(picked.append)
     qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(120, 130))
     assert np.allclose(picked[0], view.display_to_world(120, 130))
-    pairs = LandmarkPairs()
+    pairs = LandmarksLayer()
     shift = np.eye(4)
     shift[:3, 3] = (5.0, 0.0, -2.0)
     assert pairs.place(picked[0], shift) == "fixed"
@@ -195,5 +211,5 @@ def test_the_moving_image_is_windowed_from_its_values_not_its_header(fused):
     moving = box_phantom(modality="MR")
     moving.meta.window_presets = [WindowPreset("Algo1", 3.0, 6.0)]  # as the cirs057a MR's header says
     fusion.set_moving(moving)
-    window = fusion.layers["axial"].moving_window
+    window = viewer.model.slot().fused.moving_window
     assert window == preset_window(moving, AUTO_PRESET) and window.width > 6.0

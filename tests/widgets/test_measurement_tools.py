@@ -33,41 +33,41 @@ def click(qtbot, view, point) -> None:
 @pytest.fixture
 def box_viewer(viewer):
     volume = box_phantom()
-    viewer.set_volume(volume)
-    viewer.set_position(volume.index_to_world([29.5, 27.5, 18]))
+    viewer.model.set_image(volume)
+    viewer.model.set_position(volume.index_to_world([29.5, 27.5, 18]))
     viewer.maximise("axial")
     return viewer, volume, viewer.slice_view("axial")
 
 
 def test_ruler_across_the_box_measures_its_width(box_viewer, qtbot):
     viewer, volume, axial = box_viewer
-    viewer.set_tool("ruler")
+    viewer.model.set_tool("ruler")
     k = 18
     left, right = volume.index_to_world([9.5, 27.5, k]), volume.index_to_world([49.5, 27.5, k])  # outer edges
     with qtbot.waitSignal(viewer.measurementsChanged):
         drag(qtbot, axial, axial.world_to_display(left), axial.world_to_display(right))
-    (ruler,) = viewer.measurements()
+    (ruler,) = viewer.model.measurements()
     assert ruler.kind == "ruler" and ruler.series_uid == volume.meta.series_uid
     assert length_mm(ruler) == pytest.approx(40 * 0.8, abs=2 * axial.mm_per_pixel())
-    assert viewer.measurement_values(ruler)["length"][1] == "mm"
+    assert viewer.model.measurement_values(ruler)["length"][1] == "mm"
     assert np.allclose(ruler.plane.normal, [0, 0, 1]) and all(abs(p[2] - left[2]) < 1e-9 for p in ruler.points)
 
 
 def test_rois_read_the_box_value_and_a_mix_at_its_edge(box_viewer, qtbot):
     viewer, volume, axial = box_viewer
-    viewer.set_tool("ellipse")
+    viewer.model.set_tool("ellipse")
     centre = volume.index_to_world([29.5, 27.5, 18])
     drag(qtbot, axial, axial.world_to_display(centre - [8, 6, 0]), axial.world_to_display(centre + [8, 6, 0]))
-    viewer.set_tool("rectangle")
+    viewer.model.set_tool("rectangle")
     # half inside the box (x from the box edge inwards), half outside
     edge = volume.index_to_world([9.5, 27.5, 18])
     click(qtbot, axial, axial.world_to_display(edge + [-6, -5, 0]))  # click, click: the second corner
     click(qtbot, axial, axial.world_to_display(edge + [6, 5, 0]))
-    ellipse, rectangle = viewer.measurements()
+    ellipse, rectangle = viewer.model.measurements()
     stats = roi_stats(ellipse, volume)
     assert (stats.mean, stats.sd, stats.min, stats.max) == (200, 0, 200, 200)
     assert stats.area_mm2 == pytest.approx(np.pi * 8 * 6, rel=0.1)
-    values = viewer.measurement_values(rectangle)
+    values = viewer.model.measurement_values(rectangle)
     assert values["min"][0] == -1000 and values["max"][0] == 200
     assert values["mean"][0] == pytest.approx(-400, abs=150)  # about half of each
     assert values["mean"][1] == "HU" and values["area"][1] == "mm2"
@@ -77,35 +77,35 @@ def test_rois_read_the_box_value_and_a_mix_at_its_edge(box_viewer, qtbot):
 
 def test_angle_edit_and_delete(box_viewer, qtbot):
     viewer, volume, axial = box_viewer
-    viewer.set_tool("angle")
+    viewer.model.set_tool("angle")
     vertex = volume.index_to_world([29.5, 27.5, 18])
     arm1, arm2 = vertex + [15, 0, 0], vertex + [0, -15, 0]
     for point in (arm1, vertex, arm2):
         click(qtbot, axial, axial.world_to_display(point))
-    (angle,) = viewer.measurements()
-    assert viewer.measurement_values(angle)["angle"][0] == pytest.approx(90, abs=2)
+    (angle,) = viewer.model.measurements()
+    assert viewer.model.measurement_values(angle)["angle"][0] == pytest.approx(90, abs=2)
     # drag the second arm's end along the first arm's side: the angle closes to 45 degrees
     with qtbot.waitSignal(viewer.measurementsChanged):
         drag(qtbot, axial, axial.world_to_display(arm2), axial.world_to_display(vertex + [15, -15, 0]))
-    (edited,) = viewer.measurements()
+    (edited,) = viewer.model.measurements()
     assert edited.uid == angle.uid
-    assert viewer.measurement_values(edited)["angle"][0] == pytest.approx(45, abs=2)
+    assert viewer.model.measurement_values(edited)["angle"][0] == pytest.approx(45, abs=2)
     qtbot.keyClick(axial.canvas, Qt.Key.Key_Escape)  # deselect
-    viewer.set_tool(None)
+    viewer.model.set_tool(None)
     click(qtbot, axial, axial.world_to_display(vertex))  # grabbing a handle selects it
     qtbot.keyClick(axial.canvas, Qt.Key.Key_Delete)
-    assert viewer.measurements() == []
+    assert viewer.model.measurements() == []
 
 
 def test_measurements_stay_on_their_slice(box_viewer, qtbot):
     viewer, volume, axial = box_viewer
-    viewer.set_tool("ruler")
+    viewer.model.set_tool("ruler")
     a = volume.index_to_world([20, 20, 18])
     drag(qtbot, axial, axial.world_to_display(a), axial.world_to_display(a + [10, 0, 0]))
     assert len(axial.visible_measurements()) == 1
-    viewer.step_slice("axial", 1)
+    viewer.model.step_slice("axial", 1)
     assert axial.visible_measurements() == []
-    viewer.step_slice("axial", -1)
+    viewer.model.step_slice("axial", -1)
     assert len(axial.visible_measurements()) == 1
 
 
@@ -117,27 +117,27 @@ def edges_along_row(profile: np.ndarray, threshold: float) -> tuple[int, int]:
 def test_demo_head_width_and_tissue_values(viewer, qtbot):
     """Skin ellipsoid 148 mm wide (semi-axis 74 mm in x); white matter 26 HU and the lesion 85 HU before noise."""
     ct = series(demo.ensure_demo_study() / demo.CT.folder)
-    viewer.set_volume(ct)
-    viewer.set_position(demo.HEAD_CENTER)
+    viewer.model.set_image(ct)
+    viewer.model.set_position(demo.HEAD_CENTER)
     viewer.maximise("axial")
-    viewer.set_crosshair_visible(False)
-    viewer.set_annotations_visible(False)
-    viewer.set_window(-480, 100)  # air black, every tissue white: the head's outline
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.set_annotations_visible(False)
+    viewer.model.set_window(-480, 100)  # air black, every tissue white: the head's outline
     axial = viewer.slice_view("axial")
     rgb = axial.capture()
     _, y = axial.world_to_display(demo.HEAD_CENTER)
     x0, x1 = edges_along_row(rgb[int(round(y)), :, 0].astype(float), 127)
-    viewer.set_tool("ruler")
+    viewer.model.set_tool("ruler")
     drag(qtbot, axial, (x0, y), (x1, y))
-    (ruler,) = viewer.measurements()
+    (ruler,) = viewer.model.measurements()
     assert length_mm(ruler) == pytest.approx(2 * 74, abs=1.5)  # within a pixel or two of the true width
-    viewer.set_tool("ellipse")
+    viewer.model.set_tool("ellipse")
     centre = demo.HEAD_CENTER
     drag(qtbot, axial, axial.world_to_display(centre - [18, 18, 0]), axial.world_to_display(centre + [18, 18, 0]))
-    white = viewer.measurement_values(viewer.measurements()[-1])
+    white = viewer.model.measurement_values(viewer.model.measurements()[-1])
     assert white["mean"][0] == pytest.approx(26, abs=2) and white["sd"][0] < 8 and white["mean"][1] == "HU"
     lesion = demo.LANDMARKS_CT["lesion"]
-    viewer.set_position(lesion)
+    viewer.model.set_position(lesion)
     drag(qtbot, axial, axial.world_to_display(lesion - [4, 4, 0]), axial.world_to_display(lesion + [4, 4, 0]))
-    dense = viewer.measurement_values(viewer.measurements()[-1])
+    dense = viewer.model.measurement_values(viewer.model.measurements()[-1])
     assert dense["mean"][0] == pytest.approx(85, abs=4)

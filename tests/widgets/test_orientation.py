@@ -13,7 +13,7 @@ import pytest
 from vtkmodules.util import numpy_support
 
 from tests.widgets.conftest import series
-from workstation.viewstate import VIEW_NAMES
+from workstation.viewer_model.display import VIEW_NAMES
 
 STANDARD_LABELS = {
     "axial": {"left": "R", "right": "L", "top": "A", "bottom": "P"},
@@ -33,7 +33,7 @@ def shown_slice(view) -> np.ndarray:
 
 def check_view_orientation(viewer, name: str, rng: np.random.Generator) -> None:
     """Labels are the standard ones, the screen edges point where they say, and pixels show the right voxels."""
-    volume = viewer.volume()
+    volume = viewer.model.volume()
     viewer.maximise(name)
     view = viewer.slice_view(name)
     assert view.edge_labels() == STANDARD_LABELS[name]
@@ -54,7 +54,7 @@ def check_view_orientation(viewer, name: str, rng: np.random.Generator) -> None:
     assert np.allclose(ijk, np.rint(ijk), atol=1e-6), "an unrotated view samples voxel centres"
     i, j, k = np.rint(ijk).astype(int).T
     values = volume.array[k, j, i].astype(np.float64)
-    window = viewer.window()
+    window = viewer.model.window()
     expected = np.clip((values - window.lower) / window.width, 0, 1) * 255
     xy = np.array([view.world_to_display(p) for p in lps])
     inside = (xy[:, 0] > 2) & (xy[:, 0] < w - 3) & (xy[:, 1] > 2) & (xy[:, 1] < h - 3)
@@ -67,10 +67,10 @@ def check_view_orientation(viewer, name: str, rng: np.random.Generator) -> None:
 
 
 def plain_views(viewer, volume) -> None:
-    viewer.set_volume(volume)
-    viewer.set_interpolation(False)
-    viewer.set_crosshair_visible(False)
-    viewer.set_annotations_visible(False)
+    viewer.model.set_image(volume)
+    viewer.model.set_interpolation(False)
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.set_annotations_visible(False)
 
 
 @pytest.mark.parametrize("name", ["ct", "mr"])
@@ -109,7 +109,7 @@ def test_four_patient_positions_show_the_same_head_the_same_way_round(viewer, de
         plain_views(viewer, volume)
         for view_name in VIEW_NAMES:
             check_view_orientation(viewer, view_name, rng)
-        viewer.set_position(head_centroid(volume))  # the same anatomy: each head's own centre
+        viewer.model.set_position(head_centroid(volume))  # the same anatomy: each head's own centre
         images[position] = {n: shown_slice(viewer.slice_view(n)) for n in ("coronal", "sagittal")}
         threshold = volume.array.mean()
         for view_name, image in images[position].items():
@@ -143,8 +143,8 @@ def test_a_marker_on_the_patient_left_front_shows_at_screen_right_and_top_whatev
     target = np.array([15.0, -12.0, 4.0])  # left, anterior, superior of the centre
     i, j, k = np.rint(volume.world_to_index(target)).astype(int)
     volume.array[k, j, i] = 1000
-    viewer.set_volume(volume)
-    viewer.set_position(volume.index_to_world([i, j, k]))
+    viewer.model.set_image(volume)
+    viewer.model.set_position(volume.index_to_world([i, j, k]))
     marker_only(viewer)
     # axial: left (L) at screen right, anterior at the top; coronal: L right, superior top;
     # sagittal: anterior at screen left, superior top. Every marker lies above the centre.

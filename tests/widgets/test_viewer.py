@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.widgets.volumes import box_phantom
 from workstation import geometry
-from workstation.viewstate import VIEW_NAMES, Window
+from workstation.viewer_model.display import Window
 
 MARKER_IJK = (33, 30, 20)
 # i runs to the patient's posterior, j to the right, k to superior: nothing lines up with the screen by index.
@@ -27,10 +27,10 @@ def white_pixels(rgb: np.ndarray) -> np.ndarray:
 
 def marker_only(viewer) -> None:
     """Nearest-neighbour pixels, no overlays, a window where only the 1000 marker is white (box 200 is black)."""
-    viewer.set_interpolation(False)
-    viewer.set_window(700, 200)
-    viewer.set_crosshair_visible(False)
-    viewer.set_annotations_visible(False)
+    viewer.model.set_interpolation(False)
+    viewer.model.set_window(700, 200)
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.set_annotations_visible(False)
 
 
 def click(qtbot, view, x: float, y: float, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -40,9 +40,9 @@ def click(qtbot, view, x: float, y: float, modifier=Qt.KeyboardModifier.NoModifi
 def test_a_click_on_a_voxel_reports_it_and_moves_all_three_views_there(viewer, qtbot):
     volume = box_phantom(direction=TURNED)
     marker = volume.index_to_world(MARKER_IJK)
-    viewer.set_volume(volume)
+    viewer.model.set_image(volume)
     # the axial slice of the marker, crosshair elsewhere in the plane
-    viewer.set_position(marker + [12.0, -9.0, 0.0])
+    viewer.model.set_position(marker + [12.0, -9.0, 0.0])
     marker_only(viewer)
     axial = viewer.slice_view("axial")
     found = white_pixels(axial.capture())
@@ -55,7 +55,7 @@ def test_a_click_on_a_voxel_reports_it_and_moves_all_three_views_there(viewer, q
     probe = probes[-1]
     assert probe["ijk"] == MARKER_IJK and probe["value"] == 1000 and probe["units"] == "HU"
     assert np.linalg.norm(probe["lps"] - marker) < 0.6  # within the voxel (0.8 x 0.9 mm pixels)
-    assert np.allclose(viewer.position(), probe["lps"])
+    assert np.allclose(viewer.model.position(), probe["lps"])
     for name in ("coronal", "sagittal"):
         view = viewer.slice_view(name)
         assert abs(view.shown.to_plane(marker)[2]) < 1e-6, f"{name} is not on the marker's slice"
@@ -66,34 +66,34 @@ def test_a_click_on_a_voxel_reports_it_and_moves_all_three_views_there(viewer, q
 
 def test_wheel_arrows_and_page_keys_step_through_slices(viewer, qtbot):
     volume = box_phantom()
-    viewer.set_volume(volume)
+    viewer.model.set_image(volume)
     axial = viewer.slice_view("axial")
     n0, count = axial.slice_number()
     assert count == volume.shape_ijk[2]
-    z0 = viewer.position()[2]
+    z0 = viewer.model.position()[2]
     wheel = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(axial.canvas, wheel)
     assert axial.slice_number()[0] == n0 + 1
-    assert viewer.position()[2] == pytest.approx(volume.index_to_world([0, 0, n0])[2])  # onto a slice centre
+    assert viewer.model.position()[2] == pytest.approx(volume.index_to_world([0, 0, n0])[2])  # onto a slice centre
     qtbot.keyClick(axial.canvas, Qt.Key.Key_PageUp)
     assert axial.slice_number()[0] == n0 + 11
     qtbot.keyClick(axial.canvas, Qt.Key.Key_Down)
     assert axial.slice_number()[0] == n0 + 10
-    assert viewer.position()[2] - z0 > 0  # axial slices go up along +z (superior)
+    assert viewer.model.position()[2] - z0 > 0  # axial slices go up along +z (superior)
     assert viewer.slice_view("coronal").slice_number() == viewer.slice_view("coronal").slice_number()
     assert f"Slice {n0 + 10}/{count}" in axial.annotation()["lower_left"]
 
 
 def test_mouse_drags_window_zoom_pan_and_double_click_maximises(viewer, qtbot):
-    viewer.set_volume(box_phantom())
+    viewer.model.set_image(box_phantom())
     view = viewer.slice_view("coronal")
     canvas = view.canvas
-    before = viewer.window()
+    before = viewer.model.window()
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     qtbot.mouseMove(canvas, QPoint(140, 120))
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(140, 120))
-    after = viewer.window()
+    after = viewer.model.window()
     assert after.width > before.width and after.center > before.center
     scale = view.mm_per_pixel()
     qtbot.mousePress(canvas, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
@@ -113,7 +113,7 @@ def test_mouse_drags_window_zoom_pan_and_double_click_maximises(viewer, qtbot):
 
 
 def test_layouts_and_the_composed_screenshot(viewer):
-    viewer.set_volume(box_phantom())
+    viewer.model.set_image(box_phantom())
     viewer.set_layout("1x3")
     assert [v.name for v in viewer.visible_views()] == ["axial", "coronal", "sagittal"]
     viewer.set_layout("1x1")
@@ -141,21 +141,20 @@ def grey_at_centre(view) -> float:
 
 def test_presets_invert_colour_maps_and_header_windows(viewer):
     volume = box_phantom()
-    viewer.set_volume(volume)
-    assert viewer.window() == Window(40, 400)  # CT without header presets opens with Abdomen
+    viewer.model.set_image(volume)
+    assert viewer.model.window() == Window(40, 400)  # CT without header presets opens with Abdomen
     axial = viewer.slice_view("axial")
-    for name in VIEW_NAMES:
-        viewer.slice_view(name).set_crosshair_visible(False)
-    viewer.apply_preset("Lung")  # -1350 .. 150: the 200 box is white
-    assert viewer.window() == Window(-600, 1500)
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.apply_preset("Lung")  # -1350 .. 150: the 200 box is white
+    assert viewer.model.window() == Window(-600, 1500)
     assert grey_at_centre(axial) > 250
-    viewer.apply_preset("Brain")  # 0 .. 80: still white
-    viewer.set_invert(True)
+    viewer.model.apply_preset("Brain")  # 0 .. 80: still white
+    viewer.model.set_invert(True)
     assert grey_at_centre(axial) < 5
-    viewer.set_invert(False)
-    viewer.set_window(200, 400)  # 200 sits in the middle of the window
+    viewer.model.set_invert(False)
+    viewer.model.set_window(200, 400)  # 200 sits in the middle of the window
     assert grey_at_centre(axial) == pytest.approx(127.5, abs=3)
-    viewer.set_colormap("Hot iron")
+    viewer.model.set_colormap("Hot iron")
     rgb = axial.capture()
     x, y = axial.world_to_display(axial.plane.center)
     r, g, b = rgb[int(y) + 6, int(x) + 6].astype(int)
@@ -167,26 +166,26 @@ def test_thick_slab_mip_shows_a_bright_voxel_from_a_nearby_slice(viewer):
     volume = box_phantom()
     marker = volume.index_to_world(MARKER_IJK)
     viewer.set_layout("1x3")
-    viewer.set_volume(volume)
-    viewer.set_position(marker + [0, 0, 3 * 1.5])  # three slices above the marker
+    viewer.model.set_image(volume)
+    viewer.model.set_position(marker + [0, 0, 3 * 1.5])  # three slices above the marker
     marker_only(viewer)
     axial = viewer.slice_view("axial")
     assert len(white_pixels(axial.capture())) == 0
-    viewer.set_slab("mip", 12.0)
+    viewer.model.set_slab("mip", 12.0)
     assert axial.layer.slab_slices() == 9
     spots = white_pixels(axial.capture())
     assert len(spots) > 0 and np.allclose(spots.mean(axis=0), axial.world_to_display(marker), atol=3)
     assert "MIP 13.5 mm" in axial.annotation()["lower_right"]
-    viewer.set_slab("minip", 12.0)
+    viewer.model.set_slab("minip", 12.0)
     assert len(white_pixels(axial.capture())) == 0
     with pytest.raises(ValueError):
-        viewer.set_slab("max", 3)
+        viewer.model.set_slab("max", 3)
 
 
 def test_ctrl_drag_rotates_the_crosshair_into_oblique_planes_and_r_resets(viewer, qtbot):
-    viewer.set_volume(box_phantom())
+    viewer.model.set_image(box_phantom())
     axial = viewer.slice_view("axial")
-    cx, cy = axial.world_to_display(viewer.position())
+    cx, cy = axial.world_to_display(viewer.model.position())
     qtbot.mousePress(axial.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
                      QPoint(int(cx + 80), int(cy)))
     qtbot.mouseMove(axial.canvas, QPoint(int(cx + 80), int(cy + 80)))  # a quarter-turn... by 45 degrees
@@ -199,16 +198,16 @@ def test_ctrl_drag_rotates_the_crosshair_into_oblique_planes_and_r_resets(viewer
     assert "Oblique" in coronal.annotation()["upper_right"]
     qtbot.keyClick(axial.canvas, Qt.Key.Key_R)
     assert np.allclose(coronal.shown.normal, [0, 1, 0])
-    assert np.allclose(viewer.position(), viewer.volume().center())
+    assert np.allclose(viewer.model.position(), viewer.model.volume().center())
 
 
 def test_hiding_identity_and_the_probe_on_hover(viewer, qtbot):
-    viewer.set_volume(box_phantom())
+    viewer.model.set_image(box_phantom())
     axial = viewer.slice_view("axial")
     assert "Doe^Jane" in axial.annotation()["upper_left"] and "PID-0001" in axial.annotation()["upper_left"]
-    viewer.set_hide_identity(True)
+    viewer.model.set_hide_identity(True)
     assert "Doe^Jane" not in axial.annotation()["upper_left"] and "PID-0001" not in axial.annotation()["upper_left"]
-    x, y = (int(c) + 7 for c in axial.world_to_display(viewer.position()))
+    x, y = (int(c) + 7 for c in axial.world_to_display(viewer.model.position()))
     with qtbot.waitSignal(viewer.probe) as probe:
         qtbot.mouseMove(axial.canvas, QPoint(x, y))
     assert probe.args[0]["view"] == "axial" and np.allclose(probe.args[0]["lps"], axial.display_to_world(x, y))
@@ -217,7 +216,7 @@ def test_hiding_identity_and_the_probe_on_hover(viewer, qtbot):
 
 
 def test_cine_loops_through_slices(viewer, qtbot):
-    viewer.set_volume(box_phantom())
+    viewer.model.set_image(box_phantom())
     axial = viewer.slice_view("axial")
     seen = set()
     viewer.positionChanged.connect(lambda _: seen.add(axial.slice_number()[0]))
@@ -232,14 +231,14 @@ def test_slices_appear_while_the_volume_is_still_loading(viewer):
     loading = box_phantom()
     loading.array[...] = -1000  # preallocated, nothing read yet
     viewer.set_layout("1x3")
-    viewer.set_volume(loading)
+    viewer.model.set_image(loading)
     marker = full.index_to_world(MARKER_IJK)
-    viewer.set_position(marker)
+    viewer.model.set_position(marker)
     marker_only(viewer)
     axial = viewer.slice_view("axial")
     assert len(white_pixels(axial.capture())) == 0
     loading.array[MARKER_IJK[2]] = full.array[MARKER_IJK[2]]  # the loader fills one slice in place
-    viewer.volume_modified()
+    viewer.model.voxels_modified()
     assert len(white_pixels(axial.capture())) > 0
 
 
@@ -251,8 +250,8 @@ def test_closing_releases_every_render_window_and_leaves_no_thread(qtbot):
     qtbot.addWidget(v)
     v.resize(600, 600)
     v.show()
-    v.set_volume(box_phantom())
-    v.set_volume(box_phantom(), slot=1)
+    v.model.set_image(box_phantom())
+    v.model.set_image(box_phantom(), slot=1)
     views = v.visible_views()
     assert len(views) == 8
     windows = [view.render_window for view in views]

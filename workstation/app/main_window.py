@@ -1,7 +1,9 @@
 """The main window: browser, viewer, tag inspector and message log, wired to background jobs.
 
 It only wires: the catalog, the loader, the measurement store and the
-exports are plain modules; the views are ``widgets.viewer.Viewer``. Every
+exports are plain modules; what is shown is the viewer model
+(``self.viewer.model``, ``workstation.viewer_model``), which the window and
+its controllers change and ``widgets.viewer.Viewer`` draws. Every
 long step is a job on the ``JobRunner``; the status bar shows its progress
 and a Cancel button. Errors become one line in the message log, never a
 traceback on screen. Closing the window cancels and joins every job first.
@@ -43,10 +45,8 @@ from widgets.vtk_bridge import to_qimage
 from workstation.app.about import AboutDialog
 from workstation.app.catalog import Catalog
 from workstation.app.job_runner import JobHandle, JobRunner
-from workstation.app.library_listing import Imported, import_and_list, library_plans
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
-from workstation.app.opening import Opened, open_path
 from workstation.app.pacs_controller import install_pacs
 from workstation.app.registration_controller import install as install_registration
 from workstation.app.settings import RecentItems, app_settings
@@ -58,10 +58,14 @@ from workstation.dicom.sr import write_report
 from workstation.dicom.tags import file_tree
 from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
+from workstation.image_io import READ_SUFFIXES, is_image_file, write_volume
 from workstation.jobs import Job
+from workstation.labels import LabelMap
+from workstation.library_listing import Imported, import_and_list, library_plans
 from workstation.measurement_export import record, write_csv
 from workstation.measurements import Measurement
-from workstation.viewstate import default_window
+from workstation.opening import Opened, open_labels, open_path, open_volume
+from workstation.viewer_model import LabelsLayer
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.app")
@@ -75,6 +79,7 @@ TAGS_DELAY_MS = 150
 VIEW_EXPORTS = {"layout": "&Layout (all views)", "axial": "&Axial", "coronal": "&Coronal",
                 "sagittal": "&Sagittal", "3d": "&3D"}
 """What File > Export view as PNG offers: the viewer's layout or one of its views."""
+IMAGE_FILTER = f"Images ({' '.join('*' + s for s in READ_SUFFIXES)});;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -96,17 +101,14 @@ class MainWindow(QMainWindow):
         self.catalog = Catalog()
         self.library = Library()
         self.store = MeasurementStore()
-        self.current_key = ""
-        self.volume: Volume | None = None
-        self.hide_identity = False
         self._load: JobHandle | None = None
         self._foreground: list[JobHandle] = []
         self._thumbnail_queue: list[str] = []
         self._thumbnail_job: JobHandle | None = None
         self._restoring = False
-        self._opening_window = None
 
         self.viewer = Viewer(self)
+        self.model = self.viewer.model
         self.setCentralWidget(self.viewer)
         self.browser = LibraryBrowser()
         self.tags = TagInspector()
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         self.browser.seriesActivated.connect(self.load_series)
         self.browser.seriesSelected.connect(self._show_series_tags)
         self.viewer.positionChanged.connect(self._position_changed)
+        self.model.hide_identity_changed.connect(self._identity_switched)
         self.viewer.measurementsChanged.connect(self._save_measurements)
         self.messages.added.connect(lambda line: self.statusBar().showMessage(line, 8000))
         self.setAcceptDrops(True)
@@ -170,12 +173,16 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self._action(file_menu, "&Open folder (temporary)...", self._ask_open_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &image file...", self._ask_open_image, "Ctrl+Shift+O")
+        self._action(file_menu, "Open &labels on the image...", self._ask_open_labels)
+        self._action(file_menu, "Open e&xperiment run...", self._ask_open_run)
         self._action(file_menu, "&Import folder into library...", self._ask_import_folder, "Ctrl+I")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent_menu()
         file_menu.addSeparator()
         self._action(file_menu, "Export measurements as &CSV...", self._ask_export_csv)
         self._action(file_menu, "Export measurements as DICOM &SR...", self._ask_export_sr)
+        self._action(file_menu, "Export &image as NIfTI, NRRD or MHA...", self._ask_export_image)
         self._action(file_menu, "Save &screenshot...", self._ask_screenshot, "Ctrl+Shift+S")
         png_menu = file_menu.addMenu("Export &view as PNG")
         for name, label in VIEW_EXPORTS.items():
@@ -229,10 +236,24 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for path in self.recent.items():
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_folder(p))
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent.items()))
 
     # -- view state --------------------------------------------------------------------
+    @property
+    def volume(self) -> Volume | None:
+        """The main series on screen (the model's slot 0)."""
+        return self.model.volume()
+
+    @property
+    def current_key(self) -> str:
+        """The catalogue key (or file) of the main series on screen."""
+        return self.model.slot().source
+
+    @property
+    def hide_identity(self) -> bool:
+        return self.model.hide_identity
+
     def set_layout(self, name: str) -> None:
         name = name if name in LAYOUTS else "2x2"
         self.layout_name = name
@@ -240,10 +261,13 @@ class MainWindow(QMainWindow):
         self.layout_actions[name].setChecked(True)
 
     def set_hide_identity(self, hide: bool) -> None:
-        self.hide_identity = bool(hide)
-        self.viewer.set_hide_identity(self.hide_identity)
-        self.browser.set_hide_identity(self.hide_identity)
-        self.tags.set_hide_identity(self.hide_identity)
+        self.model.set_hide_identity(hide)
+
+    def _identity_switched(self, hide: bool) -> None:
+        self.browser.set_hide_identity(hide)
+        self.tags.set_hide_identity(hide)
+        if self.identity_action.isChecked() != hide:
+            self.identity_action.setChecked(hide)
         self._update_title()
 
     def _update_title(self) -> None:
@@ -312,6 +336,76 @@ class MainWindow(QMainWindow):
         if folder:
             self.import_folder(folder)
 
+    def _ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image file", "", IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def _ask_open_labels(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a label map on the shown image", "", IMAGE_FILTER)
+        if path:
+            self.open_labels(path)
+
+    def open_labels(self, path: str | Path) -> JobHandle | None:
+        """An integer image file on the shown image's grid as its labels layer (one segment per value)."""
+        image = self.volume
+        if image is None:
+            self.messages.add("labels: open an image first, then its label map")
+            return None
+        key = self.current_key
+        source = str(Path(path).resolve())
+
+        def opened(labels: LabelMap) -> None:
+            if self.model.showing(key):
+                self.model.set_labels(LabelsLayer(labels))
+                self.messages.add(f"labels: {len(labels.segments)} segment(s) from {Path(source).name}", logging.INFO)
+
+        job = Job(lambda _progress, _cancel: open_labels(source, image))
+        return self.run_job(job, "open", f"opening the labels {Path(source).name}", opened)
+
+    def _ask_open_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder of 'workstation experiment run'")
+        if folder:
+            self.open_run(folder)
+
+    def open_path(self, path: str | Path, load_first: bool = True) -> JobHandle:
+        """Open whatever ``path`` is: a run folder of an experiment, an image file, or DICOM (folder or file)."""
+        from workstation.experiments.review import is_run_folder  # pandas: paid only when a path is opened
+
+        p = Path(path)
+        if is_run_folder(p):
+            return self.open_run(p)
+        if is_image_file(p):
+            return self.open_image(p)
+        return self.open_folder(p, load_first)
+
+    def open_image(self, path: str | Path) -> JobHandle:
+        """An image file (NIfTI with its sform/qform, NRRD, MetaImage; 3D or 4D) as the main series, in LPS."""
+        source = str(Path(path).resolve())
+
+        def opened(volume: Volume) -> None:
+            self._show_volume(source, volume)
+            self.recent.add(source)
+            self._fill_recent_menu()
+            self.volumeLoaded.emit(source)
+
+        job = Job(lambda progress, cancel: open_volume(source, progress=progress, cancel=cancel))
+        return self.run_job(job, "open", f"opening {Path(source).name}", opened)
+
+    def open_run(self, folder: str | Path) -> JobHandle:
+        """A run folder of ``workstation experiment run``: the fixed image with the moving one fused through the
+        run's transform, both sets of landmarks with their errors, and the metric history (registration dock)."""
+        from workstation.experiments.review import read_run
+
+        source = str(Path(folder).resolve())
+
+        def read(review: object) -> None:
+            self.recent.add(source)
+            self._fill_recent_menu()
+            self.registration.review_run(review)
+
+        return self.run_job(Job(read_run, source), "open", f"reading the run {Path(source).name}", read)
+
     def open_folder(self, path: str | Path, load_first: bool = True) -> JobHandle:
         """Scan a folder or file (not imported), list its series, and load the first one."""
         source = str(Path(path).resolve())
@@ -332,9 +426,16 @@ class MainWindow(QMainWindow):
         return self.run_job(Job(open_path, source), "open", f"scanning {Path(source).name}", scanned)
 
     def open_demo(self) -> JobHandle:
-        """Write the demo study on first use (a few seconds), then open it."""
-        return self.run_job(Job(ensure_demo_study), "demo", "preparing the demo study",
-                            lambda folder: self.open_folder(folder))
+        """Write the demo study on first use (a few seconds), then open its two series.
+
+        The series folders, not the study folder: its ground-truth files are
+        not DICOM, and a first run should show no warning that is not one.
+        """
+        def written(folder: Path) -> None:
+            self.open_folder(folder / "CT")
+            self.open_folder(folder / "MR", load_first=False)
+
+        return self.run_job(Job(ensure_demo_study), "demo", "preparing the demo study", written)
 
     def import_folder(self, path: str | Path) -> JobHandle:
         """Import into the library (new or changed files only), then list the library in the browser."""
@@ -402,7 +503,7 @@ class MainWindow(QMainWindow):
             if handle is not self._load:
                 return  # a load the user has replaced
             if isinstance(event, FirstSlice):
-                self._show_volume(key, event.volume)
+                self._show_volume(key, event.volume, complete=False)
                 self.firstSliceShown.emit(key)
             elif isinstance(event, SliceDone) and not self._refresh_timer.isActive():
                 self._refresh_timer.start()
@@ -427,36 +528,28 @@ class MainWindow(QMainWindow):
         self._load = handle
         return handle
 
-    def _show_volume(self, key: str, volume: Volume) -> None:
-        self.current_key = key
-        self.volume = volume
-        self.viewer.set_volume(volume)
-        self._opening_window = self.viewer.window()
+    def _show_volume(self, key: str, volume: Volume, complete: bool = True) -> None:
+        """Show a volume as the main series (``complete=False``: a preview the loader is still filling)."""
+        self._restoring = True  # the new image drops the old series' measurements: nothing to save
+        try:
+            self.model.set_image(volume, source=key, complete=complete)
+        finally:
+            self._restoring = False
         self._restore_measurements(key)
         self._show_series_tags(key)
         self._update_title()
 
     def _complete_volume(self, key: str, volume: Volume) -> None:
-        """The load finished: show the rest of the slices, or the whole volume if it was not previewed.
-
-        The opening window of a series without header presets comes from its
-        values, and at the first slice most were not there yet: it is worked
-        out again now, unless the user has already changed it.
-        """
-        shown = self.viewer.volume()
-        if key != self.current_key or shown is None or not np.shares_memory(shown.array, volume.array):
+        """The load finished: show the rest of the slices of its preview, or the whole volume if not previewed."""
+        if self.model.showing(key, loading=True):
+            self.model.complete_image(volume)
+            self._update_title()
+        else:
             self._show_volume(key, volume)
-            return
-        self.volume = volume
-        self.viewer.volume_modified(complete=True)
-        if self.viewer.window() == self._opening_window:
-            window = default_window(volume)
-            self.viewer.set_window(window.center, window.width)
-        self._update_title()
 
     def _refresh_volume(self) -> None:
         if self.volume is not None:
-            self.viewer.volume_modified()
+            self.model.voxels_modified()
 
     # -- tags --------------------------------------------------------------------------
     def _show_series_tags(self, key: str) -> None:
@@ -490,7 +583,7 @@ class MainWindow(QMainWindow):
         self._restoring = True
         try:
             saved = [Measurement.from_dict(d) for d in self.store.load(key)]
-            self.viewer.set_measurements(saved)
+            self.viewer.model.set_measurements(saved)
         except (WorkstationError, KeyError, ValueError) as exc:
             self.messages.add_error(exc if isinstance(exc, WorkstationError) else WorkstationError(
                 f"saved measurements unreadable ({exc})"), "measurements")
@@ -501,12 +594,12 @@ class MainWindow(QMainWindow):
         if self._restoring or not self.current_key:
             return
         try:
-            self.store.save(self.current_key, [m.to_dict() for m in self.viewer.measurements()])
+            self.store.save(self.current_key, [m.to_dict() for m in self.viewer.model.measurements()])
         except WorkstationError as exc:
             self.messages.add_error(exc, "measurements")
 
     def measurement_records(self) -> list[dict]:
-        return [record(m, self.volume) for m in self.viewer.measurements()]
+        return [record(m, self.volume) for m in self.viewer.model.measurements()]
 
     def _ask_export_csv(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export measurements as CSV", "measurements.csv", "CSV (*.csv)")
@@ -535,6 +628,28 @@ class MainWindow(QMainWindow):
         job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path))
         return self.run_job(job, "sr", "SR export",
                             lambda out: self.messages.add(f"report written to {out}", logging.INFO))
+
+    # -- image export ------------------------------------------------------------------
+    def _ask_export_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the image", "image.nii.gz",
+                                              "Images (*.nii.gz *.nii *.nrrd *.mha)")
+        if path:
+            self.export_image(path)
+
+    def export_image(self, path: str | Path) -> JobHandle | None:
+        """The shown volume as an image file, by the writer ``workstation convert`` uses (exact LPS geometry)."""
+        volume, out = self.volume, Path(path)
+        if volume is None:
+            self.messages.add("image export: no image is shown")
+            return None
+
+        def write(progress, cancel) -> Path:
+            progress(0.0, f"writing {out.name}")
+            write_volume(volume, out)
+            return out
+
+        return self.run_job(Job(write), "export", "image export",
+                            lambda written: self.messages.add(f"image written to {written}", logging.INFO))
 
     # -- screenshots -------------------------------------------------------------------
     def compose_screenshot(self) -> QImage:
@@ -592,7 +707,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         for n, path in enumerate(paths):
-            self.open_folder(path, load_first=n == 0)
+            self.open_path(path, load_first=n == 0)
         event.acceptProposedAction()
 
     # -- closing -----------------------------------------------------------------------

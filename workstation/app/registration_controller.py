@@ -1,7 +1,8 @@
 """Registration in the window: runs as a background job, the moving image moves in the views while it works.
 
-The controller wires the registration panel, the fusion in the viewer and the
-job runner to ``registration.runner.register``:
+The controller wires the registration panel, the viewer model's fused and
+landmarks layers (drawn by ``widgets.fusion_layer.ViewerFusion``) and the job
+runner to the Qt-free jobs of ``workstation.registration_jobs``:
 
 - A run is a ``Job`` on a worker thread (SimpleITK's optimiser releases the
   GIL, so the GUI thread stays free). Its iteration events are batched on the
@@ -14,250 +15,67 @@ job runner to ``registration.runner.register``:
 - The shown transform is a candidate until accepted; Revert goes back to the
   last accepted one. Nudges (keys, mouse) adjust the shown transform.
 - Every run goes into a history persisted per image pair in the user data
-  folder as JSON (``RegistrationResult.to_dict()`` plus the request that
-  replays it); any entry can be shown again or run again.
+  folder (``workstation.registration_history``); any entry can be shown
+  again or run again.
 - Exports: the transform (.tfm/.h5/.json), the moving volume resampled onto
-  the fixed grid as NIfTI, or as a DICOM series with a new Series Instance
-  UID in the fixed image's frame of reference.
+  the fixed grid as an image file (``workstation.image_io``'s one writer),
+  or as a DICOM series with a new Series Instance UID in the fixed image's
+  frame of reference.
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
 import logging
-import math
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QScrollArea
 
 from registration.parameters import RegistrationParameters, list_presets, load_preset
-from registration.resample import resample_to
-from registration.runner import IterationEvent, RegistrationResult, register
+from registration.runner import RegistrationResult
 from registration.transforms import transform_from_matrix, write_transform
 from widgets.fusion_layer import ViewerFusion
-from widgets.landmarks import LandmarkPairs
 from widgets.registration_panel import RegistrationPanel
 from widgets.viewer import Viewer
 from workstation.app.job_runner import JobHandle, JobRunner
-from workstation.atomic import atomic_output
-from workstation.dicom.export import export_dicom_series
-from workstation.errors import Cancelled, ExportError, RegistrationError, WorkstationError, last_line
-from workstation.jobs import CancelFlag, Job, Progress, check_cancel
-from workstation.paths import data_dir
+from workstation.errors import Cancelled, RegistrationError, WorkstationError
+from workstation.jobs import Job
+from workstation.registration_history import (
+    describe_matrix,
+    history_label,
+    history_path,
+    load_history,
+    now,
+    pair_id,
+    save_history,
+)
+from workstation.registration_jobs import (
+    LIVE_INTERVAL_S,
+    LiveBatch,
+    RunRequest,
+    run_registration,
+    write_resampled_dicom,
+    write_resampled_image,
+)
+from workstation.viewer_model import FusedLayer, LandmarksLayer
 from workstation.volume import Volume
+
+if TYPE_CHECKING:
+    from workstation.experiments.review import RunReview
 
 log = logging.getLogger("workstation.app.registration")
 
 DEFAULT_PRESET = "ct-mr-rigid"
 LANDMARK_PRESET = "landmark-rigid"
-LIVE_INTERVAL_S = 0.2
-"""Worker-side batching of iteration events, and the shortest time between two view updates (five a second)."""
 RENDER_SHARE_INVERSE = 8.0
 """A live view update waits at least this many times the last update's render time: on a slow (software
 OpenGL, busy) machine the views follow less often, and the event loop stays free for the user."""
-SEARCH_SHARE = 0.3
-"""Share of the progress bar given to the orientation search, whose length is not known in advance."""
-WORKER_NICENESS = 10
-HISTORY_FORMAT = "workstation-registration-history/1"
-
-
-# -- what a run needs, and what the worker sends back ---------------------------------------------
-@dataclass
-class RunRequest:
-    """Everything that, with the two images, replays a run: parameters, start, seed, threads, points."""
-
-    params: RegistrationParameters
-    init: str = "auto"
-    seed: int = 0
-    threads: int | None = None
-    initial: np.ndarray | None = None            # a manual start (init "manual")
-    fixed_landmarks: np.ndarray | None = None
-    moving_landmarks: np.ndarray | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        def listed(a: np.ndarray | None) -> list | None:
-            return None if a is None else np.asarray(a).tolist()
-
-        return {"parameters": self.params.to_dict(), "init": self.init, "seed": self.seed, "threads": self.threads,
-                "initial_matrix_lps": listed(self.initial), "fixed_landmarks": listed(self.fixed_landmarks),
-                "moving_landmarks": listed(self.moving_landmarks)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRequest:
-        def array(key: str) -> np.ndarray | None:
-            return None if data.get(key) is None else np.asarray(data[key], dtype=np.float64)
-
-        return cls(RegistrationParameters.from_dict(data["parameters"]), data.get("init", "auto"),
-                   int(data.get("seed", 0)), data.get("threads"), array("initial_matrix_lps"),
-                   array("fixed_landmarks"), array("moving_landmarks"))
-
-
-@dataclass
-class LiveBatch:
-    """Iteration events since the last batch: (series, metric) in order, and the latest transform."""
-
-    points: list[tuple[str, float]]
-    matrix: np.ndarray
-
-
-def series_name(event: IterationEvent) -> str:
-    if event.stage == "level":
-        return f"level {event.level}"
-    return "bulk" if event.stage == "bulk" else "search"
-
-
-@dataclass
-class EventBatcher:
-    """Runs on the worker: turns iteration events into progress and into batches posted to the GUI thread."""
-
-    post: Callable[[LiveBatch], None] | None
-    progress: Progress
-    planned: list[int]
-    interval: float = LIVE_INTERVAL_S
-    points: list[tuple[str, float]] = field(default_factory=list)
-    matrix: np.ndarray | None = None
-    last_post: float = 0.0
-    search_events: int = 0
-
-    def __call__(self, event: IterationEvent) -> None:
-        self.points.append((series_name(event), float(event.metric)))
-        self.matrix = event.matrix_lps
-        if event.stage == "level":
-            done = sum(self.planned[:event.level]) + event.iteration
-            fraction = SEARCH_SHARE + (1 - SEARCH_SHARE) * done / max(sum(self.planned), 1)
-            message = f"level {event.level + 1} of {len(self.planned)}, iteration {event.iteration}"
-        else:
-            self.search_events += 1
-            fraction = SEARCH_SHARE * (1 - math.exp(-self.search_events / 200))
-            message = "orientation search" if event.stage != "bulk" else "rigid stage"
-        self.progress(min(fraction, 0.99), message)
-        if time.monotonic() - self.last_post >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.post is not None and self.points and self.matrix is not None:
-            self.post(LiveBatch(self.points, self.matrix))
-        self.points, self.last_post = [], time.monotonic()
-
-
-def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
-    """Let the calling worker thread (and the ITK threads it starts) yield the CPU to the GUI thread.
-
-    On Linux a thread is a task with its own nice value, inherited by the
-    threads it creates; on a two-core machine a registration using both cores
-    would otherwise make every render wait. Elsewhere this does nothing.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-        except OSError:
-            log.debug("could not lower the registration thread's priority", exc_info=True)
-
-
-def run_registration(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, request: RunRequest,
-                     post: Callable[[LiveBatch], None] | None = None) -> RegistrationResult:
-    """The job: one registration run, reporting live batches through ``post``."""
-    lower_thread_priority()
-    batcher = EventBatcher(post, progress, [level.iterations for level in request.params.levels])
-    result = register(fixed, moving, request.params, init=request.init, seed=request.seed, threads=request.threads,
-                      on_iteration=batcher, cancel=cancel, initial_transform=request.initial,
-                      fixed_landmarks=request.fixed_landmarks, moving_landmarks=request.moving_landmarks)
-    batcher.flush()
-    progress(1.0, "registration done")
-    return result
-
-
-def write_resampled_nifti(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, matrix: np.ndarray,
-                          path: str) -> Path:
-    """The job: the moving volume on the fixed grid through ``matrix``, written as NIfTI (never a half file)."""
-    out = Path(path)
-    if not out.name.endswith((".nii", ".nii.gz")):
-        raise ExportError("a NIfTI file name ends in .nii or .nii.gz", out)
-    progress(0.1, "resampling")
-    resampled = resample_to(fixed, moving, matrix)
-    check_cancel(cancel)
-    progress(0.6, "writing NIfTI")
-    with atomic_output(out, "NIfTI") as tmp:
-        try:
-            sitk.WriteImage(resampled.to_sitk(), str(tmp))
-        except RuntimeError as exc:
-            raise ExportError(f"cannot write NIfTI ({last_line(exc)})", out) from exc
-        check_cancel(cancel)
-    progress(1.0, "NIfTI written")
-    return out
-
-
-def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, matrix: np.ndarray,
-                          out_dir: str, reference: str | None) -> list[Path]:
-    """The job: the moving volume on the fixed grid as a new DICOM series in the fixed frame of reference."""
-    if reference is None:
-        raise ExportError("the fixed volume has no DICOM header to take patient and study from", out_dir)
-    resampled = resample_to(fixed, moving, matrix)
-    check_cancel(cancel)
-    describe = lambda v: v.meta.description or v.meta.modality or "series"
-    description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
-    return export_dicom_series(resampled, out_dir, reference, description, fixed.meta.frame_of_reference_uid,
-                               progress=progress, cancel=cancel)
-
-
-# -- history ------------------------------------------------------------------------------------
-def pair_id(fixed: Volume, moving: Volume, fixed_key: str, moving_key: str) -> str:
-    """A file name for a pair: a hash of the two series UIDs (never patient data)."""
-    text = f"{fixed.meta.series_uid or fixed_key}|{moving.meta.series_uid or moving_key}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def history_path(pair: str) -> Path:
-    return data_dir() / "registrations" / f"{pair}.json"
-
-
-def load_history(path: Path) -> list[dict[str, Any]]:
-    """The stored runs of a pair; a missing file is an empty history, a damaged one an error naming it."""
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != HISTORY_FORMAT or not isinstance(data.get("runs"), list):
-            raise ValueError("not a registration history")
-        return data["runs"]
-    except (OSError, ValueError, AttributeError) as exc:
-        raise WorkstationError(f"registration history unreadable ({exc})", path) from exc
-
-
-def save_history(path: Path, runs: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": HISTORY_FORMAT, "runs": runs}, indent=1)
-    with atomic_output(path, "registration history") as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
-
-
-def describe_matrix(matrix: np.ndarray) -> str:
-    """'shift 4.0 mm, turn 7.1 deg': how far a fixed->moving matrix is from identity, for a label."""
-    m = np.asarray(matrix)
-    angle = math.degrees(math.acos(max(-1.0, min(1.0, (np.trace(m[:3, :3]) - 1) / 2))))
-    shift = m[:3, 3]
-    return f"shift ({shift[0]:.1f}, {shift[1]:.1f}, {shift[2]:.1f}) mm, turn {angle:.1f} deg"
-
-
-def history_label(entry: dict[str, Any]) -> str:
-    when = entry.get("created", "")[11:19]
-    mark = " (accepted)" if entry.get("accepted") else ""
-    if entry.get("kind") == "manual":
-        return f"{when} manual: {describe_matrix(np.asarray(entry['matrix_lps']))}{mark}"
-    return (f"{when} {entry['parameters']['name']}: metric {entry['metric']:.4f}, {entry['seconds']:.1f} s, "
-            f"{entry['init']}{mark}")
 
 
 @dataclass
@@ -272,29 +90,35 @@ class OpenVolume:
 
 # -- the controller ------------------------------------------------------------------------------
 class RegistrationController(QObject):
-    """See the module docstring. ``show_fixed(key, volume)`` puts the fixed volume in the viewer's main slot."""
+    """See the module docstring. ``show_fixed(key, volume)`` puts the fixed volume in the model's main slot.
+
+    ``matrix`` is the candidate transform (what Accept keeps); the fused
+    layer shows it, or, during a run, the optimiser's latest one.
+    """
 
     runFinished = Signal(object)   # the history entry of the run
     runFailed = Signal(str)        # one line ("cancelled" for a cancel)
     transformChanged = Signal(object)
     exported = Signal(object)      # path(s) written
+    runReviewed = Signal(object)   # the RunReview now shown
 
     def __init__(self, viewer: Viewer, runner: JobRunner, panel: RegistrationPanel | None = None,
                  report: Callable[[str], None] | None = None,
                  show_fixed: Callable[[str, Volume], None] | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.viewer, self.runner = viewer, runner
+        self.model = viewer.model
         self.panel = panel or RegistrationPanel()
         self.fusion = ViewerFusion(viewer)
         self.report = report or (lambda line: log.info("%s", line))
-        self.show_fixed = show_fixed or (lambda _key, volume: viewer.set_volume(volume, 0))
+        self.show_fixed = show_fixed or (lambda key, volume: self.model.set_image(volume, 0, source=key))
         self.volumes: dict[str, OpenVolume] = {}
         self.fixed: OpenVolume | None = None
         self.moving: OpenVolume | None = None
         self.matrix = np.eye(4)
         self.accepted = np.eye(4)
         self.history: list[dict[str, Any]] = []
-        self.landmarks = LandmarkPairs()
+        self.dock: QDockWidget | None = None  # set by ``install``
         self.job: JobHandle | None = None
         self.live_updates: list[float] = []  # monotonic times the views followed the optimiser
         self._before_run = np.eye(4)
@@ -307,7 +131,7 @@ class RegistrationController(QObject):
     def _wire(self) -> None:
         p = self.panel
         p.pairChosen.connect(self.set_pair)
-        p.fusionChanged.connect(self.fusion.set_settings)
+        p.fusionChanged.connect(self._fusion_settings)
         p.presetChosen.connect(lambda name: p.set_parameters_text(load_preset(name).to_json()))
         p.runRequested.connect(self._run_from_panel)
         p.cancelRequested.connect(self.cancel)
@@ -323,6 +147,18 @@ class RegistrationController(QObject):
         self.fusion.nudged.connect(self.nudge)
         self.fusion.landmarkPicked.connect(self.place_landmark)
 
+    @property
+    def fused(self) -> FusedLayer | None:
+        return self.model.slot().fused
+
+    @property
+    def landmarks(self) -> LandmarksLayer | None:
+        return self.model.slot().landmarks
+
+    def _fusion_settings(self, settings: object) -> None:
+        if self.fused is not None:
+            self.fused.set_settings(settings)
+
     # -- volumes and the pair ----------------------------------------------------------------------
     def add_volume(self, key: str, label: str, volume: Volume, reference: str | None = None) -> None:
         """Offer a (3D) volume for registration; adding a key again replaces it."""
@@ -337,7 +173,7 @@ class RegistrationController(QObject):
             self.report("registration: choose two different volumes")
             return
         self.fixed, self.moving = self.volumes[fixed_key], self.volumes[moving_key]
-        if self.viewer.volume() is not self.fixed.volume:
+        if not self.model.showing(fixed_key):
             self.show_fixed(fixed_key, self.fixed.volume)
         try:
             self.history = load_history(self._history_path())
@@ -346,22 +182,47 @@ class RegistrationController(QObject):
             self.history = []
         accepted = [e for e in self.history if e.get("accepted")]
         self.accepted = np.asarray(accepted[-1]["matrix_lps"]) if accepted else np.eye(4)
-        self.landmarks.clear()
-        self.fusion.set_moving(self.moving.volume)
-        self.fusion.set_settings(self.panel.fusion_settings())
+        self.model.set_fused(FusedLayer(self.moving.volume, self.accepted, self.panel.fusion_settings()))
+        self.model.set_landmarks(LandmarksLayer())
+        self._show_landmark_counts()
         self.set_matrix(self.accepted)
         self.panel.choose(fixed_key, moving_key)
         self.panel.set_has_pair(True)
         self._show_history()
 
+    def review_run(self, review: RunReview) -> None:
+        """Show a run of ``workstation experiment run``: its fixed image, the moving one fused through the run's
+        transform, both sets of landmarks (with their errors in the status line) and its metric history."""
+        name = review.folder.name
+        fixed_key, moving_key = f"{review.folder}#fixed", f"{review.folder}#moving"
+        self.add_volume(fixed_key, f"{review.title}: fixed", review.fixed)
+        self.add_volume(moving_key, f"{review.title}: moving", review.moving)
+        self.set_pair(fixed_key, moving_key)
+        self.set_matrix(review.matrix)
+        if review.fixed_points is not None:
+            self.model.set_landmarks(LandmarksLayer(review.fixed_points, review.moving_points))
+            self._show_landmark_counts()
+            errors = self.landmarks.errors(review.matrix)
+            self.panel.set_status(f"run {name}: landmark error mean {errors.mean():.2f} mm, max {errors.max():.2f} mm "
+                                  f"({len(errors)} landmarks)")
+        self.panel.plot.clear()
+        for level, values in review.history.groupby("level", sort=True)["value"]:
+            self.panel.plot.add(f"level {level}", [float(v) for v in values])
+        if self.dock is not None:
+            self.dock.show()
+        self.report(f"reviewing run {name} ({review.title})")
+        self.runReviewed.emit(review)
+
     def clear_pair(self) -> None:
         """Stop fusing (the main view now shows another series)."""
-        self.fusion.set_moving(None)
+        if self.fused is not None:
+            self.model.set_fused(None)
+            self.model.set_landmarks(None)
         self.fixed = self.moving = None
         self.panel.set_has_pair(False)
 
     def main_volume_changed(self) -> None:
-        if self.fixed is not None and self.viewer.volume() is not self.fixed.volume:
+        if self.fixed is not None and not self.model.showing(self.fixed.key):
             self.clear_pair()
 
     def _history_path(self) -> Path:
@@ -370,8 +231,8 @@ class RegistrationController(QObject):
     # -- the shown transform -------------------------------------------------------------------------
     def set_matrix(self, matrix: np.ndarray) -> None:
         self.matrix = np.array(matrix, dtype=np.float64)
-        self.fusion.set_matrix(self.matrix)
-        self._show_landmarks()
+        if self.fused is not None:
+            self.fused.set_matrix(self.matrix)
         self.panel.set_transform_text(describe_matrix(self.matrix))
         self.transformChanged.emit(self.matrix)
 
@@ -385,7 +246,7 @@ class RegistrationController(QObject):
         """Keep the shown transform; a manual one goes into the history."""
         entry = next((e for e in reversed(self.history) if np.allclose(e["matrix_lps"], self.matrix)), None)
         if entry is None:
-            entry = {"kind": "manual", "created": _now(), "matrix_lps": self.matrix.tolist(),
+            entry = {"kind": "manual", "created": now(), "matrix_lps": self.matrix.tolist(),
                      "maps": "fixed-space points to moving-space points"}
             self.history.append(entry)
         for e in self.history:
@@ -450,9 +311,9 @@ class RegistrationController(QObject):
 
     def _follow(self) -> None:
         """Move the fused moving image to the optimiser's latest transform (a 4x4 update, no resampling)."""
-        if self.job is None or self._pending is None:
+        if self.job is None or self._pending is None or self.fused is None:
             return
-        self.fusion.set_matrix(self._pending, spread=True)
+        self.fused.set_matrix(self._pending, live=True)
         self._pending = None
         self.live_updates.append(time.monotonic())
 
@@ -461,7 +322,7 @@ class RegistrationController(QObject):
         self._live_timer.stop()
         self.panel.set_running(False)
         request.threads = result.threads  # a replay needs the same thread count
-        entry = {**result.to_dict(), "kind": "run", "created": _now(), "request": request.to_dict(),
+        entry = {**result.to_dict(), "kind": "run", "created": now(), "request": request.to_dict(),
                  "accepted": False}
         self.history.append(entry)
         self._save_history()
@@ -504,19 +365,21 @@ class RegistrationController(QObject):
 
     # -- landmarks -----------------------------------------------------------------------------------------
     def place_landmark(self, point: np.ndarray) -> None:
-        self.landmarks.place(point, self.matrix)
-        self._show_landmarks()
+        if self.landmarks is not None:
+            self.landmarks.place(point, self.matrix)
+            self._show_landmark_counts()
 
     def clear_landmarks(self) -> None:
-        self.landmarks.clear()
-        self._show_landmarks()
+        if self.landmarks is not None:
+            self.landmarks.clear()
+            self._show_landmark_counts()
 
-    def _show_landmarks(self) -> None:
-        self.fusion.set_landmarks(np.array(self.landmarks.fixed).reshape(-1, 3),
-                                  self.landmarks.moving_in_fixed(self.matrix))
+    def _show_landmark_counts(self) -> None:
         self.panel.set_landmark_counts(len(self.landmarks.fixed), len(self.landmarks.moving))
 
     def fit_landmarks(self) -> JobHandle | None:
+        if self.landmarks is None:
+            return None
         fixed, moving = self.landmarks.pairs()
         if len(fixed) < 3:
             self.panel.set_status("landmark-rigid needs at least 3 pairs of landmarks")
@@ -543,8 +406,9 @@ class RegistrationController(QObject):
         return out
 
     def export_nifti(self, path: str | os.PathLike[str]) -> JobHandle:
-        job = Job(write_resampled_nifti, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(path))
-        return self._export_job(job, "NIfTI export")
+        """The moving volume on the fixed grid as .nii/.nii.gz (or .nrrd/.mha: the name's extension decides)."""
+        job = Job(write_resampled_image, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(path))
+        return self._export_job(job, "image export")
 
     def export_dicom(self, out_dir: str | os.PathLike[str]) -> JobHandle:
         job = Job(write_resampled_dicom, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(out_dir),
@@ -562,10 +426,6 @@ class RegistrationController(QObject):
             self.report(f"{what}: {error}")
 
         return self.runner.submit(job, "export", on_result=done, on_error=failed, on_progress=self.panel.set_progress)
-
-
-def _now() -> str:
-    return datetime.datetime.now().isoformat(timespec="seconds")
 
 
 def install(window: Any) -> RegistrationController:

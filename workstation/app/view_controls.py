@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMenu
 
 from widgets.measurement_list import MeasurementList
+from widgets.metric_plot import MetricPlot
 from widgets.view_toolbar import ViewToolbar
 from widgets.volume_controls import VolumeControls
 from workstation.app.job_runner import JobHandle
@@ -53,9 +54,14 @@ class ViewControls(QObject):
         self.measurements.exportCsvRequested.connect(window._ask_export_csv)
         self.measurements.exportSrRequested.connect(window._ask_export_sr)
         self.measurement_dock = self._dock("Measurements", self.measurements, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.volume_controls = VolumeControls(lambda: viewer.volume_view() if viewer.volume() is not None else None)
+        self.volume_controls = VolumeControls(
+            lambda: viewer.volume_view() if viewer.model.volume() is not None else None)
         self.volume_dock = self._dock("3D", self.volume_controls, Qt.DockWidgetArea.RightDockWidgetArea)
         window.tabifyDockWidget(window.tags_dock, self.volume_dock)
+        self.time_plot = MetricPlot()
+        self.time_dock = self._dock("Probe over time", self.time_plot, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.time_dock.hide()
+        viewer.probe.connect(self._probe_over_time)
         window.tags_dock.raise_()
         window.firstSliceShown.connect(self._series_shown)
         window.volumeLoaded.connect(self._series_shown)  # a series shown only when complete emits no first slice
@@ -90,15 +96,15 @@ class ViewControls(QObject):
         for key, text in LINKS.items():
             action = menu.addAction(text)
             action.setCheckable(True)
-            action.setChecked(viewer.links[key])
-            action.toggled.connect(lambda on, k=key: viewer.set_links(**{k: on}))
+            action.setChecked(getattr(viewer.model.links, key))
+            action.toggled.connect(lambda on, k=key: viewer.model.set_links(**{k: on}))
             self.link_actions[key] = action
         viewer.controlsChanged.connect(self._show_links)
 
     def _show_links(self) -> None:
         for key, action in self.link_actions.items():
             action.blockSignals(True)
-            action.setChecked(self.window.viewer.links[key])
+            action.setChecked(getattr(self.window.viewer.model.links, key))
             action.blockSignals(False)
 
     def _browser_menu(self, at: QPoint) -> None:
@@ -113,18 +119,30 @@ class ViewControls(QObject):
         menu = QMenu(tree)
         menu.addAction("&Open", lambda: self.window.load_series(key))
         beside = menu.addAction("Open &beside the current series (compare)", lambda: self.compare(key))
-        beside.setEnabled(self.window.viewer.volume() is not None and key != self.window.current_key)
+        beside.setEnabled(self.window.viewer.model.volume() is not None and key != self.window.current_key)
         menu.popup(tree.viewport().mapToGlobal(at))
 
     def _series_shown(self, _key: str) -> None:
         self.toolbar.volume_changed()
         self.volume_controls.sync()
+        volume = self.window.viewer.model.volume()
+        self.time_dock.setVisible(volume is not None and volume.timepoints > 1)
+
+    def _probe_over_time(self, probe: dict) -> None:
+        """The probed voxel's value at every time point of a 4D series, as a small plot."""
+        slot = self.window.viewer.model.slot(probe["slot"])
+        if slot.volume is None or slot.volume.timepoints < 2:
+            return
+        values = slot.values_over_time(probe["lps"])
+        self.time_plot.clear()
+        if values is not None:
+            self.time_plot.add("voxel", values.tolist())
 
     # -- the second series ---------------------------------------------------------------------
     def compare(self, key: str) -> JobHandle | None:
         """Load the catalogued series ``key`` in the background and show it beside the main series."""
         window = self.window
-        if key not in window.catalog or window.viewer.volume() is None:
+        if key not in window.catalog or window.viewer.model.volume() is None:
             window.messages.add("compare: open a series first, then choose a second one in the browser")
             return None
         if self._second_load is not None:
@@ -136,7 +154,7 @@ class ViewControls(QObject):
                 return
             self._second_load = None
             self.second_key = key
-            window.viewer.set_volume(volume, COMPARE_SLOT)
+            window.viewer.model.set_image(volume, COMPARE_SLOT)
             window.messages.add(f"comparing with {plan.description or key}", logging.INFO)
 
         handle = window.run_job(Job(load_volume, plan), "load", f"loading {plan.description or key} to compare",
@@ -148,8 +166,8 @@ class ViewControls(QObject):
         if self._second_load is not None:
             self._second_load.cancel()
             self._second_load = None
-        if self.window.viewer.volume(COMPARE_SLOT) is not None:
-            self.window.viewer.clear_slot(COMPARE_SLOT)
+        if self.window.viewer.model.volume(COMPARE_SLOT) is not None:
+            self.window.viewer.model.clear_slot(COMPARE_SLOT)
         self.second_key = ""
 
 

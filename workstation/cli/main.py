@@ -15,6 +15,7 @@ import sys
 
 import workstation
 from workstation.errors import WorkstationError
+from workstation.gui_options import add_gui_arguments
 from workstation.logs import log_file, setup_logging
 
 # command name -> module whose ``add_parser`` defines it. Only the module of the
@@ -46,6 +47,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     parser = argparse.ArgumentParser(prog="workstation", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
+    add_gui_arguments(parser.add_argument_group(
+        "the program's window (workstation [PATH] [OPTIONS]; PATH: a DICOM folder or file, an image file or a "
+        "run folder)"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = [a for a in (argv or []) if not a.startswith("-")][:1]
     modules = [COMMANDS[wanted[0]]] if wanted and wanted[0] in COMMANDS else list(dict.fromkeys(COMMANDS.values()))

@@ -18,15 +18,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workstation.cli.convert import split_extension, write_volume
 from workstation.cli.info import report_skipped
-from workstation.errors import RegistrationError, last_line
+from workstation.errors import RegistrationError
+from workstation.image_io import split_extension, write_volume
 
 if TYPE_CHECKING:
     from registration.runner import IterationEvent
     from workstation.volume import Volume
 
-IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".json")
 INITS = ("auto", "geometry", "moments", "search", "scanner")
 
@@ -49,28 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_one(path: Path) -> Volume:
-    """The single volume in a DICOM folder or file, or in an image file."""
-    from workstation.volume import Volume, VolumeMeta
+    """The single 3D volume at ``path`` (``workstation.opening.open_volume``), its left-out files reported."""
+    from workstation.opening import open_volume
 
-    if not path.exists():
-        raise RegistrationError("no such file or folder", path)
-    if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES):
-        import SimpleITK as sitk
-
-        try:
-            image = sitk.ReadImage(str(path))
-        except RuntimeError as exc:
-            raise RegistrationError(f"cannot read the image ({last_line(exc)})", path) from exc
-        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-            raise RegistrationError("registration needs a 3D single-channel image", path)
-        return Volume.from_sitk(image, VolumeMeta(description=path.name))
-    from workstation.dicom.load import load_volumes
-
-    result = load_volumes(path)
-    report_skipped("register", result.skipped)
-    if len(result.volumes) != 1:
-        raise RegistrationError(f"holds {len(result.volumes)} volumes; give a folder or file with one", path)
-    volume = result.volumes[0]
+    skipped: list[str] = []
+    volume = open_volume(path, skipped=skipped)
+    report_skipped("register", skipped)
     if volume.array.ndim != 3:
         raise RegistrationError("registration needs a 3D volume, this one has time points", path)
     return volume

@@ -15,11 +15,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
-from workstation.errors import WorkstationError, last_line
+from workstation.errors import WorkstationError
 from workstation.geometry import LPS_TO_RAS
-from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 _CHUNK = 1 << 20
@@ -50,25 +48,10 @@ def _hash_file(path: Path, digest: hashlib._Hash) -> None:
 
 
 def load_volume(path: Path, series_uid: str | None = None) -> Volume:
-    """A DICOM folder (one series, or the one named) or an image file SimpleITK reads, as a Volume."""
-    if not path.exists():
-        raise WorkstationError("input not found", path=path)
-    if path.is_dir():
-        return _load_dicom(path, series_uid)
-    try:
-        return Volume.from_sitk(sitk.ReadImage(str(path)))
-    except (RuntimeError, ValueError) as exc:
-        raise WorkstationError(f"cannot read the image ({last_line(exc)})", path=path) from exc
+    """A DICOM folder (one series, or the one named) or an image file: ``workstation.opening.open_volume``."""
+    from workstation.opening import open_volume  # the DICOM stack is only paid for by DICOM inputs
 
-
-def _load_dicom(folder: Path, series_uid: str | None) -> Volume:
-    from workstation.dicom.load import load_volumes  # the DICOM stack is only paid for by DICOM inputs
-
-    loaded = load_volumes(folder, no_progress, None, series_uid)
-    if len(loaded.volumes) > 1:
-        raise WorkstationError(f"holds {len(loaded.volumes)} volumes; name a series with fixed_series or "
-                               "moving_series", path=folder)
-    return loaded.volumes[0]
+    return open_volume(path, series_uid)
 
 
 def load_points(path: Path) -> tuple[list[str] | None, np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from workstation import geometry
-from workstation.viewstate import (
+from workstation.viewer_model.display import (
     VIEW_NAMES,
     MprState,
     SliceGrid,
@@ -54,9 +54,9 @@ def test_ct_presets_come_from_the_resource_file_and_header_wins():
     ct = coronal_volume()
     assert preset_window(ct, "lung") == Window(-600, 1500)
     assert default_window(ct) == preset_window(ct, "Abdomen")
-    header = coronal_volume(presets=[WindowPreset("Lung", -500, 1200), WindowPreset("Scanner", 1, 2)])
-    assert preset_window(header, "Lung") == Window(-500, 1200)
-    assert default_window(header) == Window(-500, 1200)
+    header = coronal_volume(presets=[WindowPreset("Lung", 100, 1200), WindowPreset("Scanner", 1, 2)])
+    assert preset_window(header, "Lung") == Window(100, 1200)
+    assert default_window(header) == Window(100, 1200)
     assert preset_names(header)[:2] == ["Lung", "Scanner"] and preset_names(header)[-1] == "Auto"
     with pytest.raises(KeyError):
         preset_window(ct, "No such preset")
@@ -145,3 +145,15 @@ def test_slice_grid_samples_voxel_centres_in_an_aligned_plane():
 def test_slab_and_scale_bar_helpers():
     assert slab_slices(10, 0.625) == 17 and slab_slices(0.1, 1) == 1 and slab_slices(2, 1) == 3
     assert nice_length(73) == 50 and nice_length(19.9) == 10 and nice_length(2.0) == 2 and nice_length(0.7) == 0.5
+
+
+def test_a_header_window_that_whites_out_the_foreground_or_varies_by_slice_is_not_the_first_window():
+    values = coronal_volume("MR", presets=[WindowPreset("Header", 3, 6)])  # values 0..209: all white above 6
+    first = default_window(values)
+    inside = values.array[values.array > values.array.mean()]
+    assert np.mean(inside >= first.upper) < 0.05 and np.mean(inside <= first.lower) < 0.05
+    assert preset_window(values, "Header") == Window(3, 6) and "Header" in preset_names(values)  # still offered
+    readable = coronal_volume("MR", presets=[WindowPreset("Header", 105, 210)])
+    assert default_window(readable) == Window(105, 210)
+    readable.meta.extra["header_windows_vary"] = True  # the slices state different windows: none is the series'
+    assert default_window(readable) != Window(105, 210)

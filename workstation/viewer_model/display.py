@@ -1,9 +1,8 @@
-"""What the MPR viewer shows, as plain numpy: crosshair, oblique axes, slices, window, camera.
+"""How a volume is shown, as plain numpy: window presets, slice stacks, the oblique crosshair, reslice grids, camera.
 
-Why here and not in ``widgets``: the same state drives two series side by
-side, an app controller links or saves it, and it is tested without Qt or
-VTK (napari's split of pure models and thin adapters). The widgets only turn
-it into VTK cameras and reslice filters.
+The viewer model (``workstation.viewer_model.model``) holds one of each per
+slot; widgets turn them into VTK cameras and reslice filters. Tested without
+Qt or VTK (napari's split of pure models and thin adapters).
 
 Conventions: positions are LPS mm; a view's plane comes from
 ``workstation.geometry.STANDARD_AXES`` (radiological convention) turned by
@@ -97,11 +96,46 @@ def preset_window(volume: Volume, name: str) -> Window:
     raise KeyError(f"no window preset {name!r} for modality {volume.meta.modality or 'unknown'}")
 
 
+FOREGROUND_PERCENTILES = (0.5, 99.5)
+SATURATED_SHARE = 0.5
+"""A header window that makes more than this share of the foreground white is not a first window (dark
+tissue below a CT window is normal reading, so only the white side counts)."""
+
+
+def foreground(array: np.ndarray, max_samples: int = 2_000_000) -> np.ndarray:
+    """A strided sample of the voxels above the mean: the object, not the air around it (MR, CT alike)."""
+    flat = array.reshape(-1)
+    sample = flat[:: max(1, flat.size // max_samples)].astype(np.float64)
+    inside = sample[sample > sample.mean()]
+    return inside if inside.size >= 100 else sample
+
+
+def foreground_window(volume: Volume) -> Window:
+    """A window over the foreground's percentiles: the object's own range, whatever the header says."""
+    lo, hi = (float(x) for x in np.percentile(foreground(volume.array), FOREGROUND_PERCENTILES))
+    return Window((lo + hi) / 2, max(hi - lo, 1e-3))
+
+
+def saturates(window: Window, volume: Volume) -> bool:
+    """Whether ``window`` shows most of the foreground as one flat white."""
+    return bool(np.mean(foreground(volume.array) >= window.upper) > SATURATED_SHARE)
+
+
 def default_window(volume: Volume) -> Window:
-    """The window a series opens with: the header's first preset, the modality's default, or automatic."""
+    """The window a series opens with: the header's first preset, the modality's default, or automatic.
+
+    A header window is trusted only when every slice states the same one and
+    it leaves the foreground readable: the cirs057a MR's slices say 2/5 ...
+    6/12 while its values reach 19, which would open a white block. Then the
+    first window comes from the foreground's percentiles; the header's
+    windows stay in the presets.
+    """
     if volume.meta.window_presets:
         first = volume.meta.window_presets[0]
-        return Window(first.center, first.width)
+        header = Window(first.center, first.width)
+        if volume.meta.extra.get("header_windows_vary") or saturates(header, volume):
+            return foreground_window(volume)
+        return header
     return preset_window(volume, _modality_entry(volume.meta.modality).get("default", AUTO_PRESET))
 
 

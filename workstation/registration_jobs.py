@@ -1,0 +1,173 @@
+"""Registration runs and exports as jobs, Qt-free: what a run needs, its live events, the resampled writers.
+
+Why outside the app: the window's controller, the CLI and tests run the same
+jobs; ``RunRequest.to_dict`` is what the history stores to replay a run.
+Iteration events are batched on the worker (``EventBatcher``) into progress
+and into ``LiveBatch`` objects a GUI posts to its own thread, at most
+``LIVE_INTERVAL_S`` apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from registration.parameters import RegistrationParameters
+from registration.resample import resample_to
+from registration.runner import IterationEvent, RegistrationResult, register
+from workstation.dicom.export import export_dicom_series
+from workstation.errors import ExportError
+from workstation.image_io import split_extension, write_volume
+from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.volume import Volume
+
+log = logging.getLogger("workstation.registration")
+
+LIVE_INTERVAL_S = 0.2
+"""Worker-side batching of iteration events, and the shortest time between two view updates (five a second)."""
+SEARCH_SHARE = 0.3
+"""Share of the progress bar given to the orientation search, whose length is not known in advance."""
+WORKER_NICENESS = 10
+
+
+@dataclass
+class RunRequest:
+    """Everything that, with the two images, replays a run: parameters, start, seed, threads, points."""
+
+    params: RegistrationParameters
+    init: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    initial: np.ndarray | None = None            # a manual start (init "manual")
+    fixed_landmarks: np.ndarray | None = None
+    moving_landmarks: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def listed(a: np.ndarray | None) -> list | None:
+            return None if a is None else np.asarray(a).tolist()
+
+        return {"parameters": self.params.to_dict(), "init": self.init, "seed": self.seed, "threads": self.threads,
+                "initial_matrix_lps": listed(self.initial), "fixed_landmarks": listed(self.fixed_landmarks),
+                "moving_landmarks": listed(self.moving_landmarks)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRequest:
+        def array(key: str) -> np.ndarray | None:
+            return None if data.get(key) is None else np.asarray(data[key], dtype=np.float64)
+
+        return cls(RegistrationParameters.from_dict(data["parameters"]), data.get("init", "auto"),
+                   int(data.get("seed", 0)), data.get("threads"), array("initial_matrix_lps"),
+                   array("fixed_landmarks"), array("moving_landmarks"))
+
+
+@dataclass
+class LiveBatch:
+    """Iteration events since the last batch: (series, metric) in order, and the latest transform."""
+
+    points: list[tuple[str, float]]
+    matrix: np.ndarray
+
+
+def series_name(event: IterationEvent) -> str:
+    if event.stage == "level":
+        return f"level {event.level}"
+    return "bulk" if event.stage == "bulk" else "search"
+
+
+@dataclass
+class EventBatcher:
+    """Runs on the worker: turns iteration events into progress and into batches posted to the GUI thread."""
+
+    post: Callable[[LiveBatch], None] | None
+    progress: Progress
+    planned: list[int]
+    interval: float = LIVE_INTERVAL_S
+    points: list[tuple[str, float]] = field(default_factory=list)
+    matrix: np.ndarray | None = None
+    last_post: float = 0.0
+    search_events: int = 0
+
+    def __call__(self, event: IterationEvent) -> None:
+        self.points.append((series_name(event), float(event.metric)))
+        self.matrix = event.matrix_lps
+        if event.stage == "level":
+            done = sum(self.planned[:event.level]) + event.iteration
+            fraction = SEARCH_SHARE + (1 - SEARCH_SHARE) * done / max(sum(self.planned), 1)
+            message = f"level {event.level + 1} of {len(self.planned)}, iteration {event.iteration}"
+        else:
+            self.search_events += 1
+            fraction = SEARCH_SHARE * (1 - math.exp(-self.search_events / 200))
+            message = "orientation search" if event.stage != "bulk" else "rigid stage"
+        self.progress(min(fraction, 0.99), message)
+        if time.monotonic() - self.last_post >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.post is not None and self.points and self.matrix is not None:
+            self.post(LiveBatch(self.points, self.matrix))
+        self.points, self.last_post = [], time.monotonic()
+
+
+def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Let the calling worker thread (and the ITK threads it starts) yield the CPU to the GUI thread.
+
+    On Linux a thread is a task with its own nice value, inherited by the
+    threads it creates; on a two-core machine a registration using both cores
+    would otherwise make every render wait. Elsewhere this does nothing.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            log.debug("could not lower the registration thread's priority", exc_info=True)
+
+
+def run_registration(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, request: RunRequest,
+                     post: Callable[[LiveBatch], None] | None = None) -> RegistrationResult:
+    """The job: one registration run, reporting live batches through ``post``."""
+    lower_thread_priority()
+    batcher = EventBatcher(post, progress, [level.iterations for level in request.params.levels])
+    result = register(fixed, moving, request.params, init=request.init, seed=request.seed, threads=request.threads,
+                      on_iteration=batcher, cancel=cancel, initial_transform=request.initial,
+                      fixed_landmarks=request.fixed_landmarks, moving_landmarks=request.moving_landmarks)
+    batcher.flush()
+    progress(1.0, "registration done")
+    return result
+
+
+def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
+                          matrix: np.ndarray, path: str) -> Path:
+    """The job: the moving volume on the fixed grid through ``matrix``, written by ``image_io.write_volume``
+    (.nii, .nii.gz, .nrrd or .mha; never a half file, a sheared grid never to NIfTI)."""
+    out = Path(path)
+    split_extension(out)  # refuse an unknown format before the work
+    progress(0.1, "resampling")
+    resampled = resample_to(fixed, moving, matrix)
+    check_cancel(cancel)
+    progress(0.6, f"writing {out.name}")
+    write_volume(resampled, out)
+    progress(1.0, "image written")
+    return out
+
+
+def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, matrix: np.ndarray,
+                          out_dir: str, reference: str | None) -> list[Path]:
+    """The job: the moving volume on the fixed grid as a new DICOM series in the fixed frame of reference."""
+    if reference is None:
+        raise ExportError("the fixed volume has no DICOM header to take patient and study from", out_dir)
+    resampled = resample_to(fixed, moving, matrix)
+    check_cancel(cancel)
+    describe = lambda v: v.meta.description or v.meta.modality or "series"
+    description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
+    return export_dicom_series(resampled, out_dir, reference, description, fixed.meta.frame_of_reference_uid,
+                               progress=progress, cancel=cancel)
