@@ -68,7 +68,7 @@ def fit_to_images(params: RegistrationParameters, fixed: Volume, moving: Volume)
 
 
 def check_volume(volume: Volume) -> None:
-    """Refuse what a 3D intensity registration cannot use: time series, a few slices, a label map."""
+    """Refuse what a 3D intensity registration cannot use: time series, a few slices, a blank image, a label map."""
     if volume.array.ndim != 3:
         raise RegistrationError(f"registration needs a 3D volume, this one has shape {volume.array.shape}")
     thin = [n for n in volume.shape_ijk if n < MIN_SLICES]
@@ -76,6 +76,8 @@ def check_volume(volume: Volume) -> None:
         what = "a single slice" if min(thin) == 1 else f"only {min(thin)} slices"
         raise RegistrationError(f"{what}: registration needs a 3D volume at least {MIN_SLICES} voxels along each axis")
     labels = label_count(volume.array)
+    if labels == 1:
+        raise RegistrationError("a blank image (every voxel has one value): nothing to register")
     if labels is not None:
         raise RegistrationError(f"a label map ({labels} distinct values), not an image: register the image it was "
                                 "drawn on and carry the labels with its transform")
