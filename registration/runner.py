@@ -77,6 +77,14 @@ class RegistrationResult:
     kept_start: bool = False
     start_check: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for a status bar or a terminal; says so when the start was kept."""
+        line = (f"{self.parameters.name} ({self.init}): metric {self.metric:.5f} after {self.iterations} iterations "
+                f"in {self.seconds:.1f} s")
+        if self.kept_start:
+            line += "; the run ended worse than where it started, so the start was kept"
+        return line
+
     def to_dict(self) -> dict[str, Any]:
         """Everything but the ITK object, JSON-ready (the matrix is the bulk part for a B-spline)."""
         return {

@@ -112,3 +112,4 @@ def test_a_run_that_ends_worse_than_its_start_keeps_the_start(cirs_mr_volume) ->
     assert result.kept_start and result.start_check["end_is_worse"]
     assert np.array_equal(result.matrix_lps, np.eye(4))
     assert result.to_dict()["kept_start"] is True
+    assert result.summary().endswith("so the start was kept")

@@ -144,9 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        kept = "; the run ended worse than its start, so the start was kept" if result.kept_start else ""
-        print(f"{args.output}: {args.preset} ({result.init}), metric {result.metric:.5f}, "
-              f"{result.iterations} iterations, {result.seconds:.1f} s{kept}")
+        print(f"{args.output}: {result.summary()}")
         for row in result.matrix_lps:
             print("  " + " ".join(f"{v:12.6f}" for v in row))
     return 0
