@@ -76,6 +76,18 @@ class RunContext:
         self._fixed_pyramid = Pyramid(self.fixed)
         self._moving_pyramid = Pyramid(self.moving)
 
+    def for_stage(self, params: RegistrationParameters) -> RunContext:
+        """A context for another stage of the same run (e.g. the bulk motion before a B-spline) on the same pyramids.
+
+        The pyramids are the costly part (bin-averaging the full images) and
+        depend only on the images; masks and crops depend on the parameters
+        and are made afresh.
+        """
+        other = RunContext(self.fixed, self.moving, params, self.seed, self.threads, self.cancel, self.on_iteration,
+                           self.fixed_mask, self.moving_mask)
+        other._fixed_pyramid, other._moving_pyramid = self._fixed_pyramid, self._moving_pyramid
+        return other
+
     @property
     def mask_spacing_mm(self) -> float:
         """Body masks are made at ``masks.BODY_MASK_SPACING_MM``, or finer where a small image needs it."""

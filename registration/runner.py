@@ -199,8 +199,12 @@ def _deformable(ctx: RunContext, start: np.ndarray, label: str,
         bulk: sitk.Transform = initialise.movable_transform(start, ctx.centroid("fixed"), "affine")
     else:
         bulk_params = load_preset(params.transform.bulk_preset)
-        bulk_ctx = RunContext(ctx.fixed, ctx.moving, bulk_params, ctx.seed, ctx.threads, ctx.cancel,
-                              ctx.on_iteration, ctx.fixed_mask, ctx.moving_mask)
+        # The bulk motion needs no finer level than the B-spline stage that follows it.
+        finest = min(level.spacing_mm for level in params.levels)
+        bulk_params.levels = [level for level in bulk_params.levels if level.spacing_mm >= finest] or \
+            bulk_params.levels[:1]
+        bulk_params = fit_to_images(bulk_params, ctx.fixed, ctx.moving)
+        bulk_ctx = ctx.for_stage(bulk_params)
         bulk = initialise.movable_transform(start, bulk_ctx.centroid("fixed"), bulk_params.transform.kind)
         _linear_levels(bulk_ctx, bulk, stage="bulk")
         label = f"{label}, then {params.transform.bulk_preset}"
