@@ -14,7 +14,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from registration import masks
-from registration.optimise import LevelRun, LevelSetup, optimise
+from registration.fit import MIN_SAMPLES, coarsest_spacing_mm
+from registration.optimise import LevelRun, LevelSetup, evaluate, optimise
 from registration.parameters import RegistrationParameters
 from registration.pyramid import Pyramid
 from registration.transforms import matrix_lps
@@ -75,6 +76,23 @@ class RunContext:
         self._fixed_pyramid = Pyramid(self.fixed)
         self._moving_pyramid = Pyramid(self.moving)
 
+    def for_stage(self, params: RegistrationParameters) -> RunContext:
+        """A context for another stage of the same run (e.g. the bulk motion before a B-spline) on the same pyramids.
+
+        The pyramids are the costly part (bin-averaging the full images) and
+        depend only on the images; masks and crops depend on the parameters
+        and are made afresh.
+        """
+        other = RunContext(self.fixed, self.moving, params, self.seed, self.threads, self.cancel, self.on_iteration,
+                           self.fixed_mask, self.moving_mask)
+        other._fixed_pyramid, other._moving_pyramid = self._fixed_pyramid, self._moving_pyramid
+        return other
+
+    @property
+    def mask_spacing_mm(self) -> float:
+        """Body masks are made at ``masks.BODY_MASK_SPACING_MM``, or finer where a small image needs it."""
+        return min(masks.BODY_MASK_SPACING_MM, coarsest_spacing_mm(self.fixed, self.moving))
+
     # -- images and masks -----------------------------------------------------
     def images(self, spacing_mm: float, smoothing_mm: float = 0.0) -> tuple[sitk.Image, sitk.Image]:
         """Fixed and moving images at one resolution, each cut to its region of interest.
@@ -109,11 +127,11 @@ class RunContext:
         return self._masks.get("metric")
 
     def body_mask(self, which: str) -> sitk.Image:
-        """The fixed or moving body mask at ``masks.BODY_MASK_SPACING_MM`` (cached)."""
+        """The fixed or moving body mask at ``mask_spacing_mm`` (cached)."""
         if which not in self._masks:
             check_cancel(self.cancel)
             pyramid = self._fixed_pyramid if which == "fixed" else self._moving_pyramid
-            image = pyramid.image(masks.BODY_MASK_SPACING_MM)
+            image = pyramid.image(self.mask_spacing_mm)
             volume = self.fixed if which == "fixed" else self.moving
             try:
                 self._masks[which] = masks.body_mask(image, masks.body_threshold(image, volume.meta.modality))
@@ -125,6 +143,11 @@ class RunContext:
         """Centre of the body (the caller's mask when given), in LPS."""
         given = self.fixed_mask if which == "fixed" else self.moving_mask
         return masks.centroid(_volume_mask(given) if given is not None else self.body_mask(which))
+
+    def foreground(self, which: str) -> sitk.Image:
+        """The caller's mask when given, else the body mask: what the start/end overlap is measured on."""
+        given = self.fixed_mask if which == "fixed" else self.moving_mask
+        return _volume_mask(given) if given is not None else self.body_mask(which)
 
     def metric_mask(self, reference: sitk.Image) -> tuple[sitk.Image | None, float]:
         """The fixed mask on ``reference``'s grid and the fraction of the grid it covers."""
@@ -159,19 +182,10 @@ class RunContext:
         transform.
 
         ``sampling_percentage`` is a fraction of the voxels inside the fixed
-        mask (ITK draws from the whole grid and drops points outside the
-        mask, so the fraction handed to ITK is scaled up by the mask's cover).
+        mask, at least ``fit.MIN_SAMPLES`` points (see ``_level``).
         """
-        fixed, moving = self.images(spacing_mm, smoothing_mm)
-        mask, cover = self.metric_mask(fixed)
-        moving_mask = self.moving_metric_mask(moving)
-        if warp is not None:
-            background = float(sitk.GetArrayViewFromImage(moving).min())
-            moving = sitk.Resample(moving, fixed, warp, sitk.sitkLinear, background)
-            moving_mask = None if moving_mask is None else masks.mask_on_grid_through(moving_mask, fixed, warp)
-        setup = LevelSetup(iterations=iterations, step_mm=step_mm, sampling_strategy=self.params.sampling.strategy,
-                           sampling_percentage=min(1.0, sampling_percentage / cover), seed=self.seed,
-                           coefficient_bound=coefficient_bound)
+        fixed, moving, mask, moving_mask, setup = self._level(spacing_mm, smoothing_mm, iterations, step_mm,
+                                                              sampling_percentage, warp, coefficient_bound)
 
         def observer(iteration: int, value: float, current: sitk.Transform) -> None:
             if stage == "level":
@@ -183,3 +197,33 @@ class RunContext:
 
         return optimise(fixed, moving, transform, metric=self.params.metric, optimizer=self.params.optimizer,
                         setup=setup, fixed_mask=mask, moving_mask=moving_mask, observer=observer, cancel=self.cancel)
+
+    def _level(self, spacing_mm: float, smoothing_mm: float, iterations: int, step_mm: float,
+               sampling_percentage: float, warp: sitk.Transform | None = None,
+               coefficient_bound: float | None = None
+               ) -> tuple[sitk.Image, sitk.Image, sitk.Image | None, sitk.Image | None, LevelSetup]:
+        """Images, masks and sampling of one resolution (see ``optimise_at``).
+
+        ITK draws its fraction from the whole grid and drops points outside
+        the mask, so the fraction handed to it is the asked one over the
+        mask's cover, raised where needed to give ``MIN_SAMPLES`` points.
+        """
+        fixed, moving = self.images(spacing_mm, smoothing_mm)
+        mask, cover = self.metric_mask(fixed)
+        moving_mask = self.moving_metric_mask(moving)
+        if warp is not None:
+            background = float(sitk.GetArrayViewFromImage(moving).min())
+            moving = sitk.Resample(moving, fixed, warp, sitk.sitkLinear, background)
+            moving_mask = None if moving_mask is None else masks.mask_on_grid_through(moving_mask, fixed, warp)
+        voxels = float(np.prod(fixed.GetSize()))
+        fraction = min(1.0, max(sampling_percentage, MIN_SAMPLES / (voxels * cover)) / cover)
+        setup = LevelSetup(iterations=iterations, step_mm=step_mm, sampling_strategy=self.params.sampling.strategy,
+                           sampling_percentage=fraction, seed=self.seed, coefficient_bound=coefficient_bound)
+        return fixed, moving, mask, moving_mask, setup
+
+    def evaluate_at(self, transform: sitk.Transform, *, spacing_mm: float, smoothing_mm: float,
+                    sampling_percentage: float) -> float:
+        """The metric of ``transform`` at one resolution, on the run's seeded sample points (lower is better)."""
+        fixed, moving, mask, moving_mask, setup = self._level(spacing_mm, smoothing_mm, 0, 1.0, sampling_percentage)
+        return evaluate(fixed, moving, transform, metric=self.params.metric, setup=setup, fixed_mask=mask,
+                        moving_mask=moving_mask)

@@ -149,12 +149,16 @@ class SearchOutcome:
     candidates: list[Candidate]
 
 
-def search_starts(ctx: RunContext) -> list[tuple[str, np.ndarray]]:
-    """The scanner placement, then the 24 axis-aligned turns about the body centres."""
+SCANNER = "scanner placement"
+
+
+def search_starts(ctx: RunContext, rotations: bool = True) -> list[tuple[str, np.ndarray]]:
+    """The scanner placement, then the 24 axis-aligned turns about the body centres (or only their alignment)."""
     fixed_centre, moving_centre = ctx.centroid("fixed"), ctx.centroid("moving")
-    starts = [("scanner placement", np.eye(4))]
-    for r in axis_rotations():
-        starts.append((describe_rotation(r), centres_of_mass(fixed_centre, moving_centre, r)))
+    starts = [(SCANNER, np.eye(4))]
+    for r in axis_rotations() if rotations else [np.eye(3)]:
+        label = describe_rotation(r) if rotations else "centres of mass"
+        starts.append((label, centres_of_mass(fixed_centre, moving_centre, r)))
     return starts
 
 
@@ -185,7 +189,7 @@ def _stage(ctx: RunContext, candidates: list[Candidate], name: str, spacing_mm: 
     return sorted(candidates, key=lambda c: (c.scores[name], candidates.index(c)))
 
 
-def orientation_search(ctx: RunContext) -> SearchOutcome:
+def orientation_search(ctx: RunContext, rotations: bool = True) -> SearchOutcome:
     """Try every gross orientation, narrowing down over finer resolutions; return the best start.
 
     Candidates are rigid whatever the run's transform: scaling and shearing
@@ -197,24 +201,38 @@ def orientation_search(ctx: RunContext) -> SearchOutcome:
     best few much further at a finer one; ``check`` compares again, at a
     finer level still, those whose refined scores are within the tie margin
     of the best, because a short coarse run can rank the right and a wrong
-    orientation nearly equal.
+    orientation nearly equal. The scanner placement goes through every
+    stage and is replaced only by a clearly better start (see
+    ``SearchSettings``). Without ``rotations`` the only other start is the
+    alignment of the body centres.
     """
     s = ctx.params.search
     centre = ctx.centroid("fixed")
     candidates = [Candidate(label, start, movable_transform(start, centre, "rigid"))
-                  for label, start in search_starts(ctx)]
+                  for label, start in search_starts(ctx, rotations)]
+    scanner = candidates[0]
     ranked = _stage(ctx, candidates, "search", s.spacing_mm, s.iterations, s.step_mm, s.sampling, -1)
-    kept = ranked[: max(1, s.keep)]
+    kept = _with_scanner(ranked[: max(1, s.keep)], scanner)
     ranked = _stage(ctx, kept, "refine", s.refine_spacing_mm, s.refine_iterations, s.refine_step_mm,
                     s.refine_sampling, -1)
     best = ranked[0].scores["refine"]
     close = [c for c in ranked if c.scores["refine"] <= best + s.tie_margin * abs(best)]
+    stage = "refine"
     if len(close) > 1:
-        ranked = _stage(ctx, close, "check", s.check_spacing_mm, s.check_iterations, s.check_step_mm,
-                        s.check_sampling, -1)
+        stage = "check"
+        ranked = _stage(ctx, _with_scanner(close, scanner), "check", s.check_spacing_mm, s.check_iterations,
+                        s.check_step_mm, s.check_sampling, -1)
     check_cancel(ctx.cancel)
-    winner = ranked[0]
+    winner, held = ranked[0], scanner.scores[stage]
+    clearly_better = (winner.scores[stage] < held - s.clear_margin * abs(held) if np.isfinite(held)
+                      else np.isfinite(winner.scores[stage]))
+    if not clearly_better:
+        winner = scanner
     return SearchOutcome(matrix_lps(winner.transform), winner.label, candidates)
+
+
+def _with_scanner(candidates: list[Candidate], scanner: Candidate) -> list[Candidate]:
+    return candidates if scanner in candidates else [*candidates, scanner]
 
 
 def movable_transform(matrix: np.ndarray, centre: np.ndarray, kind: str) -> sitk.Transform:

@@ -47,11 +47,15 @@ def body_mask(image: sitk.Image, threshold: float, open_mm: float = 6.0, close_m
 
     Components of at least ``min_part`` of the largest one's size are kept,
     not the largest alone, so two legs or an arm beside the body stay in.
+    Where the opening would leave nothing (a small crop), the plain
+    threshold is used.
     ``image`` should be coarse (see ``BODY_MASK_SPACING_MM``); the result is
     a uint8 image on its grid.
     """
-    mask = sitk.BinaryThreshold(image, lowerThreshold=float(threshold), upperThreshold=float(np.finfo(np.float32).max))
-    mask = sitk.BinaryMorphologicalOpening(mask, _radius(image, open_mm / 2))
+    above = sitk.BinaryThreshold(image, lowerThreshold=float(threshold), upperThreshold=float(np.finfo(np.float32).max))
+    mask = sitk.BinaryMorphologicalOpening(above, _radius(image, open_mm / 2))
+    if not np.any(sitk.GetArrayViewFromImage(mask)):
+        mask = above  # a small image's body can be thinner than the opening: keep it unopened rather than lose it
     components = sitk.RelabelComponent(sitk.ConnectedComponent(mask))  # labels sorted by size, largest 1
     labels = sitk.GetArrayViewFromImage(components)
     sizes = np.bincount(labels.ravel())[1:]

@@ -138,16 +138,9 @@ def _set_optimizer(method: sitk.ImageRegistrationMethod, optimizer: OptimizerSet
         method.SetOptimizerScales([float(s) for s in optimizer.scales])
 
 
-def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *, metric: MetricSettings,
-             optimizer: OptimizerSettings, setup: LevelSetup, fixed_mask: sitk.Image | None = None,
-             moving_mask: sitk.Image | None = None, observer: Observer | None = None,
-             cancel: CancelFlag | None = None) -> LevelRun:
-    """Optimise ``transform`` (modified in place) at one resolution; raise ``Cancelled`` if told to stop.
-
-    The returned metric is evaluated afresh at the final position with the
-    level's sampling, so values of candidates at one level compare like for
-    like.
-    """
+def _method(metric: MetricSettings, setup: LevelSetup, fixed_mask: sitk.Image | None,
+            moving_mask: sitk.Image | None) -> sitk.ImageRegistrationMethod:
+    """A registration method with the metric, its sampling, interpolator and masks set (no optimiser yet)."""
     method = sitk.ImageRegistrationMethod()
     method.SetNumberOfThreads(int(setup.threads))
     _set_metric(method, metric)
@@ -162,6 +155,28 @@ def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *
         method.SetMetricFixedMask(fixed_mask)
     if moving_mask is not None:
         method.SetMetricMovingMask(moving_mask)
+    return method
+
+
+def evaluate(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *, metric: MetricSettings,
+             setup: LevelSetup, fixed_mask: sitk.Image | None = None, moving_mask: sitk.Image | None = None) -> float:
+    """The metric of ``transform`` (not changed) on ``setup``'s seeded sample points; inf when too few overlap."""
+    method = _method(metric, setup, fixed_mask, moving_mask)
+    method.SetInitialTransform(sitk.Transform(transform), inPlace=False)
+    return _evaluate(method, fixed, moving)
+
+
+def optimise(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, *, metric: MetricSettings,
+             optimizer: OptimizerSettings, setup: LevelSetup, fixed_mask: sitk.Image | None = None,
+             moving_mask: sitk.Image | None = None, observer: Observer | None = None,
+             cancel: CancelFlag | None = None) -> LevelRun:
+    """Optimise ``transform`` (modified in place) at one resolution; raise ``Cancelled`` if told to stop.
+
+    The returned metric is evaluated afresh at the final position with the
+    level's sampling, so values of candidates at one level compare like for
+    like.
+    """
+    method = _method(metric, setup, fixed_mask, moving_mask)
     _set_optimizer(method, optimizer, setup)
     method.SetInitialTransform(transform, inPlace=True)
 

@@ -107,6 +107,12 @@ class SearchSettings:
     ``check_spacing_mm`` before one is chosen, because a near tie at a coarse
     level can flip once the images are sharp enough. Sampling fractions are
     of the voxels inside the fixed mask.
+
+    The scanner placement is carried through every stage whatever its
+    coarse score, and another start replaces it only when its metric at the
+    last stage is better by ``clear_margin`` (relative): on a small field of
+    view a wrong turn can score a little better at a coarse level by
+    overlapping less, and the scanner placement is right more often than not.
     """
 
     enabled: bool = True
@@ -124,6 +130,7 @@ class SearchSettings:
     check_iterations: int = 40
     check_step_mm: float = 2.0
     check_sampling: float = 0.02
+    clear_margin: float = 0.05
 
 
 @dataclass

@@ -28,8 +28,9 @@ import numpy as np
 import SimpleITK as sitk
 
 import workstation
-from registration import initialise
+from registration import initialise, start_check
 from registration.context import IterationEvent, RunContext
+from registration.fit import check_mask, check_volume, fit_to_images, scanner_boxes_overlap
 from registration.optimise import itk_single_threaded
 from registration.parameters import RegistrationParameters, load_preset
 from registration.transforms import matrix_lps
@@ -40,8 +41,15 @@ from workstation.volume import Volume
 __all__ = ["IterationEvent", "RegistrationResult", "register", "library_versions"]
 
 INITS = ("auto", "geometry", "moments", "search", "scanner", "landmarks", "manual")
-"""``auto`` uses a given initial transform, else given landmarks, else the orientation search
-(when the preset enables it), else the centres of mass."""
+"""``auto`` uses a given initial transform, else given landmarks, else the scanner placement when both
+images share a DICOM frame of reference, else the scanner placement against the orientation search (or,
+with the preset's search off, against the centres of mass; see ``initialise.orientation_search``)."""
+
+
+def same_frame(fixed: Volume, moving: Volume) -> bool:
+    """Both images carry one DICOM frame of reference: their scanner placement is already right."""
+    uid = fixed.meta.frame_of_reference_uid
+    return bool(uid) and uid == moving.meta.frame_of_reference_uid
 
 
 def library_versions() -> dict[str, str]:
@@ -66,6 +74,16 @@ class RegistrationResult:
     versions: dict[str, str] = field(default_factory=library_versions)
     levels: list[dict[str, Any]] = field(default_factory=list)
     search: list[dict[str, Any]] = field(default_factory=list)
+    kept_start: bool = False
+    start_check: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for a status bar or a terminal; says so when the start was kept."""
+        line = (f"{self.parameters.name} ({self.init}): metric {self.metric:.5f} after {self.iterations} iterations "
+                f"in {self.seconds:.1f} s")
+        if self.kept_start:
+            line += "; the run ended worse than where it started, so the start was kept"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the ITK object, JSON-ready (the matrix is the bulk part for a B-spline)."""
@@ -77,7 +95,7 @@ class RegistrationResult:
             "metric_history": [list(h) for h in self.metric_history],
             "parameters": self.parameters.to_dict(), "init": self.init, "seed": self.seed,
             "threads": self.threads, "versions": dict(self.versions), "levels": list(self.levels),
-            "search": list(self.search),
+            "search": list(self.search), "kept_start": self.kept_start, "start_check": dict(self.start_check),
         }
 
 
@@ -97,20 +115,32 @@ def register(fixed: Volume, moving: Volume, params: RegistrationParameters, *, i
         raise RegistrationError(f"unknown registration method {params.method!r}; use intensity or landmarks")
     if not params.levels:
         raise RegistrationError(f"preset {params.name!r} has no resolution levels")
+    for volume in (fixed, moving):
+        check_volume(volume)
+    for mask in (fixed_mask, moving_mask):
+        if mask is not None:
+            check_mask(mask)
+    params = fit_to_images(params, fixed, moving)
     check_cancel(cancel)
     ctx = RunContext(fixed, moving, params, seed, threads, cancel, on_iteration, fixed_mask, moving_mask)
     with itk_single_threaded():
         start, label, search = _start(ctx, init, fixed_landmarks, moving_landmarks, initial_transform)
+        kind = "affine" if params.transform.kind == "bspline" else params.transform.kind
         if params.transform.kind == "bspline":
             transform, levels, label = _deformable(ctx, start, label, initial_transform)
         else:
-            transform = initialise.movable_transform(start, ctx.centroid("fixed"), params.transform.kind)
+            transform = initialise.movable_transform(start, ctx.centroid("fixed"), kind)
             levels = _linear_levels(ctx, transform)
+        start_transform = initialise.movable_transform(start, ctx.centroid("fixed"), kind)
+        check = start_check.compare(ctx, start_transform, transform)
+    metric = levels[-1]["metric"]
+    if check.end_is_worse:
+        transform, metric = start_transform, check.metric_start
     return RegistrationResult(
-        transform=transform, matrix_lps=matrix_lps(transform, linear_part=True), metric=levels[-1]["metric"],
+        transform=transform, matrix_lps=matrix_lps(transform, linear_part=True), metric=metric,
         iterations=sum(level["iterations"] for level in levels), seconds=time.perf_counter() - started,
         metric_history=ctx.history, parameters=params, init=label, seed=seed, threads=threads, levels=levels,
-        search=search)
+        search=search, kept_start=check.end_is_worse, start_check=check.to_dict())
 
 
 def _start(ctx: RunContext, init: str, fixed_landmarks: np.ndarray | None, moving_landmarks: np.ndarray | None,
@@ -121,8 +151,16 @@ def _start(ctx: RunContext, init: str, fixed_landmarks: np.ndarray | None, movin
             init = "manual"
         elif fixed_landmarks is not None and moving_landmarks is not None:
             init = "landmarks"
+        elif not scanner_boxes_overlap(ctx.fixed, ctx.moving):
+            init = "scanner"  # refused below: disjoint images are bad input unless the caller asks for a search
+        elif same_frame(ctx.fixed, ctx.moving):
+            init = "scanner"
         else:
-            init = "search" if ctx.params.search.enabled else "moments"
+            outcome = initialise.orientation_search(ctx, rotations=ctx.params.search.enabled)
+            return outcome.matrix, f"search: {outcome.label}", [c.to_dict() for c in outcome.candidates]
+    if init == "scanner" and not scanner_boxes_overlap(ctx.fixed, ctx.moving):
+        raise RegistrationError("the images do not overlap at all where the scanner placed them; to align them "
+                                "by content anyway, start from a search (init search) or landmarks")
     if init == "manual":
         if initial_transform is None:
             raise RegistrationError("init 'manual' needs an initial transform")
@@ -136,7 +174,7 @@ def _start(ctx: RunContext, init: str, fixed_landmarks: np.ndarray | None, movin
     if init == "moments":
         return initialise.moments(ctx), "moments", []
     if init == "scanner":
-        return np.eye(4), "scanner", []
+        return np.eye(4), "scanner (same frame of reference)" if same_frame(ctx.fixed, ctx.moving) else "scanner", []
     outcome = initialise.orientation_search(ctx)
     return outcome.matrix, f"search: {outcome.label}", [c.to_dict() for c in outcome.candidates]
 
@@ -161,8 +199,12 @@ def _deformable(ctx: RunContext, start: np.ndarray, label: str,
         bulk: sitk.Transform = initialise.movable_transform(start, ctx.centroid("fixed"), "affine")
     else:
         bulk_params = load_preset(params.transform.bulk_preset)
-        bulk_ctx = RunContext(ctx.fixed, ctx.moving, bulk_params, ctx.seed, ctx.threads, ctx.cancel,
-                              ctx.on_iteration, ctx.fixed_mask, ctx.moving_mask)
+        # The bulk motion needs no finer level than the B-spline stage that follows it.
+        finest = min(level.spacing_mm for level in params.levels)
+        bulk_params.levels = [level for level in bulk_params.levels if level.spacing_mm >= finest] or \
+            bulk_params.levels[:1]
+        bulk_params = fit_to_images(bulk_params, ctx.fixed, ctx.moving)
+        bulk_ctx = ctx.for_stage(bulk_params)
         bulk = initialise.movable_transform(start, bulk_ctx.centroid("fixed"), bulk_params.transform.kind)
         _linear_levels(bulk_ctx, bulk, stage="bulk")
         label = f"{label}, then {params.transform.bulk_preset}"

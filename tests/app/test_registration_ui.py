@@ -105,6 +105,8 @@ def test_a_run_from_the_panel_finds_the_demo_offset_and_keeps_the_window_respons
     error = tre(matrix, demo_truth["ct_points"], demo_truth["mr_points"])
     assert error.mean <= 0.5, error
     assert np.allclose(controller.matrix, matrix)
+    assert entry["kept_start"] is False and "start was kept" not in panel.status.text()
+    assert panel.status.text().startswith(f"ct-mr-rigid ({entry['init']}): metric ")
     # The moving image followed the optimiser, at most five updates a second (plus the final batch).
     assert len(controller.live_updates) >= 2
     assert len(controller.live_updates) <= seconds / 0.2 + 2

@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA = ROOT / ".test-data" / "cirs057a"
 
 
@@ -71,49 +72,17 @@ def worker_ours(seed: int) -> dict:
             "iterations": result.iterations, "metric": result.metric, "threads": result.threads}
 
 
-def _itk_image(volume):
-    import itk
-
-    image = itk.image_from_array(np.ascontiguousarray(volume.array, dtype=np.float32))
-    spacing, origin, direction = volume.geometry_parts()
-    image.SetSpacing([float(s) for s in spacing])
-    image.SetOrigin([float(o) for o in origin])
-    image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(direction)))
-    return image
-
-
 def worker_elastix(seed: int) -> dict:
-    import itk
+    import elastix_peer
 
     ct, mr = _load()
     start = _half_turn_start(ct, mr)
-    fixed, moving = _itk_image(ct), _itk_image(mr)
+    fixed, moving = elastix_peer.itk_image(ct), elastix_peer.itk_image(mr)
     del ct, mr
-    initial = itk.AffineTransform[itk.D, 3].New()
-    initial.SetMatrix(itk.matrix_from_array(np.ascontiguousarray(start[:3, :3])))
-    initial.SetTranslation([float(v) for v in start[:3, 3]])
-    parameters = itk.ParameterObject.New()
-    parameters.AddParameterMap(parameters.GetDefaultParameterMap("rigid"))
-    parameters.SetParameter(0, "WriteResultImage", "false")
-    parameters.SetParameter(0, "RandomSeed", str(seed + 1))
-    image_type = itk.Image[itk.F, 3]
-    method = itk.ElastixRegistrationMethod[image_type, image_type].New()
-    method.SetFixedImage(fixed)
-    method.SetMovingImage(moving)
-    method.SetParameterObject(parameters)
-    method.SetInitialTransform(initial)
-    method.SetLogToConsole(False)
-    wall, cpu = time.perf_counter(), _cpu()
-    method.Update()
-    wall, cpu = time.perf_counter() - wall, _cpu() - cpu
-    combined = method.GetCombinationTransform()
-    # Read the (affine) map back as a matrix from four non-coplanar points.
-    basis = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [0.0, 100.0, 0.0], [0.0, 0.0, 100.0]])
-    image_of = np.array([combined.TransformPoint([float(c) for c in p]) for p in basis])
-    matrix = np.eye(4)
-    matrix[:3, :3] = (image_of[1:] - image_of[0]).T / 100.0
-    matrix[:3, 3] = image_of[0]
-    return {"matrix_lps": matrix.tolist(), "seconds": wall, "cpu_seconds": cpu, "init": "half turn (given)"}
+    cpu = _cpu()
+    combined, wall = elastix_peer.register(fixed, moving, ["rigid"], seed, start)
+    return {"matrix_lps": elastix_peer.matrix_of(combined).tolist(), "seconds": wall, "cpu_seconds": _cpu() - cpu,
+            "init": "half turn (given)"}
 
 
 def run_worker(kind: str, seed: int) -> dict:

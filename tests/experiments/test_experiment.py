@@ -65,6 +65,8 @@ def test_local_cluster_experiment_records_runs_failures_and_resumes(pairs_dir: P
         assert np.allclose(runs["tre_before_mm"], _tre_before(pairs_dir, moving), rtol=1e-12)
         assert (runs["dice_mean"] > runs["dice_mean_before"] + 0.2).all()
         assert (runs["mi_after"] > runs["mi_before"]).all()
+    assert ok["kept_start"].tolist() == [False, False]  # the registrations improved on where they started
+    assert failed["kept_start"].isna().all()
     for run_id in ok["run_id"]:
         folder = run_dir(results, run_id)
         for name in ("task.json", "parameters.json", "transform.tfm", "transform.json", "result.json",

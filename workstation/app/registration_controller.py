@@ -327,8 +327,7 @@ class RegistrationController(QObject):
         self.history.append(entry)
         self._save_history()
         self.set_matrix(result.matrix_lps)
-        self.panel.set_progress(1.0, f"{result.parameters.name}: metric {result.metric:.4f} after "
-                                     f"{result.iterations} iterations in {result.seconds:.1f} s ({result.init})")
+        self.panel.set_progress(1.0, result.summary())  # says so when the start was kept
         self.runFinished.emit(entry)
 
     def _failed(self, error: BaseException) -> None:

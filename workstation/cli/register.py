@@ -4,9 +4,15 @@ FIXED and MOVING are DICOM folders (or files) holding one volume each, or
 image files SimpleITK reads (.nii, .nii.gz, .nrrd, .mha, .mhd). The transform
 written maps fixed-space points to moving-space points (ITK's convention):
 .tfm or .h5 for ITK tools, .json for the 4x4 matrices in LPS and RAS.
+A deformable (B-spline) result is a composite transform: write it as .h5
+(or .tfm), which SimpleITK's ``ReadTransform`` reads back whole.
 ``--resampled`` also writes the moving volume on the fixed grid. ``--json``
 prints one object (preset, seconds, iterations, metric, matrix_lps,
-parameters, init, seed, threads); progress goes to stderr.
+parameters, init, seed, threads, kept_start, start_check); progress goes to
+stderr. When the run ended worse than its start (metric and foreground
+overlap on the final level), the start is written and the output says so.
+Bad input (a single slice, a label map, an empty mask, images that do not
+overlap at all) is one line on stderr, exit status 2, and nothing written.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,8 +50,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the metric sampling (same seed, same result)")
     parser.add_argument("--init", choices=INITS, default="auto", help="how to start (default auto)")
     parser.add_argument("--threads", type=int, default=None, help="search candidates optimised side by side")
+    parser.add_argument("--fixed-mask", type=Path, metavar="MASK",
+                        help="where the metric samples: non-zero voxels of this image (on any grid)")
+    parser.add_argument("--moving-mask", type=Path, metavar="MASK", help="the moving image's region to match")
     parser.add_argument("--json", action="store_true", help="print one JSON object describing the result")
     parser.set_defaults(func=run)
+
+
+def load_checked(path: Path, check: Callable[[Volume], None]) -> Volume:
+    """``load_one``, then ``check`` (a ``registration.fit`` check); its refusal names the file."""
+    volume = load_one(path)
+    try:
+        check(volume)
+    except RegistrationError as exc:
+        raise RegistrationError(exc.reason, path) from exc
+    return volume
 
 
 def load_one(path: Path) -> Volume:
@@ -84,27 +104,30 @@ def run(args: argparse.Namespace) -> int:
             raise RegistrationError("the output folder does not exist", out.parent)
     if args.resampled is not None:
         split_extension(args.resampled)  # refuse an unknown image format before the work
+    from registration.fit import check_mask, check_volume
     from registration.parameters import load_preset
     from registration.resample import resample_to
     from registration.runner import register
     from registration.transforms import write_transform
 
     params = load_preset(args.preset)
-    fixed, moving = load_one(args.fixed), load_one(args.moving)
+    fixed, moving = load_checked(args.fixed, check_volume), load_checked(args.moving, check_volume)
+    masks = {f"{name}_mask": load_checked(path, check_mask)
+             for name, path in (("fixed", args.fixed_mask), ("moving", args.moving_mask)) if path is not None}
     result = register(fixed, moving, params, init=args.init, seed=args.seed, threads=args.threads,
-                      on_iteration=StderrIterations())
+                      on_iteration=StderrIterations(), **masks)
     write_transform(result.transform, args.output)
     if args.resampled is not None:
         write_volume(resample_to(fixed, moving, result.transform), args.resampled)
     summary = {"preset": args.preset, "seconds": result.seconds, "iterations": result.iterations,
                "metric": result.metric, "matrix_lps": result.matrix_lps.tolist(),
                "maps": "fixed-space points to moving-space points", "parameters": params.to_dict(),
-               "init": result.init, "seed": result.seed, "threads": result.threads, "transform": str(args.output)}
+               "init": result.init, "seed": result.seed, "threads": result.threads, "transform": str(args.output),
+               "kept_start": result.kept_start, "start_check": result.start_check}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{args.output}: {args.preset} ({result.init}), metric {result.metric:.5f}, "
-              f"{result.iterations} iterations, {result.seconds:.1f} s")
+        print(f"{args.output}: {result.summary()}")
         for row in result.matrix_lps:
             print("  " + " ".join(f"{v:12.6f}" for v in row))
     return 0

@@ -45,8 +45,8 @@ SCORE_COLUMNS = ("tre_mean_mm", "tre_median_mm", "tre_max_mm", "tre_before_mm", 
 """The evaluation's numbers that go into the table (per-landmark TRE and per-label Dice stay in result.json)."""
 TABLE_COLUMNS = [
     "experiment", "run_id", "pair", "preset", "variant", "seed", "threads", "init", "status", "error",
-    *SCORE_COLUMNS, "start", "metric", "iterations", "register_seconds", "load_seconds", "total_seconds", "cpu_seconds",
-    "worker", "finished", "overrides",
+    *SCORE_COLUMNS, "start", "kept_start", "metric", "iterations", "register_seconds", "load_seconds",
+    "total_seconds", "cpu_seconds", "worker", "finished", "overrides",
 ]
 
 
@@ -87,7 +87,8 @@ def table_row(outcome: RunOutcome) -> dict[str, Any]:
         "variant": task.variant, "seed": task.seed, "threads": task.threads, "init": task.init,
         "status": outcome.status, "error": outcome.error or "",
         **{key: scores.get(key, math.nan) for key in SCORE_COLUMNS},
-        "start": result.get("init", ""), "metric": result.get("metric", math.nan),
+        "start": result.get("init", ""), "kept_start": result.get("kept_start"),
+        "metric": result.get("metric", math.nan),
         "iterations": result.get("iterations", math.nan),
         "register_seconds": outcome.timing.get("register_seconds"), "load_seconds": outcome.timing.get("load_seconds"),
         "total_seconds": outcome.timing.get("total_seconds"), "cpu_seconds": outcome.timing.get("cpu_seconds"),
@@ -148,7 +149,8 @@ def pending_row(task: RunTask) -> dict[str, Any]:
     row = {column: math.nan for column in TABLE_COLUMNS}
     row.update(experiment=task.experiment, run_id=task.run_id, pair=task.pair.name, preset=task.preset,
                variant=task.variant, seed=task.seed, threads=task.threads, init=task.init, status="pending",
-               error="", start="", worker="", finished="", overrides=json.dumps(task.overrides, sort_keys=True))
+               error="", start="", kept_start=None, worker="", finished="",
+               overrides=json.dumps(task.overrides, sort_keys=True))
     return row
 
 
