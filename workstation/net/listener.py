@@ -30,7 +30,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from workstation.dicom.library import Library
 from workstation.errors import DicomError, NetworkError
 from workstation.net import serve
-from workstation.net.dimse import NODELAY_HANDLER, make_ae
+from workstation.net.dimse import NODELAY_HANDLER, make_ae, received_file
 from workstation.net.nodes import check_ae_title
 from workstation.net.store import DiskFull, Transfer
 
@@ -139,7 +139,7 @@ class Listener:
     def _on_store(self, event: evt.Event) -> int:
         transfer = self._transfer(event.assoc)
         try:
-            transfer.add(event.encoded_dataset(), event.request.AffectedSOPInstanceUID)
+            transfer.add(received_file(event), event.request.AffectedSOPInstanceUID)
         except DicomError as exc:
             log.warning("refused an object from %s: %s", event.assoc.requestor.ae_title, exc.reason)
             return 0xC210  # cannot understand: nothing was kept

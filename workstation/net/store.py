@@ -58,7 +58,7 @@ class Transfer:
         self._folders: set[Path] = set()
         """Folders made already: asking the file system again for each object costs."""
 
-    def add(self, encoded: bytes, sop_instance_uid: str) -> InstanceHeader:
+    def add(self, encoded: bytes | bytearray, sop_instance_uid: str) -> InstanceHeader:
         """Write, check and index one object (``encoded``: the DICOM file, meta included).
 
         Raises ``DicomError`` for an object that does not parse (nothing is

@@ -115,7 +115,7 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
                                                          'transfer-syntax=*'}, stream=True)
         for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
             try:
-                transfer.add(bytes(part), "")
+                transfer.add(part, "")
             except DicomError as exc:
                 log.warning("refused a retrieved object: %s", exc.reason)
                 counts.failed += 1
