@@ -49,7 +49,7 @@ def test_demo_study_first_slice_before_the_volume_then_everything(qtbot, window:
     plan = window.catalog[key].plan  # the inspector follows the crosshair to the acquired image there
     frame = plan.frame_at(0, 20)
     window.viewer.set_position(volume.index_to_world([128.0, 128.0, 20.0]))
-    qtbot.waitUntil(lambda: window.tags.title.text() == Path(frame.path).name, timeout=5000)
+    qtbot.waitUntil(lambda: window.tags.title.text() == Path(frame.path).name, timeout=60_000)
     assert window.tags.value_of("(0020,0013)") == str(frame.header.instance_number)
 
     window.set_hide_identity(True)
