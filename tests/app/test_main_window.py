@@ -8,10 +8,10 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pytest
-from conftest import load_held_until_cancelled, open_and_load, worker_threads
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tests.app.conftest import load_held_until_cancelled, open_and_load, worker_threads
 from workstation import __version__
 from workstation.app.about import about_html
 from workstation.app.main_window import MainWindow
@@ -202,7 +202,7 @@ def test_about_names_version_licences_and_data_credits() -> None:
 def test_an_unreadable_file_is_one_line_in_the_log(qtbot, window: MainWindow, tmp_path: Path) -> None:
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"not dicom at all")
-    with qtbot.waitSignal(window.jobFailed, timeout=10_000) as failed:
+    with qtbot.waitSignal(window.jobFailed, timeout=60_000) as failed:
         window.open_folder(bad)
     assert str(bad) in failed.args[0] and "\n" not in failed.args[0]
     assert any(str(bad) in line for line in window.messages.lines())

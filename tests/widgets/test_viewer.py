@@ -243,7 +243,7 @@ def test_cine_loops_through_slices(viewer, qtbot):
     seen = set()
     viewer.positionChanged.connect(lambda _: seen.add(axial.slice_number()[0]))
     viewer.start_cine("axial", fps=50)
-    qtbot.waitUntil(lambda: len(seen) >= 5, timeout=10000)
+    qtbot.waitUntil(lambda: len(seen) >= 5, timeout=60_000)
     viewer.stop_cine()
     assert not viewer.cine_running
 
