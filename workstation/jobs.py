@@ -4,7 +4,9 @@ A job is a plain function ``fn(progress, cancel, *args) -> result``. It calls
 ``progress(fraction, message)`` now and then and checks ``cancel.is_set()`` at
 least every 100 ms. Nothing here knows about Qt: the app runs a ``Job`` on a
 worker and forwards progress and the outcome to the GUI thread with queued
-signals; the CLI runs the same job and prints progress to stderr.
+signals; the CLI runs the same job and prints progress to stderr. Consumers
+thin progress ticks; a message that reports an event (a run of a batch
+ended) is a ``ProgressEvent``, which they always show.
 """
 
 from __future__ import annotations
