@@ -4,11 +4,14 @@ A job is a plain function ``fn(progress, cancel, *args) -> result``. It calls
 ``progress(fraction, message)`` now and then and checks ``cancel.is_set()`` at
 least every 100 ms. Nothing here knows about Qt: the app runs a ``Job`` on a
 worker and forwards progress and the outcome to the GUI thread with queued
-signals; the CLI runs the same job and prints progress to stderr.
+signals; the CLI runs the same job and prints progress to stderr. Consumers
+thin progress ticks; a message that reports an event (a run of a batch
+ended) is a ``ProgressEvent``, which they always show.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -26,6 +29,30 @@ class Progress(Protocol):
 
 class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
+
+
+class ProgressEvent(str):
+    """A progress message that reports something that happened (one run of a batch ended), not a tick.
+
+    Consumers thin progress to what they can show; a thinned tick is
+    replaced by the next one, but a dropped event is lost, so ``Throttle``
+    lets every event through.
+    """
+
+
+class Throttle:
+    """Which progress calls a consumer shows: every event and 100 %, other ticks at most every ``interval`` s."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = -math.inf
+
+    def passes(self, fraction: float, message: str) -> bool:
+        now = time.monotonic()
+        if fraction < 1.0 and not isinstance(message, ProgressEvent) and now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
 
 
 def no_progress(fraction: float, message: str) -> None:
@@ -115,19 +142,15 @@ class Job(Generic[T]):
 
 
 class StderrProgress:
-    """Progress printed to stderr for CLI commands, at most every ``interval`` seconds."""
+    """Progress printed to stderr for CLI commands: every event, other ticks at most every ``interval`` seconds."""
 
     def __init__(self, interval: float = 0.5, stream: Any = None) -> None:
-        self.interval = interval
+        self.throttle = Throttle(interval)
         self.stream = stream or sys.stderr
-        self._last = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if fraction < 1.0 and now - self._last < self.interval:
-            return
-        self._last = now
-        print(f"[{fraction * 100:5.1f}%] {message}", file=self.stream, flush=True)
+        if self.throttle.passes(fraction, message):
+                print(f"[{fraction * 100:5.1f}%] {message}", file=self.stream, flush=True)
 
 
 def run_job(job: Job[T], progress: Progress | None = None) -> T:
@@ -138,6 +161,6 @@ def run_job(job: Job[T], progress: Progress | None = None) -> T:
 
 
 __all__ = [
-    "CancelFlag", "CancelToken", "Cancelled", "Job", "Progress", "StderrProgress",
+    "CancelFlag", "CancelToken", "Cancelled", "Job", "Progress", "ProgressEvent", "StderrProgress", "Throttle",
     "WorkstationError", "check_cancel", "no_progress", "run_job", "scaled_progress",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.app.conftest import load_held_until_cancelled, worker_threads
 from workstation.app.job_runner import JobRunner
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.dicom.load import plan_volumes
@@ -19,10 +19,6 @@ from workstation.jobs import Job
 def ct_plan(cirs_ct: Path):
     (plan,) = plan_volumes(cirs_ct)
     return plan
-
-
-def _worker_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(("job-", "decode"))]
 
 
 def test_first_slice_arrives_before_the_volume_and_shares_its_memory(qtbot, ct_plan) -> None:
@@ -49,7 +45,7 @@ def test_first_slice_arrives_before_the_volume_and_shares_its_memory(qtbot, ct_p
     np.testing.assert_array_equal(first.volume.affine, volume.affine)
     np.testing.assert_array_equal(middle_at_first[0], volume.array[first.k])
     assert first.volume.meta.series_uid == volume.meta.series_uid and volume.meta.units == "HU"
-    assert not _worker_threads()
+    assert not worker_threads()
 
 
 def test_cancel_after_the_first_slice_stops_and_leaves_no_threads(qtbot, ct_plan) -> None:
@@ -62,9 +58,10 @@ def test_cancel_after_the_first_slice_stops_and_leaves_no_threads(qtbot, ct_plan
         if isinstance(event, FirstSlice):
             handle.cancel()
 
-    handle = runner.submit(Job(load_progressively, ct_plan), "load", on_result=results.append,
+    # The decoder threads wait after their first slice until the cancel: the load cannot win the race.
+    handle = runner.submit(Job(load_held_until_cancelled, ct_plan), "load", on_result=results.append,
                            on_error=errors.append, on_event=on_event, event_kwarg="post")
     qtbot.waitUntil(lambda: bool(errors or results), timeout=60_000)
     assert results == [] and isinstance(errors[0], Cancelled)
-    assert handle.wait(5)
-    assert not _worker_threads()
+    assert handle.wait(30)
+    assert not worker_threads()

@@ -8,10 +8,10 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pytest
-from conftest import open_and_load, worker_threads
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tests.app.conftest import load_held_until_cancelled, open_and_load, worker_threads
 from workstation import __version__
 from workstation.app.about import about_html
 from workstation.app.main_window import MainWindow
@@ -49,7 +49,7 @@ def test_demo_study_first_slice_before_the_volume_then_everything(qtbot, window:
     plan = window.catalog[key].plan  # the inspector follows the crosshair to the acquired image there
     frame = plan.frame_at(0, 20)
     window.viewer.model.set_position(volume.index_to_world([128.0, 128.0, 20.0]))
-    qtbot.waitUntil(lambda: window.tags.title.text() == Path(frame.path).name, timeout=5000)
+    qtbot.waitUntil(lambda: window.tags.title.text() == Path(frame.path).name, timeout=60_000)
     assert window.tags.value_of("(0020,0013)") == str(frame.header.instance_number)
 
     window.set_hide_identity(True)
@@ -75,17 +75,23 @@ def test_cirs_series_open_through_the_window(qtbot, window: MainWindow, cirs_ct:
     assert pixels.std() > 10  # the views show an image, not a black field
 
 
-def test_cancel_during_load_and_close_leave_no_threads(qtbot, window: MainWindow, cirs_ct: Path) -> None:
+def test_cancel_during_load_and_close_leave_no_threads(qtbot, window: MainWindow, cirs_ct: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     key = open_and_load(qtbot, window, cirs_ct)
-    window.load_series(key)  # again: 283 slices to decode, and the cancel comes within the same GUI step
+    # From here on a load's decoder threads wait after their first slice until it is cancelled: no load can
+    # finish before the click or the close that cancels it, however loaded the machine is.
+    monkeypatch.setattr("workstation.app.main_window.load_progressively", load_held_until_cancelled)
+    with qtbot.waitSignal(window.firstSliceShown, timeout=60_000):
+        window.load_series(key)
     assert window.busy() and window.progress.isVisible() and window.cancel_button.isVisible()
-    with qtbot.waitSignal(window.jobFailed, timeout=10_000) as failed:
+    with qtbot.waitSignal(window.jobFailed, timeout=60_000) as failed:
         window.cancel_button.click()
     assert "cancelled" in failed.args[0]
     assert not window.progress.isVisible()
-    qtbot.waitUntil(lambda: not worker_threads(), timeout=5000)
+    qtbot.waitUntil(lambda: not worker_threads(), timeout=30_000)
 
-    window.load_series(key)
+    with qtbot.waitSignal(window.firstSliceShown, timeout=60_000):
+        window.load_series(key)
     assert window.runner.running()
     window.close()  # during the load
     assert not window.runner.running()
@@ -196,7 +202,7 @@ def test_about_names_version_licences_and_data_credits() -> None:
 def test_an_unreadable_file_is_one_line_in_the_log(qtbot, window: MainWindow, tmp_path: Path) -> None:
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"not dicom at all")
-    with qtbot.waitSignal(window.jobFailed, timeout=10_000) as failed:
+    with qtbot.waitSignal(window.jobFailed, timeout=60_000) as failed:
         window.open_folder(bad)
     assert str(bad) in failed.args[0] and "\n" not in failed.args[0]
     assert any(str(bad) in line for line in window.messages.lines())

@@ -136,7 +136,7 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     first = axial.slice_number()[0]
     bar.cine.trigger()
     assert viewer.cine_running
-    qtbot.waitUntil(lambda: axial.slice_number()[0] >= first + 3, timeout=10_000)
+    qtbot.waitUntil(lambda: axial.slice_number()[0] >= first + 3, timeout=60_000)
     bar.cine.trigger()
     assert not viewer.cine_running
 

@@ -34,19 +34,16 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("WORKSTATION_HOME", tempfile.mkdtemp(prefix="fuzz-home-"))
     seeds = fuzzing.load_seeds(fuzzing.ROOT.parent / "shared" / "data", fuzzing.ROOT / ".test-data")
-    import workstation.cli.main  # noqa: F401 - warm the parent so each fork starts ready
-    import workstation.dicom.load  # noqa: F401
-    import workstation.volume  # noqa: F401
 
     cases = fuzzing.corpus(seeds, args.cases, args.start)
     stop_at = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
     outcomes: list[fuzzing.Outcome] = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir, fuzzing.CaseServer() as server:
         for case in cases:
             if time.monotonic() > stop_at:
                 break
-            outcome = fuzzing.run_case(case, {s.name: s for s in seeds}, Path(workdir))
+            outcome = fuzzing.run_case(case, {s.name: s for s in seeds}, Path(workdir), server)
             outcomes.append(outcome)
             if outcome.status != "ok":
                 print(f"{outcome.status}: {outcome.case}: {outcome.problems}", flush=True)

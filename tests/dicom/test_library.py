@@ -163,6 +163,8 @@ import sys
 from workstation.dicom.library import Library
 def progress(fraction, message):
     print(message, flush=True)
+    if message.startswith("reading headers (96 of"):  # three batches are committed, more to come:
+        sys.stdin.read()  # wait here, between transactions, until the test kills this process
 Library(sys.argv[1]).import_folder(progress, None, sys.argv[2], workers=0)
 print("finished", flush=True)
 """
@@ -172,23 +174,69 @@ def test_killed_import_leaves_a_consistent_library(tmp_path: Path, cirs_ct: Path
     folder = _link_all(cirs_ct.parent, tmp_path / "both")
     path = tmp_path / "library.sqlite"
     child = subprocess.Popen([sys.executable, "-c", _IMPORT_SCRIPT, str(path), str(folder)],
-                             stdout=subprocess.PIPE, text=True)
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for line in child.stdout:
-            if line.startswith("reading headers (96 of"):  # three batches are in; more to come
+            if line.startswith("reading headers (96 of"):  # the child waits there for the kill
                 child.send_signal(signal.SIGKILL)
                 break
         assert child.wait(timeout=60) == -signal.SIGKILL
     finally:
         child.kill()
+        child.stdin.close()
         child.stdout.close()
     partial = _consistent(path)
-    assert 96 <= partial["instances"] < 635
+    assert partial["instances"] == 96
     with Library(path) as library:
         result = library.import_folder(no_progress, None, folder)
         assert result.unchanged == partial["instances"] and result.new == 635 - partial["instances"]
         assert library.counts()["instances"] == 635
     assert _consistent(path)["series"] == 2
+
+
+_HELD_IMPORT_SCRIPT = """
+import sys
+from workstation.dicom.library import Library
+
+class HeldInThirdBatch(Library):
+    # the real import, stopped inside the third batch's transaction: its rows written, not committed
+    batches = 0
+
+    def _store(self, conn, headers, skipped):
+        super()._store(conn, headers, skipped)
+        HeldInThirdBatch.batches += 1
+        if HeldInThirdBatch.batches == 3:
+            rows = conn.execute("SELECT COUNT(*) FROM instances").fetchone()[0]  # the transaction sees its own
+            print("inside", rows, len(headers), flush=True)
+            sys.stdin.read()  # hold the transaction open until the test kills this process
+
+HeldInThirdBatch(sys.argv[1]).import_folder(None, None, sys.argv[2], workers=0)
+"""
+
+
+def test_import_killed_inside_a_transaction_leaves_the_committed_batches(tmp_path: Path, cirs_ct: Path) -> None:
+    """SIGKILL while a batch's rows are written but not committed: that batch is gone, whole; a re-scan adds it."""
+    path = tmp_path / "library.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", _HELD_IMPORT_SCRIPT, str(path), str(cirs_ct)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline().split()
+        assert line[:1] == ["inside"], line
+        in_transaction, batch = int(line[1]), int(line[2])
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.stdin.close()
+        child.stdout.close()
+    assert batch > 0 and (tmp_path / "library.sqlite-wal").exists()  # killed with the write-ahead log open
+    partial = _consistent(path)
+    assert partial["instances"] == in_transaction - batch  # the two committed batches, none of the third
+    with Library(path) as library:
+        result = library.import_folder(no_progress, None, cirs_ct)
+        assert result.unchanged == partial["instances"] and result.new == 283 - partial["instances"]
+        assert len(library.series_headers(CT_SERIES)) == 283
+    assert _consistent(path)["series"] == 1
 
 
 def test_damaged_file_is_moved_aside_and_rebuilt(tmp_path: Path, cirs_ct: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,9 +24,11 @@ def test_run_report_replay_on_an_existing_scheduler(tmp_path: Path, cluster, pai
     run = _workstation("run", str(spec), "--scheduler", cluster.scheduler_address, "-o", str(results))
     assert run.returncode == 0, run.stderr
     assert "2 runs: 0 already finished, 2 succeeded, 0 failed" in run.stdout
-    assert "head ct-mr-rigid fast seed 1: ok" in run.stderr  # progress goes to stderr
     table = pd.read_parquet(results / "results.parquet")
-    assert table["status"].tolist() == ["ok", "ok"]
+    assert table[["pair", "preset", "seed", "status"]].values.tolist() == [
+        ["head", "ct-mr-rigid", 0, "ok"], ["head", "ct-mr-rigid", 1, "ok"]]
+    for run_id in table["run_id"]:  # each run's own record, written by the worker
+        assert json.loads((results / "runs" / run_id / "result.json").read_text())["matrix_lps"]
 
     rerun = _workstation("run", str(spec), "--scheduler", cluster.scheduler_address, "-o", str(results))
     assert rerun.returncode == 0 and "2 runs: 2 already finished, 0 succeeded" in rerun.stdout

@@ -134,20 +134,28 @@ def test_cancel_stops_the_batch_and_a_rerun_finishes_it(tmp_path: Path, cluster,
     with pytest.raises(Cancelled):
         run_experiment(progress, cancel, spec, results, scheduler=cluster.scheduler_address)
     table = read_table(results)  # written on the way out, with the runs not done as pending
-    assert (table["status"] == "ok").sum() >= 1 and (table["status"] == "pending").sum() >= 1
+    # Nothing is recorded after the cancel, however many runs ended in the same instant.
+    assert sorted(table["status"]) == ["ok", "pending", "pending", "pending"]
     for row in table.itertuples():
         assert (run_dir(results, row.run_id) / COMPLETE).exists() == (row.status == "ok")
     with Client(cluster.scheduler_address, set_as_default=False) as client:
-        assert not any(client.processing().values())  # nothing left running on the cluster
+        # nothing left running on the cluster (the scheduler forgets cancelled tasks on its own loop)
+        _wait_for(lambda: not any(client.processing().values()), "tasks still processing after the cancel")
 
     again = run_experiment(no_progress, None, spec, results, scheduler=cluster.scheduler_address)
     assert again.skipped == (table["status"] == "ok").sum() and again.failed == 0
     assert (again.table["status"] == "ok").all()
 
 
-def _kill_a_busy_worker(client: Client, stop: threading.Event) -> int | None:
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _kill_a_busy_worker(client: Client, pids: dict[str, int], stop: threading.Event) -> int | None:
     """SIGKILL the process of the first worker seen running a task; its pid, or None if the batch ended first."""
-    pids = client.run(os.getpid)
     while not stop.is_set():
         busy = [address for address, keys in client.processing().items() if keys]
         if busy and busy[0] in pids:
@@ -170,10 +178,11 @@ def test_experiment_completes_after_a_worker_is_killed(tmp_path: Path, cluster, 
         finally:
             done.set()
 
-    worker = threading.Thread(target=batch)
-    worker.start()
     with Client(cluster.scheduler_address, set_as_default=False) as client:
-        killed = _kill_a_busy_worker(client, done)
+        pids = client.run(os.getpid)  # connected and asked before the batch starts: the watch begins at once
+        worker = threading.Thread(target=batch)
+        worker.start()
+        killed = _kill_a_busy_worker(client, pids, done)
     worker.join(timeout=300)
     assert killed is not None, "the batch ended before a worker could be killed"
     summary = outcome["summary"]

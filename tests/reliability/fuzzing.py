@@ -9,12 +9,14 @@ ImagePositionPatient, TransferSyntaxUID...) through the offsets pydicom's raw
 reader reports: truncation, flipped bytes, dropped or altered values, wrong
 VRs, huge lengths, deeply nested sequences, splices of two files.
 
-Every case runs in a child forked from this (already importing) process,
-with an address-space limit and a wall-clock timeout: header reading, the
-folder scan, assembly, decoding (``load_volumes``), opening a damaged SEG or
-RTSTRUCT on the images beside it (seeds from dcmqi and rt-utils) and ``workstation info``
-must end, within the limits, with a result or with ``WorkstationError``s
-whose one-line messages name the file. Anything else is a finding.
+Every case runs in a child forked from a small case server (``CaseServer``:
+a fresh interpreter that has imported only the reading path, never the test
+process, whose gigabytes a forked child's peak RSS would count), with an
+address-space limit and a wall-clock timeout: header reading, the folder
+scan, assembly, decoding (``load_volumes``), opening a damaged SEG or RTSTRUCT on the
+images beside it (seeds from dcmqi and rt-utils) and ``workstation info``
+must end, within the limits, with a result or with ``WorkstationError``s whose
+one-line messages name the file. Anything else is a finding.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import select
 import shutil
 import signal
 import struct
+import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -342,7 +346,8 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # the child's, which includes the pages it shares with the server it forked from
+    forked_from_rss_mb: float = 0.0
 
 
 def _one_line_naming(message: str, name: str) -> bool:
@@ -425,17 +430,15 @@ def _rss() -> int:
     return _status("VmRSS")
 
 
-def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, timeout: float = TIMEOUT_S) -> Outcome:
-    """Fork, limit, exercise, report; kills the child at ``timeout`` (a hang)."""
-    folder = workdir / "case"
-    shutil.rmtree(folder, ignore_errors=True)
-    target = materialise(case, seeds, folder)
+def _fork_case(folder: Path, target: Path, timeout: float) -> dict[str, object]:
+    """In the case server: fork, limit, exercise, report; kills the child at ``timeout`` (a hang)."""
     limit = _vm_size() + MEMORY_LIMIT
     read_end, write_end = os.pipe()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_end)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the server's stdout carries its replies
         code = 0
         try:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -449,13 +452,13 @@ def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, timeout: float =
     os.close(write_end)
     chunks: list[bytes] = []
     deadline = started + timeout
-    status = None
+    hang = False
     with os.fdopen(read_end, "rb", buffering=0) as pipe:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 os.kill(pid, signal.SIGKILL)
-                status = "hang"
+                hang = True
                 break
             ready, _, _ = select.select([pipe], [], [], min(left, 0.5))
             if ready:
@@ -464,18 +467,84 @@ def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, timeout: float =
                     break
                 chunks.append(chunk)
     _, wait_status, usage = os.wait4(pid, 0)
-    seconds = time.monotonic() - started
-    outcome = Outcome(case.label(), status or "ok", seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024)
-    if status == "hang":
-        outcome.problems.append(f"no result within {timeout:.0f} s")
-        return outcome
     try:
         report = json.loads(b"".join(chunks) or b"{}")
     except ValueError:
         report = {}
+    return {"hang": hang, "report": report, "wait_status": wait_status, "seconds": time.monotonic() - started,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "server_rss_mb": _rss() / 2**20}
+
+
+def _serve() -> None:
+    """The case server's loop: one JSON request a line on stdin, one JSON reply a line on stdout."""
+    import workstation.cli.main  # noqa: F401 - imported once, here, so each fork starts warm
+    import workstation.dicom.label_objects  # noqa: F401
+    import workstation.dicom.load  # noqa: F401
+    import workstation.dicom.rtstruct  # noqa: F401
+    import workstation.dicom.seg  # noqa: F401
+    import workstation.volume  # noqa: F401
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        reply = _fork_case(Path(request["folder"]), Path(request["target"]), request["timeout"])
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+class CaseServer:
+    """A fresh, small interpreter (``python fuzzing.py --serve``) that forks one child per case.
+
+    Spawned, not forked, so a child's peak RSS is the case's (plus the
+    server's few hundred MB, reported as ``forked_from_rss_mb``).
+    """
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.server_rss_mb = 0.0
+
+    def run(self, folder: Path, target: Path, timeout: float) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"folder": str(folder), "target": str(target), "timeout": timeout}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fuzz case server ended (exit {self.process.wait()})")
+        reply = json.loads(line)
+        self.server_rss_mb = max(self.server_rss_mb, reply["server_rss_mb"])
+        return reply
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> CaseServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, server: CaseServer,
+             timeout: float = TIMEOUT_S) -> Outcome:
+    """Write the case's files and have ``server`` run it in a limited child."""
+    folder = workdir / "case"
+    shutil.rmtree(folder, ignore_errors=True)
+    target = materialise(case, seeds, folder)
+    reply = server.run(folder, target, timeout)
+    outcome = Outcome(case.label(), "ok", seconds=reply["seconds"], peak_rss_mb=reply["peak_rss_mb"],
+                      forked_from_rss_mb=reply["server_rss_mb"])
+    if reply["hang"]:
+        outcome.status = "hang"
+        outcome.problems.append(f"no result within {timeout:.0f} s")
+        return outcome
+    report = reply["report"]
     if not report:
         outcome.status = "died"
-        outcome.problems.append(f"child ended without a report (wait status {wait_status})")
+        outcome.problems.append(f"child ended without a report (wait status {reply['wait_status']})")
         return outcome
     outcome.stages, outcome.problems = report["stages"], report["problems"]
     if outcome.problems:
@@ -483,12 +552,12 @@ def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, timeout: float =
     return outcome
 
 
-def run_cases(cases: list[Case], seeds: list[Seed], workdir: Path,
+def run_cases(cases: list[Case], seeds: list[Seed], workdir: Path, server: CaseServer,
               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     by_name = {s.name: s for s in seeds}
     outcomes = []
     for case in cases:
-        outcome = run_case(case, by_name, workdir)
+        outcome = run_case(case, by_name, workdir, server)
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -505,6 +574,10 @@ def summary(outcomes: list[Outcome]) -> dict[str, object]:
         "refused_somewhere": sum(any(v.startswith("refused") for v in o.stages.values()) for o in outcomes),
         "worst_seconds": [round(worst_time.seconds, 2), worst_time.case],
         "worst_peak_rss_mb": [round(worst_mem.peak_rss_mb, 1), worst_mem.case],
-        "forked_from_rss_mb": round(_rss() / 2**20, 1),  # a child's peak includes the pages it shares with this
+        "forked_from_rss_mb": round(max(o.forked_from_rss_mb for o in outcomes), 1),
         "findings": [asdict(o) for o in outcomes if o.status != "ok"],
     }
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
+    _serve()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pydicom
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
+from tests.widgets.conftest import series
 from tests.widgets.volumes import box_phantom
 from workstation import geometry
 from workstation.viewer_model.display import Window
@@ -71,6 +73,7 @@ def test_wheel_arrows_and_page_keys_step_through_slices(viewer, qtbot):
     n0, count = axial.slice_number()
     assert count == volume.shape_ijk[2]
     z0 = viewer.model.position()[2]
+    coronal = viewer.slice_view("coronal").slice_number()
     wheel = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(axial.canvas, wheel)
@@ -81,8 +84,26 @@ def test_wheel_arrows_and_page_keys_step_through_slices(viewer, qtbot):
     qtbot.keyClick(axial.canvas, Qt.Key.Key_Down)
     assert axial.slice_number()[0] == n0 + 10
     assert viewer.model.position()[2] - z0 > 0  # axial slices go up along +z (superior)
-    assert viewer.slice_view("coronal").slice_number() == viewer.slice_view("coronal").slice_number()
+    assert viewer.slice_view("coronal").slice_number() == coronal  # axial steps leave the coronal slice
     assert f"Slice {n0 + 10}/{count}" in axial.annotation()["lower_left"]
+
+
+def test_slice_n_of_n_is_the_image_at_that_place_in_the_dicom_headers(viewer, qtbot, cirs_ct):
+    """Slice numbers against pydicom: the n-th axial slice (from the feet) is the n-th image by position."""
+    heights = sorted(float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])
+                     for f in cirs_ct.glob("*.dcm"))
+    viewer.model.set_image(series(cirs_ct))
+    axial = viewer.slice_view("axial")
+    n, count = axial.slice_number()
+    assert count == len(heights) == 283
+    assert viewer.model.position()[2] == pytest.approx(heights[n - 1], abs=1e-3)
+    coronal = viewer.slice_view("coronal").slice_number()
+    qtbot.keyClick(axial.canvas, Qt.Key.Key_PageUp)
+    qtbot.keyClick(axial.canvas, Qt.Key.Key_Up)
+    assert axial.slice_number() == (n + 11, count)
+    assert viewer.model.position()[2] == pytest.approx(heights[n + 10], abs=1e-3)
+    assert f"Slice {n + 11}/{count}" in axial.annotation()["lower_left"]
+    assert viewer.slice_view("coronal").slice_number() == coronal
 
 
 def test_mouse_drags_window_zoom_pan_and_double_click_maximises(viewer, qtbot):
@@ -221,7 +242,7 @@ def test_cine_loops_through_slices(viewer, qtbot):
     seen = set()
     viewer.positionChanged.connect(lambda _: seen.add(axial.slice_number()[0]))
     viewer.start_cine("axial", fps=50)
-    qtbot.waitUntil(lambda: len(seen) >= 5, timeout=10000)
+    qtbot.waitUntil(lambda: len(seen) >= 5, timeout=60_000)
     viewer.stop_cine()
     assert not viewer.cine_running
 
@@ -245,7 +266,7 @@ def test_slices_appear_while_the_volume_is_still_loading(viewer):
 def test_closing_releases_every_render_window_and_leaves_no_thread(qtbot):
     from widgets.viewer import Viewer
 
-    threads = threading.active_count()
+    before = set(threading.enumerate())  # threads of other tests may end meanwhile: only new ones count
     v = Viewer()
     qtbot.addWidget(v)
     v.resize(600, 600)
@@ -261,4 +282,4 @@ def test_closing_releases_every_render_window_and_leaves_no_thread(qtbot):
     v.close_views()
     assert all(view.closed for view in views)
     assert not any(window.IsCurrent() for window in windows)
-    assert threading.active_count() == threads
+    assert [t.name for t in threading.enumerate() if t not in before] == []

@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from workstation.errors import Cancelled
-from workstation.jobs import Job
+from workstation.jobs import Job, Throttle
 
 log = logging.getLogger("workstation.app.jobs")
 
@@ -44,7 +44,7 @@ class JobHandle:
         self.name = name
         self.relay = relay
         self.thread: threading.Thread | None = None
-        self._last_progress = 0.0
+        self._throttle = Throttle(PROGRESS_INTERVAL_S)
         self._emit_lock = threading.Lock()  # PySide6 emits from several threads at once are not safe
         self.active = True  # False once the GUI side has stopped listening
 
@@ -58,12 +58,8 @@ class JobHandle:
                 self.relay.posted.emit(obj)
 
     def _progress(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if fraction < 1.0 and now - self._last_progress < PROGRESS_INTERVAL_S:
-            return
         with self._emit_lock:
-            self._last_progress = now
-            if self.active:
+            if self.active and self._throttle.passes(fraction, message):
                 self.relay.progressed.emit(fraction, message)
 
     def _run(self) -> None:

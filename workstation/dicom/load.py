@@ -171,7 +171,8 @@ def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: Cancel
         while pending:
             finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
             for future in finished:
-                future.result()
+                if not future.cancelled():  # cancelled below, before it started: check_cancel reports it
+                    future.result()
             progress(decoder.count / len(order), f"decoding {plan.description or plan.series_uid}")
             if cancel is not None and cancel.is_set():
                 for future in pending:

@@ -208,6 +208,7 @@ def _pooled(chunks: list[list[str]], cancel: CancelFlag | None,
             check_cancel(cancel)
             done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
             for future in done:
+                check_cancel(cancel)  # several chunks may end together: none is reported after the cancel
                 chunk = pending.pop(future)
                 try:
                     results = future.result()

@@ -35,7 +35,7 @@ from workstation.experiments.execute import RunOutcome, environment_versions, ex
 from workstation.experiments.plan import RunTask, plan_experiment
 from workstation.experiments.results import is_complete, run_dir, write_json, write_run, write_table
 from workstation.experiments.spec import ExperimentSpec
-from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.jobs import CancelFlag, Progress, ProgressEvent, check_cancel
 
 log = logging.getLogger("workstation.experiments")
 
@@ -99,7 +99,7 @@ def run_experiment(progress: Progress, cancel: CancelFlag | None, spec: Experime
     pending = [t for t in tasks if not is_complete(run_dir(results, t.run_id))]
     counts = {"ok": 0, "failed": 0}
     address, worker_count = "", 0
-    progress(0.0, f"{len(tasks)} runs planned, {len(tasks) - len(pending)} already finished")
+    progress(0.0, ProgressEvent(f"{len(tasks)} runs planned, {len(tasks) - len(pending)} already finished"))
     try:
         if pending:
             with connect(scheduler, workers, spec.threads) as client:
@@ -111,8 +111,9 @@ def run_experiment(progress: Progress, cancel: CancelFlag | None, spec: Experime
                     counts[outcome.status] += 1
                     task = outcome.task
                     done = counts["ok"] + counts["failed"]
-                    progress(done / len(pending), f"{task.pair.name} {task.preset} {task.variant} seed {task.seed}: "
-                             f"{outcome.status}{' (' + outcome.error + ')' if outcome.error else ''}")
+                    progress(done / len(pending), ProgressEvent(
+                        f"{task.pair.name} {task.preset} {task.variant} seed {task.seed}: "
+                        f"{outcome.status}{' (' + outcome.error + ')' if outcome.error else ''}"))
         else:
             _write_plan(results, spec, tasks, address, worker_count)
     finally:
@@ -140,6 +141,7 @@ def run_on_client(client: Client, tasks: list[RunTask], cancel: CancelFlag | Non
                 time.sleep(POLL_SECONDS)
                 continue
             for future in waiting.next_batch(block=False):
+                check_cancel(cancel)  # a batch may hold several outcomes: none is recorded after the cancel
                 yield _outcome(future, futures[future])
     except Cancelled:
         client.cancel(list(futures))
