@@ -169,8 +169,30 @@ def test_experiment_completes_after_a_worker_is_killed(tmp_path: Path, cluster, 
     spec = load_spec(write_experiment(tmp_path / "kill.yaml", [
         pair_entry("head"), pair_entry("shifted", "mr_shifted")], seeds=[1, 2]))
     results = tmp_path / "results"
+    gate = tmp_path / "gate"
     outcome: dict = {}
     done = threading.Event()
+
+    # Runs on the cluster's workers wait at the gate before registering, so a worker is busy, by construction,
+    # when the watch looks for one to kill: no race with a batch that could end first. Defined here so that
+    # they travel to the workers by value. A worker started after the kill is a fresh process, without the hold.
+    def hold_at_gate() -> None:
+        from workstation.experiments import execute as module
+
+        original = module.register_task
+
+        def held(task, inputs):
+            while not gate.exists():
+                time.sleep(0.01)
+            return original(task, inputs)
+
+        held.original = original
+        module.register_task = held
+
+    def release() -> None:
+        from workstation.experiments import execute as module
+
+        module.register_task = getattr(module.register_task, "original", module.register_task)
 
     def batch() -> None:
         try:
@@ -180,10 +202,16 @@ def test_experiment_completes_after_a_worker_is_killed(tmp_path: Path, cluster, 
 
     with Client(cluster.scheduler_address, set_as_default=False) as client:
         pids = client.run(os.getpid)  # connected and asked before the batch starts: the watch begins at once
-        worker = threading.Thread(target=batch)
-        worker.start()
-        killed = _kill_a_busy_worker(client, pids, done)
-    worker.join(timeout=300)
+        client.run(hold_at_gate)
+        try:
+            worker = threading.Thread(target=batch)
+            worker.start()
+            killed = _kill_a_busy_worker(client, pids, done)
+            gate.touch()
+            worker.join(timeout=300)
+        finally:
+            gate.touch()
+            client.run(release)
     assert killed is not None, "the batch ended before a worker could be killed"
     summary = outcome["summary"]
     assert (summary.succeeded, summary.failed) == (4, 0)
