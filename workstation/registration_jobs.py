@@ -16,12 +16,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
+from registration.deformation import (
+    Folding,
+    displacement_magnitude,
+    folding,
+    jacobian_determinant,
+    reference_grid,
+    warped_grid,
+)
 from registration.parameters import RegistrationParameters
 from registration.resample import resample_to
 from registration.runner import IterationEvent, RegistrationResult, register
@@ -38,6 +47,13 @@ LIVE_INTERVAL_S = 0.2
 SEARCH_SHARE = 0.3
 """Share of the progress bar given to the orientation search, whose length is not known in advance."""
 WORKER_NICENESS = 10
+MAP_SPACING_MM = 2.0
+"""Grid of the Jacobian and displacement maps: a B-spline varies over centimetres, and a 2 mm map costs an eighth
+of a 1 mm one."""
+GRID_LINE_SPACING_MM = 10.0
+GRID_SPACING_MM = 1.0
+"""The warped grid's lines are drawn on a grid of about this spacing, then onto the fixed grid: a sub-millimetre
+fixed image would need gigabytes for a picture that 1 mm lines show as well."""
 
 
 @dataclass
@@ -171,3 +187,47 @@ def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume,
     description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
     return export_dicom_series(resampled, out_dir, reference, description, fixed.meta.frame_of_reference_uid,
                                progress=progress, cancel=cancel)
+
+
+@dataclass
+class DeformationViews:
+    """What the window shows of a deformable result, all on the fixed image's space.
+
+    ``warped`` is the moving volume through the whole transform (the fused
+    view's linear matrix alone would hide the deformable part); ``gridded``
+    is the same with the warped grid's lines drawn at the moving image's
+    maximum; the maps are on a ``MAP_SPACING_MM`` grid over the fixed image.
+    """
+
+    warped: Volume
+    gridded: Volume
+    jacobian: Volume
+    displacement: Volume
+    folding: Folding
+
+    def describe(self) -> str:
+        f = self.folding
+        return (f"folding: {f.folded} of {f.voxels} voxels with Jacobian determinant <= 0 "
+                f"(determinant {f.min_determinant:.2f} to {f.max_determinant:.2f}); "
+                f"displacement up to {float(np.max(self.displacement.array)):.1f} mm")
+
+
+def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
+                      transform: sitk.Transform) -> DeformationViews:
+    """The job: resample the moving volume through a deformable ``transform`` and compute its maps and grid."""
+    progress(0.0, "resampling through the deformable transform")
+    warped = resample_to(fixed, moving, transform)
+    check_cancel(cancel)
+    progress(0.4, "Jacobian determinant")
+    maps = reference_grid(fixed, MAP_SPACING_MM)
+    jacobian = jacobian_determinant(transform, maps)
+    check_cancel(cancel)
+    progress(0.6, "displacement")
+    displacement = displacement_magnitude(transform, maps)
+    check_cancel(cancel)
+    progress(0.8, "warped grid")
+    lines = warped_grid(transform, reference_grid(fixed, GRID_SPACING_MM), GRID_LINE_SPACING_MM)
+    on_line = resample_to(fixed, lines, interpolator=sitk.sitkNearestNeighbor, default_value=0).array.astype(bool)
+    gridded = replace(warped, array=np.where(on_line, np.max(moving.array), warped.array).astype(warped.array.dtype))
+    progress(1.0, "deformation shown")
+    return DeformationViews(warped, gridded, jacobian, displacement, folding(jacobian))
