@@ -98,6 +98,10 @@ def test_the_maps_are_colour_overlays_with_sitk_values_and_the_folding_count(sho
         assert value == pytest.approx(jacobian_by_sitk(truth, p, spacing), abs=1e-4)
         assert value == pytest.approx(jacobian_by_differences(truth, p), abs=0.05)
     window = controller.fused.settings.moving_window
+    controller.fusion.render()  # the axial view draws the map in colour over the grey fixed image
+    rgb = controller.fusion.layers["axial"].rgb.astype(int)
+    coloured = (rgb[..., 0] != rgb[..., 1]) | (rgb[..., 1] != rgb[..., 2])
+    assert coloured.mean() > 0.25
     assert window.lower < float(jacobian.array.min()) and window.upper > float(jacobian.array.max())
 
     panel.overlay_combo.setCurrentIndex(panel.overlay_combo.findData("displacement"))

@@ -338,7 +338,8 @@ class RegistrationController(QObject):
         """Start a run in the background; the views follow it; the result lands in the history."""
         if self.fixed is None or self.moving is None or self.running:
             return None
-        self.set_matrix(self.matrix)  # the views follow the optimiser's linear matrices, not a deformation
+        if self._forget_deformation():  # the views follow the optimiser's linear matrices, not a deformation
+            self._show_fused()
         self._before_run = self.matrix.copy()
         self.live_updates = []
         self.panel.plot.clear()
