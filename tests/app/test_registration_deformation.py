@@ -144,3 +144,34 @@ def test_the_warped_grid_lies_where_the_transform_sends_the_moving_grid_lines(sh
         checked += 1
         on_lines += on_line
     assert checked > 300 and 0.1 < on_lines / checked < 0.5  # 1 mm lines every 10 mm on three axes: ~27 %
+
+
+def test_a_bspline_run_from_the_panel_ends_showing_its_deformation(qtbot, window, known_warp):
+    """The wiring: a ``bspline-deformable`` run's result is shown through its whole transform, without a click."""
+    fixed, moving, _truth = known_warp
+    controller: RegistrationController = window.registration
+    controller.add_volume("fixed", "warped crop", fixed)
+    controller.add_volume("moving", "crop", moving)
+    controller.set_pair("fixed", "moving")
+    controller.panel.preset_combo.setCurrentText("bspline-deformable")
+    controller.panel.init_combo.setCurrentText("Scanner placement")
+    with qtbot.waitSignals([controller.runFinished, controller.deformationShown], timeout=600_000):
+        controller.panel.run_button.click()
+    assert controller.fused.volume is controller.deformation.warped
+    np.testing.assert_array_equal(controller.fused.matrix, np.eye(4))
+    assert controller.panel.deformation_label.text().startswith("folding: ")
+    inner = (slice(8, -8),) * 3  # away from the crop's border, where the warp reads outside the moving crop
+
+    def error(transform: sitk.Transform) -> float:
+        resampled = sitk.Resample(moving.to_sitk(), fixed.to_sitk(), transform, sitk.sitkLinear,
+                                  float(moving.array.min()), sitk.sitkFloat32)
+        return float(np.abs(sitk.GetArrayFromImage(resampled) - fixed.array)[inner].mean())
+
+    linear = sitk.AffineTransform(3)
+    linear.SetMatrix(tuple(controller.matrix[:3, :3].ravel()))
+    linear.SetTranslation(tuple(controller.matrix[:3, 3]))
+    start_error, linear_error = error(sitk.Transform()), error(linear)
+    shown_error = float(np.abs(controller.fused.volume.array - fixed.array)[inner].mean())
+    print(f"\nbspline-deformable, warped crop: mean |shown - fixed| {shown_error:.1f}; through the linear part only "
+          f"{linear_error:.1f}; at the start {start_error:.1f}")
+    assert shown_error < 0.8 * start_error and shown_error < linear_error
