@@ -166,7 +166,7 @@ def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume,
     out = Path(path)
     split_extension(out)  # refuse an unknown format before the work
     progress(0.1, "resampling")
-    resampled = resample_to(fixed, moving, matrix)
+    resampled = resample_to(fixed, moving, matrix, cancel=cancel)
     check_cancel(cancel)
     progress(0.6, f"writing {out.name}")
     write_volume(resampled, out)
@@ -179,7 +179,7 @@ def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume,
     """The job: the moving volume on the fixed grid as a new DICOM series in the fixed frame of reference."""
     if reference is None:
         raise ExportError("the fixed volume has no DICOM header to take patient and study from", out_dir)
-    resampled = resample_to(fixed, moving, matrix)
+    resampled = resample_to(fixed, moving, matrix, cancel=cancel)
     check_cancel(cancel)
     describe = lambda v: v.meta.description or v.meta.modality or "series"
     description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
@@ -214,8 +214,7 @@ def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, mov
                       transform: sitk.Transform) -> DeformationViews:
     """The job: resample the moving volume through a deformable ``transform`` and compute its maps and grid."""
     progress(0.0, "resampling through the deformable transform")
-    warped = resample_to(fixed, moving, transform)
-    check_cancel(cancel)
+    warped = resample_to(fixed, moving, transform, cancel=cancel)
     progress(0.4, "Jacobian determinant")
     maps = reference_grid(fixed, MAP_SPACING_MM)
     jacobian = jacobian_determinant(transform, maps)

@@ -178,3 +178,18 @@ def test_a_bspline_run_from_the_panel_ends_showing_its_deformation(qtbot, window
     print(f"\nbspline-deformable, warped crop: mean |shown - fixed| {shown_error:.1f}; through the linear part only "
           f"{linear_error:.1f}; at the start {start_error:.1f}")
     assert shown_error < 0.8 * start_error and shown_error < linear_error
+
+
+def test_a_change_of_the_transform_cancels_the_pending_deformation(qtbot, window, known_warp):
+    fixed, moving, truth = known_warp
+    controller: RegistrationController = window.registration
+    controller.add_volume("fixed", "warped crop", fixed)
+    controller.add_volume("moving", "crop", moving)
+    controller.set_pair("fixed", "moving")
+    handle = controller.show_deformation(truth)
+    controller.nudge(np.eye(4))
+    assert handle.job.cancel.is_set() and controller.deformation_job is None
+    qtbot.waitUntil(lambda: not handle.running, timeout=120_000)
+    qtbot.wait(0)  # deliver the job's queued outcome: it must be ignored
+    assert controller.deformation is None and controller.fused.volume is moving
+    assert controller.panel.deformation_label.text() == "The shown transform is linear."

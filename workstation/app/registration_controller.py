@@ -149,7 +149,7 @@ class RegistrationController(QObject):
         self.live_updates: list[float] = []  # monotonic times the views followed the optimiser
         self._before_run = np.eye(4)
         self.deformation: DeformationViews | None = None  # shown while the transform is a deformable result's
-        self._deformation_token: object | None = None  # the deformation job whose result may still be shown
+        self.deformation_job: JobHandle | None = None  # the deformation job whose result will be shown
         self._pending: np.ndarray | None = None
         self._live_timer = QTimer(self, singleShot=True)
         self._live_timer.timeout.connect(self._follow)
@@ -214,7 +214,9 @@ class RegistrationController(QObject):
     def _forget_deformation(self) -> bool:
         """Drop the deformable display and any pending one (the transform changed); True if one was shown."""
         shown = self.deformation is not None
-        self.deformation = self._deformation_token = None
+        if self.deformation_job is not None:
+            self.deformation_job.cancel()
+        self.deformation = self.deformation_job = None
         self.panel.set_deformation(None)
         return shown
 
@@ -402,28 +404,30 @@ class RegistrationController(QObject):
 
         The shown matrix stays what it is (the result's linear part, what
         Accept and the history keep); a change of it before the job ends
-        discards the job's result.
+        cancels the job.
         """
         if self.fixed is None or self.moving is None:
             return None
-        token = self._deformation_token = object()
+        if self._forget_deformation():
+            self._show_fused()
 
         def done(views: DeformationViews) -> None:
-            if token is not self._deformation_token:
+            if handle is not self.deformation_job:
                 return
-            self.deformation, self._deformation_token = views, None
+            self.deformation, self.deformation_job = views, None
             self.panel.set_deformation(views.describe())
             self._show_fused()
             self.deformationShown.emit(views)
 
         def failed(error: BaseException) -> None:
-            if token is self._deformation_token:
-                self._deformation_token = None
-                self.panel.set_status(f"deformation: {'cancelled' if isinstance(error, Cancelled) else error}")
+            if handle is self.deformation_job:
+                self.deformation_job = None
+                self.panel.set_status(f"deformation: {error}")
 
         job = Job(deformation_views, self.fixed.volume, self.moving.volume, transform)
-        return self.runner.submit(job, "deformation", on_result=done, on_error=failed,
-                                  on_progress=self.panel.set_progress)
+        handle = self.deformation_job = self.runner.submit(job, "deformation", on_result=done, on_error=failed,
+                                                           on_progress=self.panel.set_progress)
+        return handle
 
     def _failed(self, error: BaseException) -> None:
         self.job = None
