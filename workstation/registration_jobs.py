@@ -160,13 +160,14 @@ def run_registration(progress: Progress, cancel: CancelFlag, fixed: Volume, movi
 
 
 def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
-                          matrix: np.ndarray, path: str) -> Path:
-    """The job: the moving volume on the fixed grid through ``matrix``, written by ``image_io.write_volume``
-    (.nii, .nii.gz, .nrrd or .mha; never a half file, a sheared grid never to NIfTI)."""
+                          transform: np.ndarray | sitk.Transform, path: str) -> Path:
+    """The job: the moving volume on the fixed grid through ``transform`` (a 4x4 matrix or a deformable one),
+    written by ``image_io.write_volume`` (.nii, .nii.gz, .nrrd or .mha; never a half file, a sheared grid never to
+    NIfTI)."""
     out = Path(path)
     split_extension(out)  # refuse an unknown format before the work
     progress(0.1, "resampling")
-    resampled = resample_to(fixed, moving, matrix, cancel=cancel)
+    resampled = resample_to(fixed, moving, transform, cancel=cancel)
     check_cancel(cancel)
     progress(0.6, f"writing {out.name}")
     write_volume(resampled, out)
@@ -174,12 +175,12 @@ def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume,
     return out
 
 
-def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, matrix: np.ndarray,
-                          out_dir: str, reference: str | None) -> list[Path]:
+def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
+                          transform: np.ndarray | sitk.Transform, out_dir: str, reference: str | None) -> list[Path]:
     """The job: the moving volume on the fixed grid as a new DICOM series in the fixed frame of reference."""
     if reference is None:
         raise ExportError("the fixed volume has no DICOM header to take patient and study from", out_dir)
-    resampled = resample_to(fixed, moving, matrix, cancel=cancel)
+    resampled = resample_to(fixed, moving, transform, cancel=cancel)
     check_cancel(cancel)
     describe = lambda v: v.meta.description or v.meta.modality or "series"
     description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
@@ -202,6 +203,7 @@ class DeformationViews:
     jacobian: Volume
     displacement: Volume
     folding: Folding
+    transform: sitk.Transform
 
     def describe(self) -> str:
         f = self.folding
@@ -227,4 +229,4 @@ def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, mov
     on_line = resample_to(fixed, lines, interpolator=sitk.sitkNearestNeighbor, default_value=0).array.astype(bool)
     gridded = replace(warped, array=np.where(on_line, np.max(moving.array), warped.array).astype(warped.array.dtype))
     progress(1.0, "deformation shown")
-    return DeformationViews(warped, gridded, jacobian, displacement, folding(jacobian))
+    return DeformationViews(warped, gridded, jacobian, displacement, folding(jacobian), transform)

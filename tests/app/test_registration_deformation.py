@@ -62,7 +62,7 @@ def jacobian_by_differences(truth: sitk.Transform, point: np.ndarray, h: float =
     return float(np.linalg.det(np.stack(columns, axis=1)))
 
 
-def test_the_fused_view_shows_the_moving_image_through_the_whole_transform(shown, known_warp, qtbot):
+def test_the_fused_view_shows_the_moving_image_through_the_whole_transform(shown, known_warp, tmp_path, qtbot):
     controller, views = shown
     fixed, moving, truth = known_warp
     fused = controller.fused
@@ -75,6 +75,14 @@ def test_the_fused_view_shows_the_moving_image_through_the_whole_transform(shown
     linear = sitk.Resample(moving.to_sitk(), fixed.to_sitk(), sitk.AffineTransform(3), sitk.sitkLinear, 0.0,
                            sitk.sitkFloat32)
     assert np.abs(fused.volume.array - sitk.GetArrayFromImage(linear)).mean() > 1.0  # the warp shows
+
+    written = sitk.ReadTransform(str(controller.export_transform(tmp_path / "deformable.h5")))
+    for p in fixed.index_to_world(np.array([[5, 7, 9], [30, 30, 30], [50, 41, 22]])):
+        np.testing.assert_allclose(written.TransformPoint(tuple(p)), truth.TransformPoint(tuple(p)), atol=1e-6)
+    with qtbot.waitSignal(controller.exported, timeout=120_000) as exported:
+        controller.export_nifti(tmp_path / "warped.nii.gz")
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(exported.args[0]))),
+                               sitk.GetArrayFromImage(expected), atol=1e-3)
 
     controller.nudge(np.eye(4))  # any change of the transform goes back to the linear display
     assert controller.fused.volume is moving and controller.deformation is None

@@ -23,8 +23,9 @@ runner to the Qt-free jobs of ``workstation.registration_jobs``:
   the fused layer then holds that resampled volume with an identity matrix,
   or one of the maps as a colour overlay on the fixed image (the fused
   layer's own drawing, in overlay mode, through the map's colour map and
-  window). Any change of the transform (a nudge, Revert, another run) goes
-  back to the linear display.
+  window). Exports then write that whole transform (ITK .tfm/.h5) and
+  resample through it. Any change of the transform (a nudge, Revert,
+  another run) goes back to the linear display.
 - Exports: the transform (.tfm/.h5/.json), the moving volume resampled onto
   the fixed grid as an image file (``workstation.image_io``'s one writer),
   or as a DICOM series with a new Series Instance UID in the fixed image's
@@ -492,10 +493,18 @@ class RegistrationController(QObject):
             return self.export_nifti(path)
         return self.export_dicom(path)
 
+    def _shown_transform(self) -> np.ndarray | sitk.Transform:
+        """What the views show: a deformable result's whole transform, or the matrix."""
+        return self.deformation.transform if self.deformation is not None else self.matrix.copy()
+
     def export_transform(self, path: str | os.PathLike[str]) -> Path | None:
-        """The shown transform as .tfm/.h5 (ITK) or .json (LPS and RAS matrices), fixed -> moving."""
+        """The shown transform as .tfm/.h5 (ITK; a deformable one whole) or .json (LPS and RAS matrices of a linear
+        one), fixed -> moving."""
+        shown = self._shown_transform()
+        if isinstance(shown, np.ndarray):
+            shown = transform_from_matrix(shown, self.fixed.volume.center())
         try:
-            out = write_transform(transform_from_matrix(self.matrix, self.fixed.volume.center()), path)
+            out = write_transform(shown, path)
         except WorkstationError as exc:
             self.report(str(exc))
             return None
@@ -505,12 +514,12 @@ class RegistrationController(QObject):
 
     def export_nifti(self, path: str | os.PathLike[str]) -> JobHandle:
         """The moving volume on the fixed grid as .nii/.nii.gz (or .nrrd/.mha: the name's extension decides)."""
-        job = Job(write_resampled_image, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(path))
+        job = Job(write_resampled_image, self.fixed.volume, self.moving.volume, self._shown_transform(), str(path))
         return self._export_job(job, "image export")
 
     def export_dicom(self, out_dir: str | os.PathLike[str]) -> JobHandle:
-        job = Job(write_resampled_dicom, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(out_dir),
-                  self.fixed.reference)
+        job = Job(write_resampled_dicom, self.fixed.volume, self.moving.volume, self._shown_transform(),
+                  str(out_dir), self.fixed.reference)
         return self._export_job(job, "DICOM export")
 
     def _export_job(self, job: Job, what: str) -> JobHandle:
