@@ -36,12 +36,19 @@ def known_warp(cirs_mr: Path) -> tuple[Volume, Volume, sitk.Transform]:
 
 
 @pytest.fixture
-def shown(qtbot, window, known_warp):
-    fixed, moving, truth = known_warp
+def paired(window, known_warp) -> RegistrationController:
+    """The window's registration with the warped crop fixed and the crop moving, through the identity."""
+    fixed, moving, _truth = known_warp
     controller: RegistrationController = window.registration
     controller.add_volume("fixed", "warped crop", fixed)
     controller.add_volume("moving", "crop", moving)
     controller.set_pair("fixed", "moving")
+    return controller
+
+
+@pytest.fixture
+def shown(qtbot, paired, known_warp):
+    controller, truth = paired, known_warp[2]
     with qtbot.waitSignal(controller.deformationShown, timeout=120_000) as done:
         controller.show_deformation(truth)
     return controller, done.args[0]
@@ -157,13 +164,10 @@ def test_the_warped_grid_lies_where_the_transform_sends_the_moving_grid_lines(sh
     assert checked > 300 and 0.2 < on_lines / checked < 0.7  # 2 mm lines every 10 mm on three axes: ~49 %
 
 
-def test_a_bspline_run_from_the_panel_ends_showing_its_deformation(qtbot, window, known_warp):
+def test_a_bspline_run_from_the_panel_ends_showing_its_deformation(qtbot, paired, known_warp):
     """The wiring: a ``bspline-deformable`` run's result is shown through its whole transform, without a click."""
     fixed, moving, _truth = known_warp
-    controller: RegistrationController = window.registration
-    controller.add_volume("fixed", "warped crop", fixed)
-    controller.add_volume("moving", "crop", moving)
-    controller.set_pair("fixed", "moving")
+    controller = paired
     controller.panel.preset_combo.setCurrentText("bspline-deformable")
     controller.panel.init_combo.setCurrentText("Scanner placement")
     with qtbot.waitSignals([controller.runFinished, controller.deformationShown], timeout=600_000):
@@ -188,12 +192,9 @@ def test_a_bspline_run_from_the_panel_ends_showing_its_deformation(qtbot, window
     assert shown_error < 0.8 * start_error and shown_error < linear_error
 
 
-def test_a_change_of_the_transform_cancels_the_pending_deformation(qtbot, window, known_warp):
-    fixed, moving, truth = known_warp
-    controller: RegistrationController = window.registration
-    controller.add_volume("fixed", "warped crop", fixed)
-    controller.add_volume("moving", "crop", moving)
-    controller.set_pair("fixed", "moving")
+def test_a_change_of_the_transform_cancels_the_pending_deformation(qtbot, paired, known_warp):
+    _fixed, moving, truth = known_warp
+    controller = paired
     handle = controller.show_deformation(truth)
     controller.nudge(np.eye(4))
     assert handle.job.cancel.is_set() and controller.deformation_job is None
