@@ -37,6 +37,7 @@ INITS = {"Automatic (orientation search)": "auto", "Orientation search": "search
 EXPORTS = {"transform": ("Transform", "Transform (*.tfm *.h5 *.json)", "registration.tfm"),
            "nifti": ("Resampled NIfTI", "NIfTI (*.nii.gz *.nii)", "registered.nii.gz"),
            "dicom": ("Resampled DICOM series", "", "")}
+DEFORMATION_OVERLAYS = {"None": "none", "Jacobian determinant": "jacobian", "Displacement (mm)": "displacement"}
 NUDGE_HELP = ("Alt+arrows / Alt+Page Up/Down: move the moving image 1 mm; Alt+, Alt+.: turn 1 degree; "
               "Alt+left drag: move; Alt+right drag: turn about the crosshair.")
 
@@ -66,6 +67,7 @@ class RegistrationPanel(QWidget):
     landmarksCleared = Signal()
     landmarkFitRequested = Signal()
     exportRequested = Signal(str, str)             # kind (transform, nifti, dicom), path
+    deformationViewChanged = Signal(str, bool)     # overlay (none, jacobian, displacement), warped grid shown
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +77,7 @@ class RegistrationPanel(QWidget):
         layout.addWidget(self._fusion_box())
         layout.addWidget(self._run_box())
         layout.addWidget(self._result_box())
+        layout.addWidget(self._deformation_box())
         layout.addWidget(self._history_box())
         layout.addWidget(self._landmark_box())
         layout.addWidget(self._export_box())
@@ -165,6 +168,24 @@ class RegistrationPanel(QWidget):
         column.addWidget(hint)
         return box
 
+    def _deformation_box(self) -> QGroupBox:
+        """How a deformable result is shown: a map over the fixed image, the warped grid, the folding count."""
+        box = QGroupBox("Deformation")
+        form = QFormLayout(box)
+        self.overlay_combo = QComboBox()
+        for text, kind in DEFORMATION_OVERLAYS.items():
+            self.overlay_combo.addItem(text, kind)
+        self.grid_check = QCheckBox("Warped grid")
+        self.deformation_label = QLabel()
+        self.deformation_label.setWordWrap(True)
+        form.addRow("Overlay", self.overlay_combo)
+        form.addRow(self.grid_check)
+        form.addRow(self.deformation_label)
+        self.overlay_combo.currentIndexChanged.connect(self._deformation_changed)
+        self.grid_check.toggled.connect(self._deformation_changed)
+        self.set_deformation(None)
+        return box
+
     def _history_box(self) -> QGroupBox:
         box = QGroupBox("History")
         column = QVBoxLayout(box)
@@ -214,6 +235,12 @@ class RegistrationPanel(QWidget):
         self.opacity_slider.setEnabled(mode in ("blend", "overlay"))
         self.square_spin.setEnabled(mode == "checkerboard")
         self.fusionChanged.emit(self.fusion_settings())
+
+    def deformation_view(self) -> tuple[str, bool]:
+        return self.overlay_combo.currentData(), self.grid_check.isChecked()
+
+    def _deformation_changed(self, *_: object) -> None:
+        self.deformationViewChanged.emit(*self.deformation_view())
 
     def _run(self) -> None:
         self.runRequested.emit(self.parameters_edit.toPlainText(), INITS[self.init_combo.currentText()],
@@ -295,3 +322,9 @@ class RegistrationPanel(QWidget):
     def set_landmark_counts(self, fixed: int, moving: int) -> None:
         nxt = "fixed" if fixed <= moving else "moving"
         self.landmark_label.setText(f"{min(fixed, moving)} pairs; next click: {nxt} point")
+
+    def set_deformation(self, text: str | None) -> None:
+        """The shown result is deformable (``text``: its folding count and range) or not (None: controls off)."""
+        self.overlay_combo.setEnabled(text is not None)
+        self.grid_check.setEnabled(text is not None)
+        self.deformation_label.setText(text or "The shown transform is linear.")

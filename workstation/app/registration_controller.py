@@ -17,6 +17,15 @@ runner to the Qt-free jobs of ``workstation.registration_jobs``:
 - Every run goes into a history persisted per image pair in the user data
   folder (``workstation.registration_history``); any entry can be shown
   again or run again.
+- A deformable result is shown through its whole transform: a job
+  (``deformation_views``) resamples the moving volume onto the fixed grid and
+  computes its Jacobian-determinant and displacement maps and warped grid;
+  the fused layer then holds that resampled volume with an identity matrix,
+  or one of the maps as a colour overlay on the fixed image (the fused
+  layer's own drawing, in overlay mode, through the map's colour map and
+  window). Exports then write that whole transform (ITK .tfm/.h5) and
+  resample through it. Any change of the transform (a nudge, Revert,
+  another run) goes back to the linear display.
 - Exports: the transform (.tfm/.h5/.json), the moving volume resampled onto
   the fixed grid as an image file (``workstation.image_io``'s one writer),
   or as a DICOM series with a new Series Instance UID in the fixed image's
@@ -34,12 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import SimpleITK as sitk
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QScrollArea
 
 from registration.parameters import RegistrationParameters, list_presets, load_preset
 from registration.runner import RegistrationResult
-from registration.transforms import transform_from_matrix, write_transform
+from registration.transforms import is_linear, transform_from_matrix, write_transform
 from widgets.fusion_layer import ViewerFusion
 from widgets.registration_panel import RegistrationPanel
 from widgets.viewer import Viewer
@@ -57,13 +67,17 @@ from workstation.registration_history import (
 )
 from workstation.registration_jobs import (
     LIVE_INTERVAL_S,
+    DeformationViews,
     LiveBatch,
     RunRequest,
+    deformation_views,
     run_registration,
     write_resampled_dicom,
     write_resampled_image,
 )
 from workstation.viewer_model import FusedLayer, LandmarksLayer
+from workstation.viewer_model.display import Window
+from workstation.viewer_model.layers import FusionSettings, auto_window
 from workstation.volume import Volume
 
 if TYPE_CHECKING:
@@ -76,6 +90,18 @@ LANDMARK_PRESET = "landmark-rigid"
 RENDER_SHARE_INVERSE = 8.0
 """A live view update waits at least this many times the last update's render time: on a slow (software
 OpenGL, busy) machine the views follow less often, and the event loop stays free for the user."""
+MAP_COLORMAPS = {"jacobian": "Rainbow", "displacement": "Hot iron"}
+"""Colour maps of the deformation overlays (``resources/presets/colormaps.json``)."""
+
+
+def map_window(kind: str, values: np.ndarray) -> Window:
+    """The overlay window of a map: a Jacobian determinant about 1 (no change), symmetric, so shrinking and growing
+    show in opposite colours and a folded voxel (<= 0) still shows; a displacement from 0 (clear) to its maximum."""
+    if kind == "jacobian":
+        half = max(float(np.max(np.abs(values - 1.0))), 0.1) * 1.05
+        return Window(1.0, 2.0 * half)
+    top = max(float(np.max(values)), 1e-3)
+    return Window(top / 2.0, top)
 
 
 @dataclass
@@ -100,6 +126,7 @@ class RegistrationController(QObject):
     runFailed = Signal(str)        # one line ("cancelled" for a cancel)
     transformChanged = Signal(object)
     exported = Signal(object)      # path(s) written
+    deformationShown = Signal(object)  # the DeformationViews of a deformable result, now shown
     runReviewed = Signal(object)   # the RunReview now shown
 
     def __init__(self, viewer: Viewer, runner: JobRunner, panel: RegistrationPanel | None = None,
@@ -122,6 +149,8 @@ class RegistrationController(QObject):
         self.job: JobHandle | None = None
         self.live_updates: list[float] = []  # monotonic times the views followed the optimiser
         self._before_run = np.eye(4)
+        self.deformation: DeformationViews | None = None  # shown while the transform is a deformable result's
+        self.deformation_job: JobHandle | None = None  # the deformation job whose result will be shown
         self._pending: np.ndarray | None = None
         self._live_timer = QTimer(self, singleShot=True)
         self._live_timer.timeout.connect(self._follow)
@@ -144,6 +173,7 @@ class RegistrationController(QObject):
         p.landmarksCleared.connect(self.clear_landmarks)
         p.landmarkFitRequested.connect(self.fit_landmarks)
         p.exportRequested.connect(self.export)
+        p.deformationViewChanged.connect(lambda *_: self.deformation is not None and self._show_fused())
         self.fusion.nudged.connect(self.nudge)
         self.fusion.landmarkPicked.connect(self.place_landmark)
 
@@ -155,9 +185,41 @@ class RegistrationController(QObject):
     def landmarks(self) -> LandmarksLayer | None:
         return self.model.slot().landmarks
 
-    def _fusion_settings(self, settings: object) -> None:
+    def _fusion_settings(self, _settings: object) -> None:
         if self.fused is not None:
-            self.fused.set_settings(settings)
+            self.fused.set_settings(self._settings())
+
+    def _settings(self) -> FusionSettings:
+        """The panel's fusion settings; a deformation map is always a colour overlay in its own map and window."""
+        settings = self.panel.fusion_settings()
+        kind, _grid = self.panel.deformation_view()
+        if self.deformation is None:
+            return settings
+        if kind == "none":  # the resampled moving image keeps its own window, whatever the grid lines' value
+            return settings.with_(moving_window=auto_window(self.moving.volume))
+        values = (self.deformation.jacobian if kind == "jacobian" else self.deformation.displacement).array
+        return settings.with_(mode="overlay", swap=False, moving_window=map_window(kind, values),
+                              overlay_colormap=MAP_COLORMAPS[kind])
+
+    def _show_fused(self) -> None:
+        """Replace the fused layer: the moving volume through the linear matrix, or what a deformation shows."""
+        views = self.deformation
+        if views is None:
+            self.model.set_fused(FusedLayer(self.moving.volume, self.matrix, self._settings()))
+            return
+        kind, grid = self.panel.deformation_view()
+        volume = {"jacobian": views.jacobian, "displacement": views.displacement}.get(
+            kind, views.gridded if grid else views.warped)
+        self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings()))
+
+    def _forget_deformation(self) -> bool:
+        """Drop the deformable display and any pending one (the transform changed); True if one was shown."""
+        shown = self.deformation is not None
+        if self.deformation_job is not None:
+            self.deformation_job.cancel()
+        self.deformation = self.deformation_job = None
+        self.panel.set_deformation(None)
+        return shown
 
     # -- volumes and the pair ----------------------------------------------------------------------
     def add_volume(self, key: str, label: str, volume: Volume, reference: str | None = None) -> None:
@@ -172,6 +234,7 @@ class RegistrationController(QObject):
         if fixed_key == moving_key:
             self.report("registration: choose two different volumes")
             return
+        self._forget_deformation()
         self.fixed, self.moving = self.volumes[fixed_key], self.volumes[moving_key]
         if not self.model.showing(fixed_key):
             self.show_fixed(fixed_key, self.fixed.volume)
@@ -219,6 +282,7 @@ class RegistrationController(QObject):
             self.model.set_fused(None)
             self.model.set_landmarks(None)
         self.fixed = self.moving = None
+        self._forget_deformation()
         self.panel.set_has_pair(False)
 
     def main_volume_changed(self) -> None:
@@ -231,7 +295,9 @@ class RegistrationController(QObject):
     # -- the shown transform -------------------------------------------------------------------------
     def set_matrix(self, matrix: np.ndarray) -> None:
         self.matrix = np.array(matrix, dtype=np.float64)
-        if self.fused is not None:
+        if self._forget_deformation():
+            self._show_fused()
+        elif self.fused is not None:
             self.fused.set_matrix(self.matrix)
         self.panel.set_transform_text(describe_matrix(self.matrix))
         self.transformChanged.emit(self.matrix)
@@ -275,6 +341,8 @@ class RegistrationController(QObject):
         """Start a run in the background; the views follow it; the result lands in the history."""
         if self.fixed is None or self.moving is None or self.running:
             return None
+        if self._forget_deformation():  # the views follow the optimiser's linear matrices, not a deformation
+            self._show_fused()
         self._before_run = self.matrix.copy()
         self.live_updates = []
         self.panel.plot.clear()
@@ -328,7 +396,39 @@ class RegistrationController(QObject):
         self._save_history()
         self.set_matrix(result.matrix_lps)
         self.panel.set_progress(1.0, result.summary())  # says so when the start was kept
+        if not is_linear(result.transform):
+            self.show_deformation(result.transform)
         self.runFinished.emit(entry)
+
+    def show_deformation(self, transform: sitk.Transform) -> JobHandle | None:
+        """Show the moving image through a deformable ``transform`` (fixed -> moving), its maps and grid (a job).
+
+        The shown matrix stays what it is (the result's linear part, what
+        Accept and the history keep); a change of it before the job ends
+        cancels the job.
+        """
+        if self.fixed is None or self.moving is None:
+            return None
+        if self._forget_deformation():
+            self._show_fused()
+
+        def done(views: DeformationViews) -> None:
+            if handle is not self.deformation_job:
+                return
+            self.deformation, self.deformation_job = views, None
+            self.panel.set_deformation(views.describe())
+            self._show_fused()
+            self.deformationShown.emit(views)
+
+        def failed(error: BaseException) -> None:
+            if handle is self.deformation_job:
+                self.deformation_job = None
+                self.panel.set_status(f"deformation: {error}")
+
+        job = Job(deformation_views, self.fixed.volume, self.moving.volume, transform)
+        handle = self.deformation_job = self.runner.submit(job, "deformation", on_result=done, on_error=failed,
+                                                           on_progress=self.panel.set_progress)
+        return handle
 
     def _failed(self, error: BaseException) -> None:
         self.job = None
@@ -393,10 +493,18 @@ class RegistrationController(QObject):
             return self.export_nifti(path)
         return self.export_dicom(path)
 
+    def _shown_transform(self) -> np.ndarray | sitk.Transform:
+        """What the views show: a deformable result's whole transform, or the matrix."""
+        return self.deformation.transform if self.deformation is not None else self.matrix.copy()
+
     def export_transform(self, path: str | os.PathLike[str]) -> Path | None:
-        """The shown transform as .tfm/.h5 (ITK) or .json (LPS and RAS matrices), fixed -> moving."""
+        """The shown transform as .tfm/.h5 (ITK; a deformable one whole) or .json (LPS and RAS matrices of a linear
+        one), fixed -> moving."""
+        shown = self._shown_transform()
+        if isinstance(shown, np.ndarray):
+            shown = transform_from_matrix(shown, self.fixed.volume.center())
         try:
-            out = write_transform(transform_from_matrix(self.matrix, self.fixed.volume.center()), path)
+            out = write_transform(shown, path)
         except WorkstationError as exc:
             self.report(str(exc))
             return None
@@ -406,12 +514,12 @@ class RegistrationController(QObject):
 
     def export_nifti(self, path: str | os.PathLike[str]) -> JobHandle:
         """The moving volume on the fixed grid as .nii/.nii.gz (or .nrrd/.mha: the name's extension decides)."""
-        job = Job(write_resampled_image, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(path))
+        job = Job(write_resampled_image, self.fixed.volume, self.moving.volume, self._shown_transform(), str(path))
         return self._export_job(job, "image export")
 
     def export_dicom(self, out_dir: str | os.PathLike[str]) -> JobHandle:
-        job = Job(write_resampled_dicom, self.fixed.volume, self.moving.volume, self.matrix.copy(), str(out_dir),
-                  self.fixed.reference)
+        job = Job(write_resampled_dicom, self.fixed.volume, self.moving.volume, self._shown_transform(),
+                  str(out_dir), self.fixed.reference)
         return self._export_job(job, "DICOM export")
 
     def _export_job(self, job: Job, what: str) -> JobHandle:
