@@ -6,6 +6,7 @@ tools run as separate processes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from pynetdicom.sop_class import CTImageStorage
 from tests.net.conftest import CT_SERIES, CT_STUDY, StateWatch, source_uids
 from tests.net.orthanc import free_port, require_tool
 from workstation import paths
+from workstation.dicom.header import header_of_bytes, read_header
 from workstation.dicom.library import Library
 from workstation.net.listener import Listener
 
@@ -211,3 +213,12 @@ def test_every_common_transfer_syntax_is_received_as_sent(listening: tuple[Liste
     received = {sop: str(pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
                 for _, sop, path in rows}
     assert received == sent
+
+
+def test_a_received_object_is_read_from_memory_as_from_its_file(dcm_qa_ts: Path, cirs_ct: Path) -> None:
+    """What a transfer indexes (the header of the bytes received, before they are written) is the header a
+    read of the written file gives, for the transfer syntaxes of dcm_qa_ts (big endian through pydicom)
+    and the CT."""
+    for path in [*sorted((dcm_qa_ts / "In").glob("*.dcm")), sorted(cirs_ct.iterdir())[0]]:
+        from_file = dataclasses.replace(read_header(path), mtime_ns=0)
+        assert header_of_bytes(path.read_bytes(), path) == from_file, path.name

@@ -8,6 +8,7 @@ kept for the library and display only; never log them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -297,19 +298,31 @@ def read_header(path: str | PathLike[str]) -> InstanceHeader:
     try:
         with open(p, "rb") as f:
             stat = os.fstat(f.fileno())
-            try:
-                raw = tagscan.scan_file(f, stat.st_size)
-            except tagscan.Unsupported:
-                return _read_with_pydicom(f, str(p), stat)
-    except tagscan.NotDicom as exc:
-        raise DicomError(f"not a DICOM file ({exc})", p) from exc
+            return _read(f, str(p), stat.st_size, stat.st_mtime_ns)
     except OSError as exc:
         raise DicomError(f"cannot read the file ({exc.strerror or exc})", p) from exc
+
+
+def header_of_bytes(data: bytes | bytearray, path: str | PathLike[str]) -> InstanceHeader:
+    """The header of a file held in memory, as ``read_header`` gives it once ``data`` is the file ``path``
+    (but for its modification time, 0 here): a received object is checked before it is written, and
+    not read back."""
+    return _read(io.BytesIO(data), str(path), len(data), 0)
+
+
+def _read(f: BinaryIO, path: str, size: int, mtime_ns: int) -> InstanceHeader:
+    try:
+        try:
+            raw = tagscan.scan_file(f, size)
+        except tagscan.Unsupported:
+            return _read_with_pydicom(f, path, size, mtime_ns)
+    except tagscan.NotDicom as exc:
+        raise DicomError(f"not a DICOM file ({exc})", path) from exc
     except RecursionError as exc:  # found by tests/reliability/test_fuzz.py: thousands of nested sequences
-        raise DicomError("sequences nested too deeply to read", p) from exc
+        raise DicomError("sequences nested too deeply to read", path) from exc
     except MemoryError as exc:  # found by the fuzzer: a damaged length field asking for gigabytes
-        raise DicomError("an element declares a length too large to read (damaged file?)", p) from exc
-    return _build(raw.values.get, str(p), stat.st_size, stat.st_mtime_ns, raw.transfer_syntax_uid,
+        raise DicomError("an element declares a length too large to read (damaged file?)", path) from exc
+    return _build(raw.values.get, path, size, mtime_ns, raw.transfer_syntax_uid,
                   raw.has_pixel_data, raw.is_enhanced, raw.pixel_offset, raw.pixel_length)
 
 
@@ -322,12 +335,12 @@ def read_header_pydicom(path: str | PathLike[str]) -> InstanceHeader:
             head = f.read(132)
             if not (head[128:132] == b"DICM" or tagscan.looks_like_dataset(head)):
                 raise DicomError("not a DICOM file (no DICM prefix and no DICOM element at the start)", p)
-            return _read_with_pydicom(f, str(p), stat)
+            return _read_with_pydicom(f, str(p), stat.st_size, stat.st_mtime_ns)
     except OSError as exc:
         raise DicomError(f"cannot read the file ({exc.strerror or exc})", p) from exc
 
 
-def _read_with_pydicom(f: BinaryIO, path: str, stat: os.stat_result) -> InstanceHeader:
+def _read_with_pydicom(f: BinaryIO, path: str, size: int, mtime_ns: int) -> InstanceHeader:
     import pydicom  # imported here: the fast path and worker start-up do without its 0.3 s import
     from pydicom.errors import BytesLengthException, InvalidDicomError
 
@@ -340,8 +353,8 @@ def _read_with_pydicom(f: BinaryIO, path: str, stat: os.stat_result) -> Instance
             if syntax == tagscan.DEFLATED_LE:  # the stop position is inside the inflated stream: read it all
                 f.seek(0)
                 ds = pydicom.dcmread(f, defer_size=256, force=True)
-                return header_from_dataset(ds, path, stat.st_size, stat.st_mtime_ns)
-            return header_from_dataset(ds, path, stat.st_size, stat.st_mtime_ns, _pixels_at(f, syntax))
+                return header_from_dataset(ds, path, size, mtime_ns)
+            return header_from_dataset(ds, path, size, mtime_ns, _pixels_at(f, syntax))
     except InvalidDicomError as exc:
         raise DicomError(f"not a DICOM file ({exc})", path) from exc
     except (ValueError, EOFError, KeyError, TypeError, AttributeError, NotImplementedError, OverflowError,

@@ -1,9 +1,9 @@
 """Land received DICOM objects: one file per SOP Instance UID in the received folder, indexed as it arrives.
 
 Why a folder of our own: the library indexes files in place, and objects
-from a PACS have no place until we give them one. Each object is written
-under a temporary name in that folder, checked (it must parse, and carry
-study, series and SOP instance UIDs), then renamed to
+from a PACS have no place until we give them one. Each object is checked
+in memory (it must parse, and carry study, series and SOP instance UIDs),
+written under a temporary name beside its place, then renamed to
 ``STUDY/SERIES/SOP.dcm``: a reader never sees a partial file, and an object
 that arrives twice replaces itself, so a repeated retrieve adds no
 duplicates. A ``Transfer`` marks the series it touches ``receiving`` in the
@@ -20,19 +20,24 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from workstation import paths
 from workstation.atomic import atomic_output
-from workstation.dicom.header import InstanceHeader, read_header
+from workstation.dicom.header import InstanceHeader, header_of_bytes
 from workstation.dicom.library import Library
 from workstation.errors import Cancelled, DicomError, NetworkError
 
 log = logging.getLogger(__name__)
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+BATCH_S = 0.1
+"""At most this long between an object landing and its row, when a transfer indexes in batches."""
 
 
 class DiskFull(NetworkError):
@@ -46,55 +51,75 @@ class Transfer:
     the GUI or CLI reads ``received``.
     """
 
-    def __init__(self, library: Library, root: Path | None = None, keep_dir: Path | None = None) -> None:
+    def __init__(self, library: Library, root: Path | None = None, keep_dir: Path | None = None,
+                 batch: int = 1) -> None:
         self.library = library
         self.root = root or paths.received_dir()
         self.keep_dir = keep_dir
+        self.batch = batch
+        """Objects indexed in one transaction (or what landed in ``BATCH_S``, whichever first): 1 for the
+        listener, whose callers watch each object appear; more for a retrieve, where a transaction per
+        object costs more than writing the object."""
         self.series: dict[str, str] = {}
         """series UID -> study UID of everything that arrived."""
         self.received = 0
         self._lock = threading.Lock()
-        self._incoming = self.root / ".incoming"
+        self._index_lock = threading.Lock()
+        self._pending: list[InstanceHeader] = []
+        self._indexed_at = time.monotonic()
         self._folders: set[Path] = set()
         """Folders made already: asking the file system again for each object costs."""
 
     def add(self, encoded: bytes | bytearray, sop_instance_uid: str) -> InstanceHeader:
-        """Write, check and index one object (``encoded``: the DICOM file, meta included).
+        """Check, write and index one object (``encoded``: the DICOM file, meta included).
 
-        Raises ``DicomError`` for an object that does not parse (nothing is
-        kept) and ``DiskFull`` when the disk is full.
+        The header is read from ``encoded`` before anything is written: an
+        object that does not parse raises ``DicomError`` and leaves no
+        file. ``DiskFull`` when the disk is full.
         """
-        self._folder(self._incoming)
-        try:
-            fd, name = tempfile.mkstemp(prefix=".partial-", suffix=".dcm", dir=self._incoming)
+        header = header_of_bytes(encoded, self.root)
+        _check(header, sop_instance_uid)
+        final = self.root / header.study_uid / header.series_uid / f"{header.sop_instance_uid}.dcm"
+        with self._lock:
+            if header.series_uid not in self.series:
+                self.series[header.series_uid] = header.study_uid
+                self.library.set_state([(header.study_uid, header.series_uid)], "receiving")
+        self._folder(final.parent)
+        try:  # a temporary name beside the final one: the rename stays in one folder
+            fd, name = tempfile.mkstemp(prefix=".partial-", suffix=".dcm", dir=final.parent)
         except OSError as exc:
-            raise _write_error(exc, self._incoming) from exc
-        tmp = Path(name)
+            raise _write_error(exc, final.parent) from exc
         try:
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(encoded)
-            except OSError as exc:
-                raise _write_error(exc, tmp) from exc
-            header = read_header(tmp)
-            _check(header, sop_instance_uid)
-            final = self.root / header.study_uid / header.series_uid / f"{header.sop_instance_uid}.dcm"
-            with self._lock:
-                if header.series_uid not in self.series:
-                    self.series[header.series_uid] = header.study_uid
-                    self.library.set_state([(header.study_uid, header.series_uid)], "receiving")
-            self._folder(final.parent)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        header = dataclasses.replace(header, path=str(final))
-        self.library.add_instances([header])
+                _write_all(fd, encoded)
+                stat = os.fstat(fd)  # the file's size and time, as the library records them
+            finally:
+                os.close(fd)
+            os.replace(name, final)
+        except BaseException as exc:
+            Path(name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _write_error(exc, final) from exc
+            raise
+        header = dataclasses.replace(header, path=str(final), file_size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         if self.keep_dir is not None:
             self._keep(final, header)
         with self._lock:
             self.received += 1
+            self._pending.append(header)
+            due = len(self._pending) >= self.batch or time.monotonic() - self._indexed_at >= BATCH_S
+        if due:
+            self.index()
         return header
+
+    def index(self) -> None:
+        """Index, in one transaction, the objects landed and not yet indexed."""
+        with self._index_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+                self._indexed_at = time.monotonic()
+            if pending:
+                self.library.add_instances(pending)
 
     def _folder(self, folder: Path) -> None:
         if folder not in self._folders:
@@ -113,6 +138,7 @@ class Transfer:
 
     def finish(self, complete: bool, also: dict[str, str] | None = None) -> None:
         """End the transfer: its series (and ``also``, series UID -> study UID) complete or incomplete."""
+        self.index()
         series = {**self.series, **(also or {})}
         self.library.set_state([(study, uid) for uid, study in series.items()],
                                "complete" if complete else "incomplete")
@@ -134,13 +160,13 @@ class Announced:
 
 
 @contextmanager
-def retrieving(library: Library | None, keep_dir: Path | None, study_uid: str,
-               series_uid: str = "") -> Iterator[tuple[Transfer, Announced]]:
+def retrieving(library: Library | None, keep_dir: Path | None, study_uid: str, series_uid: str = "",
+               batch: int = 1) -> Iterator[tuple[Transfer, Announced]]:
     """The frame of one retrieve (C-GET, C-MOVE or WADO-RS): its transfer ends complete, or incomplete with
     a ``NetworkError`` line naming what is missing; a library opened here is closed."""
     own = library is None
     library = library or Library()
-    transfer = Transfer(library, keep_dir=keep_dir)
+    transfer = Transfer(library, keep_dir=keep_dir, batch=batch)
     announced = Announced()
     try:
         yield transfer, announced
@@ -164,6 +190,13 @@ def _check(header: InstanceHeader, sop_instance_uid: str) -> None:
             raise DicomError(f"received object without a valid {what} UID", header.path)
     if sop_instance_uid and header.sop_instance_uid != sop_instance_uid:
         raise DicomError("received object's SOP Instance UID differs from the one announced", header.path)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    """One ``write`` for the whole object (a regular file takes it all unless the disk fills)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _write_error(exc: OSError, path: Path) -> NetworkError:

@@ -3,8 +3,10 @@
 Authentication is basic or bearer (the secret comes from an environment
 variable named in the node, never from the settings file); TLS certificates
 are verified unless the node says otherwise. WADO-RS asks for the objects as
-stored (``transfer-syntax=*``) and streams the multipart answer: each part
-lands in the library as it arrives, so memory holds one object at a time.
+stored (``transfer-syntax=*``) and streams the multipart answer: a thread
+downloads and splits it, a few writer threads check and write each object as
+it arrives, and the library indexes them in batches; memory holds a few
+objects, never the study.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -109,23 +113,47 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     progress = progress or no_progress
     web = client(node, timeout)
     url = f"{node.url}/studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "")
-    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts), _errors(node):
-        counts.expected = _count(web, study_uid, series_uid)
-        response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
-                                                         'transfer-syntax=*'}, stream=True)
-        for part in _prefetched(web._decode_multipart_message(response, stream=True), cancel, response.close):
+    with retrieving(library, keep_dir, study_uid, series_uid, batch=INDEX_BATCH) as (transfer, counts), \
+            _errors(node), ThreadPoolExecutor(WRITERS, thread_name_prefix="wado-store") as writers:
+        announced = writers.submit(_count, web, study_uid, series_uid)  # asked while the download starts
+        try:
+            response = web._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                                             'transfer-syntax=*'}, stream=True)
+        finally:
+            counts.expected = announced.result()  # "no such study" rather than the download's HTTP 404
+        landing: deque[Future] = deque()
+
+        def settle(landed: Future) -> None:
             try:
-                transfer.add(part, "")
+                landed.result()
             except DicomError as exc:
                 log.warning("refused a retrieved object: %s", exc.reason)
                 counts.failed += 1
             if counts.expected:
                 progress(transfer.received / counts.expected, f"{transfer.received} of {counts.expected} objects")
+
+        for part in _prefetched(_parts(response), cancel, response.close):
+            landing.append(writers.submit(transfer.add, part, ""))
+            while len(landing) > WRITERS:  # memory holds a few objects, not the study
+                settle(landing.popleft())
+        while landing:
+            settle(landing.popleft())
         if counts.failed or (counts.expected and transfer.received < counts.expected):
             raise NetworkError(f"{node} sent {transfer.received} of {counts.expected} objects")
     progress(1.0, f"{transfer.received} objects received")
     return transfer.received
 
+
+WRITERS = 4
+"""Objects written at once: creating a file waits on the file system without holding the GIL, so some
+writers create their files while one parses its header, all while the download goes on (measured on
+this loaded 2-core machine: 1 writer was the slowest; 4 beat 2 in three of four interleaved runs)."""
+
+CHUNK = 1 << 20
+"""Bytes read from the network at a time: few reads, and a small buffer beside the objects in flight."""
+
+INDEX_BATCH = 64
+"""Objects a retrieve indexes in one transaction (or what landed in ``store.BATCH_S``)."""
 
 PREFETCH = 4
 """Objects downloaded ahead while the previous ones are written and indexed (bounds memory to a few objects)."""
@@ -135,7 +163,8 @@ _END = object()
 
 def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callable[[], None]) -> Iterator[bytes]:
     """The parts of a multipart answer, read by a thread of their own: the download (which releases the GIL
-    in the socket reads) runs while this thread stores the previous objects. Exceptions come through."""
+    in the socket reads) runs while the writers store the previous objects, and the caller's thread stays
+    free to notice a cancel. Exceptions come through."""
     box: queue.Queue = queue.Queue(maxsize=PREFETCH)
     stop = threading.Event()
 
@@ -173,6 +202,41 @@ def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callab
         if reader.is_alive():
             close()  # a read blocked on the network ends now, not at the timeout
         reader.join()
+
+
+def _parts(response: requests.Response) -> Iterator[bytes]:
+    """The bodies of a multipart/related answer, each as soon as its closing boundary arrives.
+
+    One copy of each body (dicomweb-client's decoder makes three). An
+    answer that ends before its closing boundary lost its connection: the
+    partial object is dropped and the loss raised.
+    """
+    media, *params = (item.strip() for item in response.headers.get("Content-Type", "").split(";"))
+    boundary = next((value.strip('"') for name, _, value in (p.partition("=") for p in params)
+                     if name.lower() == "boundary"), "")
+    if media.lower() != "multipart/related" or not boundary:
+        raise NetworkError(f"the server answered with {media or 'no content type'}, not multipart/related")
+    delimiter = b"\r\n--" + boundary.encode()
+    buffer = bytearray(b"\r\n")  # the first boundary has no line break before it
+    begun = False  # the preamble, before the first boundary, is no part
+    searched = 0
+    with response:
+        for data in response.iter_content(CHUNK):
+            buffer += data
+            while (end := buffer.find(delimiter, searched)) >= 0:
+                if begun:  # buffer[:end]: the part's line break, headers, blank line, body
+                    body = buffer.find(b"\r\n\r\n", 0, end) + 4
+                    if body < 4:
+                        raise NetworkError("the server sent a multipart part without headers")
+                    with memoryview(buffer) as view, view[body:end] as part:
+                        copy = bytes(part)  # the views end here: the buffer may shrink below
+                    yield copy
+                begun = True
+                del buffer[:end + len(delimiter)]
+                searched = 0
+            searched = max(0, len(buffer) - len(delimiter) + 1)
+    if not (begun and buffer.startswith(b"--")):
+        raise requests.exceptions.ConnectionError("the multipart answer ended before its closing boundary")
 
 
 def _count(web: DICOMwebClient, study_uid: str, series_uid: str) -> int | None:
