@@ -30,8 +30,12 @@ def test_wrong_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_called_ae_is_rejected(orthanc: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:
+    """Orthanc rejects and closes; pynetdicom sees the rejection, or now and then (about 1 in 4 here) only the
+    close: either way one line that points at the AE titles."""
     assert main(["pacs", "echo", f"NOBODY@127.0.0.1:{orthanc.dicom_port}"]) == 2
-    assert "rejected the association" in _one_line_error(capsys)
+    err = _one_line_error(capsys)
+    assert "rejected the association" in err or "closed or aborted before the association was accepted" in err
+    assert "is its AE title NOBODY?" in err
 
 
 def test_unknown_calling_ae_gets_no_answer(orthanc: Orthanc, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,7 +46,7 @@ def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, 
             window.pacs.listen_action.setChecked(True)
         assert window.pacs.status.text() == f"listening on WORKSTATION@127.0.0.1:{pacs_settings.listen_port}"
 
-        files = sorted(cirs_ct.iterdir())[:5]
+        files = [cirs_ct / f"{n}.dcm" for n in range(1, 6)]  # adjacent slices: a series the library can show
         done = subprocess.run([require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION", "127.0.0.1",
                                str(pacs_settings.listen_port), *map(str, files)], capture_output=True, text=True,
                               env={**os.environ, "TCP_NODELAY": "1"}, timeout=60)

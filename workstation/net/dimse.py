@@ -207,14 +207,20 @@ def associate(ae: AE, node: Node, handlers: Iterable[tuple] = (), roles: list | 
     waited = time.monotonic() - started
     if waited >= ae.acse_timeout * 0.9:
         raise NetworkError(f"{node} did not answer within {ae.acse_timeout:g} s (timeout)")
-    raise NetworkError(f"{node}: {_connection_problem(node, ae.connection_timeout or DEFAULT_TIMEOUT)}")
+    problem = _connection_problem(node, ae.connection_timeout or DEFAULT_TIMEOUT)
+    if problem == CLOSED_EARLY:  # a rejection followed by the peer's close can reach pynetdicom as an abort
+        problem += f" (does it know our AE title {ae.ae_title}, and is its AE title {node.ae_title}?)"
+    raise NetworkError(f"{node}: {problem}")
+
+
+CLOSED_EARLY = "the connection was closed or aborted before the association was accepted"
 
 
 def _connection_problem(node: Node, timeout: float) -> str:
     """Why an association could not start, from a plain TCP connection (pynetdicom only logs it)."""
     try:
         with socket.create_connection((node.host, node.port), timeout=timeout):
-            return "the connection was closed or aborted before the association was accepted"
+            return CLOSED_EARLY
     except ConnectionRefusedError:
         return "connection refused (wrong port, or no DICOM service running there)"
     except TimeoutError:
