@@ -55,10 +55,10 @@ def test_views_and_layout_are_exported_as_the_pictures_on_screen(qtbot, window: 
     assert sorted(menu_labels) == sorted(VIEW_EXPORTS.values())
 
     view = window.viewer.slice_view("axial")
-    window.viewer.set_interpolation(False)  # each voxel drawn as its own value
-    window.viewer.set_crosshair_visible(False)  # nothing drawn over the image
-    window.viewer.set_annotations_visible(False)
-    window.viewer.set_window(40.0, 400.0)  # brain window: the phantom's tissues spread over the grey levels
+    window.viewer.model.set_interpolation(False)  # each voxel drawn as its own value
+    window.viewer.model.set_crosshair_visible(False)  # nothing drawn over the image
+    window.viewer.model.set_annotations_visible(False)
+    window.viewer.model.set_window(40.0, 400.0)  # brain window: the phantom's tissues spread over the grey levels
     axial = pixels(window.export_view_png("axial", tmp_path / "axial.png"))
     assert len(np.unique(axial.reshape(-1, 3), axis=0)) > 20  # an image, not a blank
     expected, found = _slice_through_window(demo_study / "CT", view, axial, center=40.0, width=400.0)
