@@ -162,3 +162,14 @@ def bounds(affine: np.ndarray, shape_kji: tuple[int, ...]) -> tuple[np.ndarray, 
     corners = np.array([[a, b, c] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)], dtype=np.float64)
     world = apply(affine, corners)
     return world.min(axis=0), world.max(axis=0)
+
+
+def spacing_along(affine: np.ndarray, direction: np.ndarray | tuple[float, ...]) -> float:
+    """Millimetres per voxel step along a unit LPS direction.
+
+    Along a grid axis this is that axis' spacing; along an oblique direction it
+    is the distance over which the continuous index moves by one, which keeps
+    sampling at the grid's own resolution.
+    """
+    steps = np.linalg.solve(np.asarray(affine, dtype=np.float64)[:3, :3], np.asarray(direction, dtype=np.float64))
+    return float(1.0 / np.linalg.norm(steps))

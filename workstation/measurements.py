@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workstation.geometry import Plane
-from workstation.viewer_model.display import spacing_along
+from workstation.geometry import Plane, spacing_along
 from workstation.volume import Volume
 
 KINDS = ("ruler", "angle", "ellipse", "rectangle")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from workstation import geometry
+from workstation.geometry import spacing_along
 from workstation.viewer_model.display import (
     VIEW_NAMES,
     MprState,
@@ -19,7 +20,6 @@ from workstation.viewer_model.display import (
     preset_names,
     preset_window,
     slab_slices,
-    spacing_along,
     window_from_percentiles,
 )
 from workstation.volume import Volume, VolumeMeta, WindowPreset

@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from workstation import geometry
-from workstation.geometry import Plane
+from workstation.geometry import Plane, spacing_along
 from workstation.resources import resource
 from workstation.volume import Volume, WindowPreset
 
@@ -140,17 +140,6 @@ def default_window(volume: Volume) -> Window:
 
 
 # -- grid geometry along arbitrary directions ------------------------------------------
-def spacing_along(affine: np.ndarray, direction: np.ndarray | tuple[float, ...]) -> float:
-    """Millimetres per voxel step along a unit LPS direction.
-
-    Along a grid axis this is that axis' spacing; along an oblique direction it
-    is the distance over which the continuous index moves by one, which keeps
-    sampling at the grid's own resolution.
-    """
-    steps = np.linalg.solve(np.asarray(affine, dtype=np.float64)[:3, :3], np.asarray(direction, dtype=np.float64))
-    return float(1.0 / np.linalg.norm(steps))
-
-
 def _corner_points(volume: Volume) -> np.ndarray:
     """LPS centres of the 8 corner voxels."""
     ni, nj, nk = volume.shape_ijk
