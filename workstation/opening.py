@@ -23,7 +23,7 @@ from workstation.dicom.assemble import SeriesPlan, assemble
 from workstation.dicom.header import read_header
 from workstation.dicom.load import load_volumes
 from workstation.dicom.scan import scan_folder, skip_reasons
-from workstation.errors import WorkstationError
+from workstation.errors import Skipped, WorkstationError
 from workstation.image_io import is_image_file, read_image
 from workstation.jobs import CancelFlag, Progress, no_progress
 from workstation.labels import LabelMap, default_segment
@@ -38,7 +38,7 @@ class OpenError(WorkstationError):
 
 
 def open_volume(path: str | PathLike[str], series: str | None = None, progress: Progress = no_progress,
-                cancel: CancelFlag | None = None, skipped: list[str] | None = None) -> Volume:
+                cancel: CancelFlag | None = None, skipped: list[Skipped] | None = None) -> Volume:
     """The volume at ``path``: an image file, or the one volume of a DICOM folder or file (or of ``series``).
 
     Files left out of a DICOM volume go to ``skipped`` when given (the CLI lists them).
@@ -90,7 +90,7 @@ class Opened:
 def open_path(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str]) -> Opened:
     """Job: plan the volumes of a folder or of one file; ``DicomError`` for a file that is not DICOM."""
     p = Path(path)
-    left_out: list[str] = []
+    left_out: list[Skipped] = []
     if p.is_dir():
         scan = scan_folder(progress, cancel, p)
         headers = scan.headers
@@ -100,5 +100,5 @@ def open_path(progress: Progress, cancel: CancelFlag | None, path: str | PathLik
         notes = []
     plans = assemble(headers, left_out)
     notes += [f"{p}: {count} image(s) left out: {reason}"
-              for reason, count in skip_reasons([("", line.split(": ", 1)[-1]) for line in left_out]).items()]
+              for reason, count in skip_reasons(left_out).items()]
     return Opened(str(p), plans, notes)

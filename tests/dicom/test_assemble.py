@@ -18,6 +18,7 @@ from synthetic_series import axial, pixels_of, write_series
 from workstation.dicom.assemble import assemble
 from workstation.dicom.header import read_header
 from workstation.dicom.load import load_plan, load_volumes, plan_volumes
+from workstation.errors import Skipped
 
 
 def _voxel_centre(position: list[float], orientation: list[float], spacing: list[float], i: int, j: int) -> np.ndarray:
@@ -90,11 +91,11 @@ def test_spacing_no_uniform_grid_holds_is_refused_in_one_line(tmp_path: Path) ->
     for p in positions[3:]:
         p[2] += 6.0
     paths = write_series(tmp_path, positions)
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     assert plan_volumes(tmp_path, skipped=skipped) == []
-    [line] = skipped
-    assert "no uniform grid holds these slices" in line and "\n" not in line
-    assert line.split(":", 1)[0] in {str(p) for p in paths}
+    [entry] = skipped
+    assert "no uniform grid holds these slices" in entry.reason and "\n" not in entry.reason
+    assert entry.path in {str(p) for p in paths}
 
 
 def test_an_image_without_position_in_a_placed_series_is_left_out(tmp_path: Path) -> None:
@@ -103,12 +104,13 @@ def test_an_image_without_position_in_a_placed_series_is_left_out(tmp_path: Path
             del ds.ImagePositionPatient
 
     paths = write_series(tmp_path, axial(5), edit=drop_position)
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     [plan] = plan_volumes(tmp_path, skipped=skipped)
     assert plan.slices == 4 and not any("nominal" in w for w in plan.warnings)
-    assert len(skipped) == 1 and "no ImagePositionPatient" in skipped[0]
+    assert len(skipped) == 1 and "no ImagePositionPatient" in skipped[0].reason
+    assert skipped[0].path == str(paths[4])
     volume = load_plan(plan)
-    _check_every_file_in_place(volume, [p for p in paths if str(p) not in skipped[0]])
+    _check_every_file_in_place(volume, paths[:4])
 
 
 def test_gantry_tilt_keeps_every_voxel_where_the_scanner_put_it(tmp_path: Path) -> None:
@@ -178,10 +180,10 @@ def test_localizers_are_left_out_and_said_so(tmp_path: Path) -> None:
     [scout] = write_series(tmp_path / "scout", [[0, 0, 0]], orientation=[0, 1, 0, 0, 0, -1], series_uid=uid,
                            instances=[99], edit=lambda ds, n: setattr(ds, "ImageType", ["ORIGINAL", "PRIMARY",
                                                                                         "LOCALIZER"]))
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     [plan] = plan_volumes(tmp_path, skipped=skipped)
     assert plan.shape == (5, 16, 16)
-    assert skipped == [f"{scout}: localizer image left out of the volumes"]
+    assert [str(entry) for entry in skipped] == [f"{scout}: localizer image left out of the volumes"]
 
 
 def test_duplicate_instances_are_read_once(tmp_path: Path) -> None:
@@ -189,10 +191,10 @@ def test_duplicate_instances_are_read_once(tmp_path: Path) -> None:
     copy = tmp_path / "b" / "copy.dcm"
     copy.parent.mkdir()
     copy.write_bytes(path.read_bytes())
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     [plan] = plan_volumes(tmp_path, skipped=skipped)
     assert plan.slices == 3
-    assert len(skipped) == 1 and "duplicate of" in skipped[0] and "same SOP Instance UID" in skipped[0]
+    assert len(skipped) == 1 and "duplicate of" in skipped[0].reason and "same SOP Instance UID" in skipped[0].reason
 
 
 def test_enhanced_ct_uses_its_per_frame_functional_groups() -> None:
@@ -258,7 +260,8 @@ def test_an_enhanced_ct_with_an_unplaced_frame_is_refused_in_one_line(tmp_path: 
     del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
     path = tmp_path / "ect.dcm"
     ds.save_as(path)
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     assert assemble([read_header(path)], skipped) == []
-    [line] = skipped
-    assert line.startswith(str(path)) and "1 of 2 frames have no Plane Position" in line and "\n" not in line
+    [entry] = skipped
+    assert entry.path == str(path) and "1 of 2 frames have no Plane Position" in entry.reason
+    assert "\n" not in str(entry)

@@ -38,11 +38,7 @@ def folder(tmp_path: Path) -> Path:
 
 def _load(folder: Path) -> tuple[list, dict[str, str]]:
     result = load_volumes(folder)
-    by_file = {}
-    for line in result.skipped:
-        path, _, reason = line.partition(": ")
-        by_file[Path(path).name] = reason
-    return result.volumes, by_file
+    return result.volumes, {Path(entry.path).name: entry.reason for entry in result.skipped}
 
 
 def _good_volume_intact(volumes: list) -> None:

@@ -397,7 +397,8 @@ def exercise(folder: Path, target: Path) -> tuple[dict[str, str], list[str]]:
             problems.append(f"scan: skipped entry not one line naming the file: {path!r} {reason!r}")
     guarded("assemble", str(folder), lambda: assemble(headers, []))
     loaded = guarded("load", str(folder), lambda: load_volumes(folder))
-    for line in getattr(loaded, "skipped", []) or []:
+    for entry in getattr(loaded, "skipped", []) or []:
+        line = str(entry)
         if not _one_line_naming(line, str(folder)):
             problems.append(f"load: skipped entry not one line naming the file: {line!r}")
     if object_kind(target):  # a SEG or RTSTRUCT: all of it on its images' grid, or refused naming the file

@@ -210,8 +210,8 @@ def test_sources_untouched_and_bad_files_skipped(study: list[Path], tmp_path: Pa
     assert sha256_tree(inputs) == before
     assert len(report.written) == len(study)
     assert len(report.skipped) == 3
-    assert sum("truncated" in line for line in report.skipped) == 2
-    assert all(line.startswith(str(tmp_path / "src")) and "\n" not in line for line in report.skipped)
+    assert sum("truncated" in entry.reason for entry in report.skipped) == 2
+    assert all(entry.path.startswith(str(tmp_path / "src")) and "\n" not in str(entry) for entry in report.skipped)
 
 
 def test_refuses_to_write_into_a_folder_with_files(study: list[Path], tmp_path: Path) -> None:

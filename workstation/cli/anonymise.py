@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     files = source_files(args.sources)
     report = run_job(Job(lambda progress, cancel: anonymise_study(files, args.output, options, progress, cancel)),
                      StderrProgress())
-    for line in report.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+    for entry in report.skipped:
+        print(f"skipped {entry}", file=sys.stderr)
     for line in report.burned_in:
         print(f"check pixels for burned-in identity: {line}", file=sys.stderr)
     print(report.summary())

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workstation.cli.info import report_skipped
-from workstation.errors import RegistrationError
+from workstation.errors import RegistrationError, Skipped
 from workstation.image_io import split_extension, write_volume
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def load_one(path: Path) -> Volume:
     """The single 3D volume at ``path`` (``workstation.opening.open_volume``), its left-out files reported."""
     from workstation.opening import open_volume
 
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     volume = open_volume(path, skipped=skipped)
     report_skipped("register", skipped)
     if volume.array.ndim != 3:
