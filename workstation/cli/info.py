@@ -86,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return label_objects.info(args)
 
     skipped: list[Skipped] = []
-    plans = run_job(Job(lambda progress, cancel: plan_volumes(args.paths, progress, cancel, skipped, args.scaling)),
-                    cli_progress() or no_progress)
+    plans = run_job(Job(plan_volumes, args.paths, skipped, args.scaling), cli_progress() or no_progress)
     if not plans:
         raise nothing_loadable(args.paths, skipped)
     volumes = [describe(p) for p in plans]

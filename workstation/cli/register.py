@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from workstation.cli.info import report_skipped
 from workstation.errors import RegistrationError, Skipped
 from workstation.image_io import split_extension, write_volume
+from workstation.jobs import no_progress
 
 if TYPE_CHECKING:
     from registration.runner import IterationEvent
@@ -72,7 +73,7 @@ def load_one(path: Path) -> Volume:
     from workstation.opening import open_volume
 
     skipped: list[Skipped] = []
-    volume = open_volume(path, skipped=skipped)
+    volume = open_volume(no_progress, None, path, skipped=skipped)
     report_skipped("register", skipped)
     if volume.array.ndim != 3:
         raise RegistrationError("registration needs a 3D volume, this one has time points", path)

@@ -42,7 +42,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary
 from workstation.dicom import tagscan
 from workstation.dicom.staging import staged_folder
 from workstation.errors import DicomError, Skipped, WorkstationError
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.resources import resource
 
 log = logging.getLogger("workstation.dicom.anonymise")
@@ -345,9 +345,8 @@ def _check_pixels_complete(ds: Dataset, path: Path) -> None:
         raise DicomError(f"pixel data has {actual} bytes, {expected} expected (file truncated?)", path)
 
 
-def anonymise_study(source_files: Iterable[str | PathLike[str]], out_dir: str | PathLike[str],
-                    options: AnonymisationOptions | None = None, progress: Progress = no_progress,
-                    cancel: CancelFlag | None = None) -> AnonymisationReport:
+def anonymise_study(progress: Progress, cancel: CancelFlag | None, source_files: Iterable[str | PathLike[str]],
+                    out_dir: str | PathLike[str], options: AnonymisationOptions | None = None) -> AnonymisationReport:
     """Write anonymised copies of ``source_files`` under ``out_dir`` (a job: progress, cancel).
 
     Files are named by position, never by their original names (which may

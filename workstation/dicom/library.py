@@ -260,7 +260,7 @@ class Library:
         progress = progress or no_progress
         root = os.path.abspath(folder)
         progress(0.0, "listing files")
-        listing = list_files(root, cancel, progress)
+        listing = list_files(progress, cancel, root)
         result = ImportResult(root, dicomdirs=listing.dicomdirs)
         scope = _Scope(root)
         with self._write_lock, _library_errors(self.path):

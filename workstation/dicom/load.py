@@ -1,15 +1,15 @@
 """Files or folders in, exact Volumes out: headers, assembly, then parallel decoding into one array.
 
-Two levels, both jobs (``progress``, ``cancel``):
+Two levels, both jobs (``progress``, ``cancel`` first):
 
-- ``load_volumes(paths)`` reads every header, assembles the volumes
+- ``load_volumes(progress, cancel, paths)`` reads every header, assembles the volumes
   (``assemble``), decodes them and says which files it left out and why;
-- ``load_plan(plan, on_slice=...)`` decodes one planned volume. It decodes
+- ``load_plan(progress, cancel, plan, on_slice=...)`` decodes one planned volume. It decodes
   the middle slice first, in the calling thread, and hands each finished
   slice to ``on_slice`` so a viewer can show an image long before the whole
   volume is there.
 
-``plan_volumes(paths)`` stops before the pixels: ``workstation info`` and the
+``plan_volumes(progress, cancel, paths)`` stops before the pixels: ``workstation info`` and the
 library describe volumes without decoding them.
 """
 
@@ -44,7 +44,7 @@ from workstation.dicom.memory_guard import ensure_fits
 from workstation.dicom.scaling import FIELD_MAP, Scaling, fp_factor
 from workstation.dicom.scan import scan_folder
 from workstation.errors import DicomError, Skipped
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress, scaled_progress
+from workstation.jobs import CancelFlag, Progress, check_cancel, scaled_progress
 
 if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading needs it, not planning
     from workstation.volume import Volume, VolumeMeta
@@ -64,7 +64,7 @@ class LoadResult:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+def read_headers(progress: Progress, cancel: CancelFlag | None, paths: PathsLike,
                  skipped: list[Skipped] | None = None) -> list[InstanceHeader]:
     """Headers of the decodable DICOM images under ``paths`` (files or folders, walked by ``scan``).
 
@@ -89,22 +89,21 @@ def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: Can
     return headers
 
 
-def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
+def plan_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike,
                  skipped: list[Skipped] | None = None, scaling: Scaling = "display") -> list[SeriesPlan]:
     """The volumes under ``paths``, from headers only (nothing decoded)."""
-    return assemble(read_headers(paths, progress, cancel, skipped), skipped, scaling)
+    return assemble(read_headers(progress, cancel, paths, skipped), skipped, scaling)
 
 
-def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 series_uid: str | None = None, allocate: Allocator = np.empty,
-                 scaling: Scaling = "display") -> LoadResult:
+def load_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike, series_uid: str | None = None,
+                 allocate: Allocator = np.empty, scaling: Scaling = "display") -> LoadResult:
     """Load every volume under ``paths`` (or those of one series), Philips data in ``scaling``'s values; a job.
 
     Raises ``DicomError`` when nothing loadable is found, with the first
     reason files were left out.
     """
     result = LoadResult()
-    plans = plan_volumes(paths, scaled_progress(progress, 0.0, 0.2), cancel, result.skipped, scaling)
+    plans = plan_volumes(scaled_progress(progress, 0.0, 0.2), cancel, paths, result.skipped, scaling)
     if series_uid is not None:
         plans = [p for p in plans if p.series_uid == series_uid]
         if not plans:
@@ -117,7 +116,7 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         share = len(plan.frames) / total
         start = 0.2 + 0.8 * done / total
         try:
-            result.volumes.append(load_plan(plan, scaled_progress(progress, start, start + 0.8 * share), cancel,
+            result.volumes.append(load_plan(scaled_progress(progress, start, start + 0.8 * share), cancel, plan,
                                             skipped=result.skipped, allocate=allocate))
         except DicomError as exc:  # one undecodable series costs that series, not the others
             result.skipped.append(Skipped.of(exc))
@@ -140,9 +139,8 @@ def _first_path(paths: PathsLike) -> str:
 
 # -- one volume ------------------------------------------------------------------------------------------------------
 
-def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-              on_slice: SliceCallback | None = None, skipped: list[Skipped] | None = None,
-              allocate: Allocator = np.empty) -> Volume:
+def load_plan(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan, on_slice: SliceCallback | None = None,
+              skipped: list[Skipped] | None = None, allocate: Allocator = np.empty) -> Volume:
     """Decode one planned volume into one preallocated array; a job.
 
     The middle slice (of the first time point) is decoded first, in this

@@ -72,8 +72,7 @@ def skip_reasons(skipped: Sequence[Skipped]) -> Counter[str]:
     return Counter(reason.split(" (", 1)[0] for _, reason in skipped)
 
 
-def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None,
-               progress: Progress = no_progress) -> FileList:
+def list_files(progress: Progress, cancel: CancelFlag | None, folder: str | os.PathLike[str]) -> FileList:
     """Every file under ``folder`` (or ``folder`` itself when it is a file or a DICOMDIR), each once, sorted.
 
     ``progress`` hears how many files were found so far (fraction 0: the total is not known yet).
@@ -254,7 +253,7 @@ def scan_folder(progress: Progress, cancel: CancelFlag | None, folder: str | os.
     """Job: the headers of every DICOM file under ``folder``, without touching the library."""
     progress = progress or no_progress
     progress(0.0, "listing files")
-    listing = list_files(folder, cancel, progress)
+    listing = list_files(progress, cancel, folder)
     headers, skipped = read_headers(progress, cancel, [entry.path for entry in listing.files], workers)
     result = ScanResult(str(folder), headers, sorted(listing.skipped + skipped), listing.dicomdirs,
                         files_seen=len(listing.files) + len(listing.skipped))
