@@ -9,6 +9,7 @@ tag and the problem, not the header values of identifying tags.
 from __future__ import annotations
 
 from os import PathLike
+from typing import NamedTuple
 
 
 class WorkstationError(Exception):
@@ -18,6 +19,26 @@ class WorkstationError(Exception):
         self.reason = " ".join(str(reason).split())  # one line, whatever the cause said
         self.path = None if path is None else str(path)
         super().__init__(f"{self.path}: {self.reason}" if self.path else self.reason)
+
+
+class Skipped(NamedTuple):
+    """A file left out of a scan, a volume or an export, and why; ``str()`` is the "path: reason" line users see.
+
+    One type for every list of files left out, so consumers read ``path``
+    and ``reason`` instead of parsing display lines back. A tuple, so lists
+    of them sort by path and cross to the scan's worker processes.
+    """
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+    @classmethod
+    def of(cls, error: WorkstationError) -> Skipped:
+        """The entry for an error that cost one file (its text unchanged)."""
+        return cls(error.path or "", error.reason)
 
 
 class Cancelled(WorkstationError):

@@ -2,7 +2,10 @@
 
 A job is a plain function ``fn(progress, cancel, *args) -> result``. It calls
 ``progress(fraction, message)`` now and then and checks ``cancel.is_set()`` at
-least every 100 ms. Nothing here knows about Qt: the app runs a ``Job`` on a
+least every 100 ms. ``progress`` and ``cancel`` always come first and have no
+defaults, so ``Job(fn, *args)`` runs any long function (scan, plan, load,
+open, export, anonymise, register, replay) without a wrapper, and a caller
+that does not watch says so: ``fn(no_progress, None, *args)``. Nothing here knows about Qt: the app runs a ``Job`` on a
 worker and forwards progress and the outcome to the GUI thread with queued
 signals; the CLI runs the same job and prints progress to stderr. Consumers
 thin progress ticks; a message that reports an event (a run of a batch

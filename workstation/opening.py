@@ -1,6 +1,6 @@
 """Opening what a user or a script names: one volume from any path, or the series of a folder without importing.
 
-``open_volume(path, series=None)`` is the one way the command line
+``open_volume(progress, cancel, path, series=None)`` is the one way the command line
 (``workstation register``), the experiments and the viewer turn a path into
 a volume: an image file (NIfTI, NRRD, MetaImage, through ``image_io``) or a
 DICOM folder or file holding one volume (or the series named).
@@ -23,9 +23,9 @@ from workstation.dicom.assemble import SeriesPlan, assemble
 from workstation.dicom.header import read_header
 from workstation.dicom.load import load_volumes
 from workstation.dicom.scan import scan_folder, skip_reasons
-from workstation.errors import WorkstationError
+from workstation.errors import Skipped, WorkstationError
 from workstation.image_io import is_image_file, read_image
-from workstation.jobs import CancelFlag, Progress, no_progress
+from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap, default_segment
 from workstation.volume import Volume
 
@@ -37,8 +37,8 @@ class OpenError(WorkstationError):
     """A path that does not hold the one volume asked for."""
 
 
-def open_volume(path: str | PathLike[str], series: str | None = None, progress: Progress = no_progress,
-                cancel: CancelFlag | None = None, skipped: list[str] | None = None) -> Volume:
+def open_volume(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str], series: str | None = None,
+                skipped: list[Skipped] | None = None) -> Volume:
     """The volume at ``path``: an image file, or the one volume of a DICOM folder or file (or of ``series``).
 
     Files left out of a DICOM volume go to ``skipped`` when given (the CLI lists them).
@@ -48,7 +48,7 @@ def open_volume(path: str | PathLike[str], series: str | None = None, progress: 
         raise OpenError("no such file or folder", p)
     if is_image_file(p):
         return read_image(p)
-    loaded = load_volumes(p, progress, cancel, series)
+    loaded = load_volumes(progress, cancel, p, series)
     if skipped is not None:
         skipped.extend(loaded.skipped)
     if len(loaded.volumes) > 1:
@@ -56,14 +56,14 @@ def open_volume(path: str | PathLike[str], series: str | None = None, progress: 
     return loaded.volumes[0]
 
 
-def open_labels(path: str | PathLike[str], image: Volume) -> LabelMap:
+def open_labels(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str], image: Volume) -> LabelMap:
     """An integer image file (or DICOM) as a label map on ``image``'s grid: one segment per value above 0.
 
     The grids must be the same in LPS (shape, and every voxel centre within
     ``GRID_TOLERANCE_MM``): a label map is never resampled silently.
     """
     p = Path(path)
-    volume = open_volume(p)
+    volume = open_volume(progress, cancel, p)
     array = volume.array
     if array.ndim != 3 or (array.dtype.kind not in "ui" and not np.array_equal(np.rint(array), array)):
         raise OpenError("not a label map (a 3D image of whole numbers)", p)
@@ -90,7 +90,7 @@ class Opened:
 def open_path(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str]) -> Opened:
     """Job: plan the volumes of a folder or of one file; ``DicomError`` for a file that is not DICOM."""
     p = Path(path)
-    left_out: list[str] = []
+    left_out: list[Skipped] = []
     if p.is_dir():
         scan = scan_folder(progress, cancel, p)
         headers = scan.headers
@@ -100,5 +100,5 @@ def open_path(progress: Progress, cancel: CancelFlag | None, path: str | PathLik
         notes = []
     plans = assemble(headers, left_out)
     notes += [f"{p}: {count} image(s) left out: {reason}"
-              for reason, count in skip_reasons([("", line.split(": ", 1)[-1]) for line in left_out]).items()]
+              for reason, count in skip_reasons(left_out).items()]
     return Opened(str(p), plans, notes)

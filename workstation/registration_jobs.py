@@ -184,8 +184,8 @@ def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume,
     check_cancel(cancel)
     describe = lambda v: v.meta.description or v.meta.modality or "series"
     description = f"{describe(moving)} registered to {describe(fixed)}"[:64]
-    return export_dicom_series(resampled, out_dir, reference, description, fixed.meta.frame_of_reference_uid,
-                               progress=progress, cancel=cancel)
+    return export_dicom_series(progress, cancel, resampled, out_dir, reference, description,
+                               fixed.meta.frame_of_reference_uid)
 
 
 @dataclass

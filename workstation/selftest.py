@@ -96,7 +96,7 @@ def check_demo_study(folder: Path) -> str:
     from workstation.dicom.load import load_volumes
 
     study = demo.write_demo_study(no_progress, None, folder / "demo")
-    volumes = {v.meta.modality: v for v in load_volumes(study).volumes}
+    volumes = {v.meta.modality: v for v in load_volumes(no_progress, None, study).volumes}
     if sorted(volumes) != ["CT", "MR"]:
         raise RuntimeError(f"expected a CT and an MR volume, assembled {sorted(volumes) or 'none'}")
     for acquisition in (demo.CT, demo.MR):

@@ -32,6 +32,7 @@ from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 
 from workstation.dicom import jpeg12
+from workstation.jobs import no_progress
 
 SHAPE = (3, 64, 64)  # slices, rows, columns
 SPACING = (0.8, 0.8, 2.0)  # column, row, slice (mm)
@@ -180,7 +181,7 @@ def check_sample(sample: Sample, folder: Path) -> str:
     missing = sorted(set(sample.plugins) - set(available))
     if missing:
         raise RuntimeError(f"{sample.name}: pixel plugins missing: {', '.join(missing)}")
-    volumes = load_volumes(folder).volumes
+    volumes = load_volumes(no_progress, None, folder).volumes
     if len(volumes) != 1:
         raise RuntimeError(f"{sample.name}: {len(volumes)} volumes assembled, expected 1")
     _compare(f"{sample.name} (loader)", volumes[0].array, stored.astype(np.int32) + INTERCEPT, sample.tolerance)

@@ -19,7 +19,7 @@ from workstation.jobs import no_progress
 def _catalog(*folders: Path) -> Catalog:
     catalog = Catalog()
     for folder in folders:
-        catalog.add(plan_volumes(folder), str(folder))
+        catalog.add(plan_volumes(no_progress, None, folder), str(folder))
     return catalog
 
 

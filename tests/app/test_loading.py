@@ -12,12 +12,12 @@ from workstation.app.job_runner import JobRunner
 from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.dicom.load import plan_volumes
 from workstation.errors import Cancelled
-from workstation.jobs import Job
+from workstation.jobs import Job, no_progress
 
 
 @pytest.fixture(scope="module")
 def ct_plan(cirs_ct: Path):
-    (plan,) = plan_volumes(cirs_ct)
+    (plan,) = plan_volumes(no_progress, None, cirs_ct)
     return plan
 
 

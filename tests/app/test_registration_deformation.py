@@ -18,6 +18,7 @@ from registration import synthetic
 from registration.evaluation import body_points
 from workstation.app.registration_controller import RegistrationController
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 pytestmark = pytest.mark.gui
@@ -28,7 +29,7 @@ GRID_LINES_MM = 10.0  # the warped grid's line spacing (registration_jobs.GRID_L
 @pytest.fixture(scope="module")
 def known_warp(cirs_mr: Path) -> tuple[Volume, Volume, sitk.Transform]:
     """(fixed, moving, truth): a 60 mm crop of the MR (moving), and it warped (fixed) by a 3 mm mean smooth field."""
-    [mr] = load_volumes(cirs_mr).volumes
+    [mr] = load_volumes(no_progress, None, cirs_mr).volumes
     moving = synthetic.crop(mr, body_points(mr).mean(axis=0), (60.0, 60.0, 60.0), description="cirs MR crop")
     warp = synthetic.smooth_warp(moving, seed=7, grid_spacing_mm=30.0, mean_mm=3.0,
                                  rigid=synthetic.rigid_matrix(2.0, [0, 0, 1], [1.0, -1.0, 0.5], moving.center()))

@@ -26,6 +26,7 @@ from workstation.app import registration_controller
 from workstation.app.registration_controller import RegistrationController
 from workstation.demo import read_ground_truth
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.registration_history import history_path, pair_id
 from workstation.registration_jobs import LIVE_INTERVAL_S, run_registration
 
@@ -209,7 +210,7 @@ def test_exports_write_the_transform_and_the_resampled_moving_volume(qtbot, pair
     with qtbot.waitSignal(controller.exported, timeout=120_000) as written:
         controller.export_dicom(tmp_path / "dicom")
     assert len(written.args[0]) == fixed.shape_ijk[2]
-    [series] = load_volumes(tmp_path / "dicom").volumes
+    [series] = load_volumes(no_progress, None, tmp_path / "dicom").volumes
     assert series.meta.series_uid not in (fixed.meta.series_uid, moving.meta.series_uid)
     assert series.meta.frame_of_reference_uid == fixed.meta.frame_of_reference_uid
     assert series.meta.study_uid == fixed.meta.study_uid

@@ -29,6 +29,7 @@ from registration.parameters import load_preset  # noqa: E402
 from registration.runner import register  # noqa: E402
 from workstation.dicom.load import load_volumes  # noqa: E402
 from workstation.geometry import rotation_matrix  # noqa: E402
+from workstation.jobs import no_progress  # noqa: E402
 
 DATA = ROOT / ".test-data" / "cirs057a"
 MAX_DEGREES, MAX_MM = 20.0, 20.0
@@ -45,8 +46,8 @@ def perturbation(rng: np.random.Generator, centre: np.ndarray) -> tuple[np.ndarr
 
 
 def bench(count: int, seed: int = 2026) -> list[dict]:
-    [ct] = load_volumes(DATA / "ct").volumes
-    [mr] = load_volumes(DATA / "mr").volumes
+    [ct] = load_volumes(no_progress, None, DATA / "ct").volumes
+    [mr] = load_volumes(no_progress, None, DATA / "mr").volumes
     params = load_preset("ct-mr-rigid")
     phantom = body_points(ct)
     base = register(ct, mr, params)

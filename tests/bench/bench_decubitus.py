@@ -21,6 +21,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +38,7 @@ def bench() -> list[dict]:
     from registration.runner import register
     from workstation.dicom.load import load_volumes
 
-    volumes = {p: load_volumes(DATA / p).volumes[0] for p in POSITIONS}
+    volumes = {p: load_volumes(no_progress, None, DATA / p).volumes[0] for p in POSITIONS}
     images = {p: elastix_peer.itk_image(v) for p, v in volumes.items()}
     ours, theirs, seconds = {}, {}, {"ours": [], "elastix": []}
     for a, b in itertools.permutations(POSITIONS, 2):

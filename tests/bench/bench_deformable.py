@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,7 +47,7 @@ def make_case(folder: Path, seed: int) -> dict:
     from workstation.cli.convert import write_volume
     from workstation.dicom.load import load_volumes
 
-    [mr] = load_volumes(MR).volumes
+    [mr] = load_volumes(no_progress, None, MR).volumes
     inside = body_points(mr, spacing_mm=2.0)
     centre = inside.mean(axis=0)
     rng = np.random.default_rng(seed)

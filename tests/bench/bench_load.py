@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 CT = Path(os.environ.get("WORKSTATION_TEST_DATA", ROOT / ".test-data")) / "cirs057a" / "ct"
 BIN = Path(sys.executable).parent
@@ -61,7 +63,7 @@ def high_water():
             return int(line.split()[1]) * 1024
 
 baseline = high_water()
-volume = load_volumes(sys.argv[1]).volumes[0]
+volume = load_volumes(lambda fraction, message: None, None, sys.argv[1]).volumes[0]
 print(baseline, high_water(), volume.array.nbytes)
 """
 
@@ -92,14 +94,14 @@ def pydicom_loop() -> np.ndarray:
 def ours() -> np.ndarray:
     from workstation.dicom.load import load_volumes
 
-    return load_volumes(CT).volumes[0].array
+    return load_volumes(no_progress, None, CT).volumes[0].array
 
 
 def _middle_slice_after(plan_first: bool) -> float:
     """Seconds from the call until ``on_slice`` delivers the middle slice."""
     from workstation.dicom.load import load_plan, plan_volumes
 
-    plan = None if plan_first else plan_volumes(CT)[0]
+    plan = None if plan_first else plan_volumes(no_progress, None, CT)[0]
     stamp: list[float] = []
 
     def on_slice(k: int, image: np.ndarray) -> None:
@@ -107,7 +109,7 @@ def _middle_slice_after(plan_first: bool) -> float:
             stamp.append(time.perf_counter())
 
     start = time.perf_counter()
-    load_plan(plan or plan_volumes(CT)[0], on_slice=on_slice)
+    load_plan(no_progress, None, plan or plan_volumes(no_progress, None, CT)[0], on_slice=on_slice)
     return stamp[0] - start
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,8 +42,8 @@ DATA = ROOT / ".test-data" / "cirs057a"
 def _load():
     from workstation.dicom.load import load_volumes
 
-    [ct] = load_volumes(DATA / "ct").volumes
-    [mr] = load_volumes(DATA / "mr").volumes
+    [ct] = load_volumes(no_progress, None, DATA / "ct").volumes
+    [mr] = load_volumes(no_progress, None, DATA / "mr").volumes
     return ct, mr
 
 

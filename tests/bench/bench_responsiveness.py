@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -73,7 +75,6 @@ def table():
 @pytest.fixture(scope="module")
 def demo_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from workstation.demo import write_demo_study
-    from workstation.jobs import no_progress
 
     return write_demo_study(no_progress, None, tmp_path_factory.mktemp("demo") / "demo")
 
@@ -143,8 +144,8 @@ def test_runner_cancel_against_the_iteration_time(demo_study: Path) -> None:
     from workstation.dicom.load import load_volumes
     from workstation.jobs import Job
 
-    [ct] = load_volumes(demo_study / CT.folder).volumes
-    [mr] = load_volumes(demo_study / MR.folder).volumes
+    [ct] = load_volumes(no_progress, None, demo_study / CT.folder).volumes
+    [mr] = load_volumes(no_progress, None, demo_study / MR.folder).volumes
     events: list[float] = []
     asked: list[float] = []
 

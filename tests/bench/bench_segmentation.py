@@ -71,7 +71,7 @@ def run(ct_folder: Path) -> dict[str, float]:
     from workstation.labels import LabelMap, default_segment
 
     warnings.filterwarnings("ignore", message=".*intended person name.*")
-    [ct] = load_volumes(ct_folder).volumes
+    [ct] = load_volumes(no_progress, None, ct_folder).volumes
     image = ct.to_sitk()
     results: dict[str, float] = {}
     print(f"\nCT {ct.shape_ijk} {ct.array.dtype}")

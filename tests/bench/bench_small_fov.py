@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workstation.jobs import no_progress
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("WORKSTATION_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -41,7 +43,7 @@ def bench(trials: int) -> list[dict]:
 
     rows = []
     for name, (folder, contrast) in CASES.items():
-        [volume] = load_volumes(folder).volumes
+        [volume] = load_volumes(no_progress, None, folder).volumes
         centre = body_points(volume).mean(axis=0)
         fixed = synthetic.crop(volume, centre, (42.0, 76.0, 77.0))
         moving = synthetic.second_contrast(synthetic.crop(volume, centre + [3.0, -2.0, 5.0], (60.0, 55.0, 52.0)),

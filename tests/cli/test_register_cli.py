@@ -29,7 +29,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     """The demo CT as its DICOM folder and the demo MR converted to NIfTI (RAS on disk)."""
     folder = write_demo_study(no_progress, None, tmp_path_factory.mktemp("cli-demo") / "demo")
     truth = read_ground_truth(folder)
-    [mr] = load_volumes(folder / truth["moving"]["folder"]).volumes
+    [mr] = load_volumes(no_progress, None, folder / truth["moving"]["folder"]).volumes
     mr_file = folder.parent / "mr.nii.gz"
     write_volume(mr, mr_file)
     return folder / truth["fixed"]["folder"], mr_file, truth
@@ -55,7 +55,7 @@ def test_register_json_reports_the_transform_it_wrote(demo, tmp_path: Path) -> N
     assert errors.mean() < 1.0, errors
     assert np.allclose(matrix_lps(read_transform(out)), matrix, atol=1e-9)
 
-    [ct] = load_volumes(ct_dir).volumes
+    [ct] = load_volumes(no_progress, None, ct_dir).volumes
     image = sitk.ReadImage(str(resampled))
     assert image.GetSize() == ct.shape_ijk
     assert np.allclose(image.GetOrigin(), ct.origin, atol=1e-4)

@@ -21,6 +21,7 @@ from registration import synthetic
 from registration.evaluation import body_points
 from workstation.cli.convert import write_volume
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 
@@ -32,7 +33,7 @@ def workstation(*args: str | Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def head(decubitus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Volume, np.ndarray]:
     """A folder for input files, the HFS series and its body centre."""
-    [hfs] = load_volumes(decubitus / "HFS").volumes
+    [hfs] = load_volumes(no_progress, None, decubitus / "HFS").volumes
     return tmp_path_factory.mktemp("register-input"), hfs, body_points(hfs).mean(axis=0)
 
 

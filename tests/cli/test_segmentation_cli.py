@@ -18,6 +18,7 @@ from tests.dicom.dciodvfy import dciodvfy_errors
 from tests.dicom.seg_files import highdicom_seg, overlapping_masks
 from tests.dicom.test_rtstruct import expected_from_contours
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*intended person name")  # highdicom on the samples' patient name
 
@@ -104,7 +105,7 @@ def test_convert_seg_with_overlapping_segments_writes_one_map_per_layer(seg_samp
     assert done.returncode == 0, done.stderr
     assert "overlap" in done.stderr and "labels-1.nii.gz, labels-2.nii.gz" in done.stderr
     assert not (tmp_path / "labels.nii.gz").exists()
-    [reference] = load_volumes(images).volumes
+    [reference] = load_volumes(no_progress, None, images).volumes
     for n in (1, 2):
         written = sitk.ReadImage(str(tmp_path / f"labels-{n}.nii.gz"))
         assert np.allclose(written.GetOrigin(), reference.origin, atol=1e-3)
@@ -125,7 +126,7 @@ def test_convert_rtstruct_finds_its_ct_beside_it(seg_samples, tmp_path):
     rt = seg_samples / "rt-utils"
     done = workstation("convert", rt / "rt.dcm", "-o", tmp_path / "rt.nii.gz")
     assert done.returncode == 0, done.stderr
-    [ct] = load_volumes([rt / "ct_1.dcm", rt / "ct_2.dcm"]).volumes
+    [ct] = load_volumes(no_progress, None, [rt / "ct_1.dcm", rt / "ct_2.dcm"]).volumes
     written = sitk.ReadImage(str(tmp_path / "rt.nii.gz"))
     assert np.array_equal(sitk.GetArrayFromImage(written), expected_from_contours(rt / "rt.dcm", ct))
     assert np.allclose(written.GetOrigin(), ct.origin, atol=1e-3)

@@ -17,6 +17,7 @@ from synthetic_series import axial, pixels_of, write_series
 
 from workstation.dicom.load import load_volumes
 from workstation.errors import DicomError
+from workstation.jobs import no_progress
 
 GOOD = 6
 
@@ -37,12 +38,8 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _load(folder: Path) -> tuple[list, dict[str, str]]:
-    result = load_volumes(folder)
-    by_file = {}
-    for line in result.skipped:
-        path, _, reason = line.partition(": ")
-        by_file[Path(path).name] = reason
-    return result.volumes, by_file
+    result = load_volumes(no_progress, None, folder)
+    return result.volumes, {Path(entry.path).name: entry.reason for entry in result.skipped}
 
 
 def _good_volume_intact(volumes: list) -> None:
@@ -113,7 +110,7 @@ def test_zero_pixel_spacing_is_named_and_the_image_still_shows(folder: Path) -> 
 def test_two_slices_at_one_position_are_not_a_zero_spacing(tmp_path: Path) -> None:
     positions = axial(4)
     write_series(tmp_path, positions + [positions[2]], instances=[1, 2, 3, 4, 9])
-    [volume] = load_volumes(tmp_path).volumes
+    [volume] = load_volumes(no_progress, None, tmp_path).volumes
     assert volume.array.shape == (4, 16, 16) and volume.spacing[2] == pytest.approx(2.5)
     [warning] = volume.meta.warnings
     assert "left out instance 9" in warning
@@ -158,7 +155,7 @@ def test_not_dicom_at_all(folder: Path) -> None:
 def test_nothing_loadable_is_one_error_naming_the_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("no images here\n")
     with pytest.raises(DicomError) as caught:
-        load_volumes(tmp_path)
+        load_volumes(no_progress, None, tmp_path)
     message = str(caught.value)
     assert message.startswith(f"{tmp_path}: no loadable DICOM images (1 file(s) left out; first: ")
     assert "\n" not in message

@@ -21,6 +21,7 @@ import SimpleITK as sitk
 from pydicom.data import get_testdata_file
 
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 DCM2NIIX = Path(sys.executable).with_name("dcm2niix")
@@ -101,7 +102,7 @@ def compare(ours: Volume | sitk.Image, theirs: sitk.Image, tolerance_mm: float =
 def _agree(source: Path, tmp_path: Path) -> None:
     """dcm2niix and we find the same number of volumes, and each of theirs is one of ours."""
     theirs = _dcm2niix(source, tmp_path / "dcm2niix")
-    ours = load_volumes(source).volumes
+    ours = load_volumes(no_progress, None, source).volumes
     assert len(theirs) == len(ours) >= 1, (len(theirs), len(ours))
     unmatched = list(ours)
     for image in theirs:

@@ -21,11 +21,11 @@ from synthetic_series import axial, write_series
 from workstation.dicom.decode import LUMINANCE
 from workstation.dicom.load import load_plan, load_volumes, plan_volumes
 from workstation.errors import Cancelled, DicomError
-from workstation.jobs import CancelToken
+from workstation.jobs import CancelToken, no_progress
 
 
 def _load(path: str | Path) -> np.ndarray:
-    [volume] = load_volumes(path).volumes
+    [volume] = load_volumes(no_progress, None, path).volumes
     return volume.array
 
 
@@ -111,14 +111,14 @@ def test_a_frame_no_plugin_can_decode_is_a_one_line_error(tmp_path: Path) -> Non
     path = tmp_path / "part2.dcm"
     ds.save_as(path)
     with pytest.raises(DicomError) as caught:
-        load_volumes(path)
+        load_volumes(no_progress, None, path)
     message = str(caught.value)
     assert "part2.dcm" in message and "cannot decode pixel data" in message and "\n" not in message
 
 
 def test_ct_keeps_int16_hounsfield_units(cirs_ct: Path) -> None:
     files = [cirs_ct / f"{n}.dcm" for n in (1, 2, 3)]  # adjacent slices
-    [volume] = load_volumes(files).volumes
+    [volume] = load_volumes(no_progress, None, files).volumes
     assert volume.array.dtype == np.int16 and volume.meta.units == "HU"
     for f in files:
         ds = pydicom.dcmread(f)
@@ -132,7 +132,7 @@ def test_a_fractional_slope_gives_float32_without_float64(tmp_path: Path) -> Non
         ds.RescaleSlope, ds.RescaleIntercept = "0.25", "-3.5"
 
     write_series(tmp_path, axial(3), edit=rescale)
-    [volume] = load_volumes(tmp_path).volumes
+    [volume] = load_volumes(no_progress, None, tmp_path).volumes
     assert volume.array.dtype == np.float32
     stored = np.stack([pydicom.dcmread(p).pixel_array for p in sorted(tmp_path.iterdir())])
     expected = np.sort((stored.astype(np.float32) * np.float32(0.25) + np.float32(-3.5)).ravel())
@@ -144,7 +144,7 @@ def test_real_values_beyond_int16_widen_to_int32(tmp_path: Path) -> None:
         ds.RescaleIntercept = "30000"  # stored values up to n * 1000 + 255 plus 30000 exceed int16
 
     write_series(tmp_path, axial(3), edit=big)
-    [volume] = load_volumes(tmp_path).volumes
+    [volume] = load_volumes(no_progress, None, tmp_path).volumes
     assert volume.array.dtype == np.int32
     assert volume.array.max() == 3 * 1000 + 255 + 30000 and volume.array.min() == 1000 + 30000
     assert any("int32" in w for w in volume.meta.warnings)
@@ -154,7 +154,7 @@ def test_monochrome1_is_inverted_so_that_high_values_are_bright() -> None:
     path = get_testdata_file("RG1_UNCR.dcm")
     ds = pydicom.dcmread(path)
     assert ds.PhotometricInterpretation == "MONOCHROME1"
-    [volume] = load_volumes(path).volumes
+    [volume] = load_volumes(no_progress, None, path).volumes
     top = (1 << ds.BitsStored) - 1
     np.testing.assert_array_equal(volume.array[0], top - ds.pixel_array.astype(np.int32))
     centers = ds.WindowCenter if isinstance(ds.WindowCenter, pydicom.multival.MultiValue) else [ds.WindowCenter]
@@ -174,7 +174,7 @@ def test_ybr_and_rgb_images_of_the_same_picture_give_the_same_luminance() -> Non
 
 def test_the_middle_slice_comes_first_and_every_slice_is_reported(tmp_path: Path) -> None:
     write_series(tmp_path, axial(9))
-    [plan] = plan_volumes(tmp_path)
+    [plan] = plan_volumes(no_progress, None, tmp_path)
     seen: list[tuple[int, np.ndarray]] = []
     lock = threading.Lock()
 
@@ -182,7 +182,7 @@ def test_the_middle_slice_comes_first_and_every_slice_is_reported(tmp_path: Path
         with lock:
             seen.append((k, image.copy()))
 
-    volume = load_plan(plan, on_slice=on_slice)
+    volume = load_plan(no_progress, None, plan, on_slice=on_slice)
     assert seen[0][0] == 4
     assert sorted(k for k, _ in seen) == list(range(9))
     for k, image in seen:
@@ -191,17 +191,17 @@ def test_the_middle_slice_comes_first_and_every_slice_is_reported(tmp_path: Path
 
 def test_cancel_stops_the_load(tmp_path: Path) -> None:
     write_series(tmp_path, axial(6))
-    [plan] = plan_volumes(tmp_path)
+    [plan] = plan_volumes(no_progress, None, tmp_path)
     token = CancelToken()
     token.set()
     with pytest.raises(Cancelled):
-        load_plan(plan, cancel=token)
+        load_plan(no_progress, token, plan)
     with pytest.raises(Cancelled):
-        load_volumes(tmp_path, cancel=token)
+        load_volumes(no_progress, token, tmp_path)
 
 
 def test_progress_reaches_the_end(tmp_path: Path) -> None:
     write_series(tmp_path, axial(4))
     fractions: list[float] = []
-    load_volumes(tmp_path, progress=lambda f, m: fractions.append(f))
+    load_volumes(lambda f, m: fractions.append(f), None, tmp_path)
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)

@@ -27,7 +27,7 @@ def rt_utils(seg_samples: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ct(rt_utils: Path) -> Volume:
-    [volume] = load_volumes([rt_utils / "ct_1.dcm", rt_utils / "ct_2.dcm"]).volumes
+    [volume] = load_volumes(no_progress, None, [rt_utils / "ct_1.dcm", rt_utils / "ct_2.dcm"]).volumes
     return volume
 
 

@@ -13,11 +13,12 @@ import pydicom
 from pydicom.pixels import apply_modality_lut
 
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 
 
 def test_viewer_volume_holds_display_values_and_the_probe_shows_philips_fp(dcm_qa_vendor: Path) -> None:
     folder = dcm_qa_vendor / "philips/In/Magdeburg_2014/fmri"
-    [volume] = load_volumes(folder).volumes  # the viewer's default: display values
+    [volume] = load_volumes(no_progress, None, folder).volumes  # the viewer's default: display values
     assert volume.meta.extra["scaling"] == "display"
     path = sorted(folder.glob("*.dcm"))[0]
     ds = pydicom.dcmread(path)
@@ -35,7 +36,8 @@ def test_viewer_volume_holds_display_values_and_the_probe_shows_philips_fp(dcm_q
 
 
 def test_the_probe_shows_no_fp_value_for_other_data(dcm_qa_vendor: Path) -> None:
-    [volume] = load_volumes(dcm_qa_vendor / "stc/In/UIH").volumes
+    [volume] = load_volumes(no_progress, None, dcm_qa_vendor / "stc/In/UIH").volumes
     assert "Philips" not in volume.meta.value_text(100.0)
-    [fp] = load_volumes(dcm_qa_vendor / "philips/In/Magdeburg_2014/fmri", scaling="philips-fp").volumes
+    fmri = dcm_qa_vendor / "philips/In/Magdeburg_2014/fmri"
+    [fp] = load_volumes(no_progress, None, fmri, scaling="philips-fp").volumes
     assert fp.meta.extra["scaling"] == "philips-fp" and "Philips" not in fp.meta.value_text(100.0)

@@ -101,7 +101,7 @@ def _copy_as_cd(source: Path, target: Path) -> Path:
 
 def test_dicomdir_of_a_cd_copy(tmp_path: Path) -> None:
     cd = _copy_as_cd(DICOMDIR_TREE, tmp_path / "cd")
-    listing = list_files(cd)
+    listing = list_files(no_progress, None, cd)
     assert [Path(p).relative_to(cd) for p in listing.dicomdirs] == [Path("DICOMDIR"), Path("tiny_alpha/DICOMDIR")]
     result = scan_folder(no_progress, None, cd)
     assert result.files_read == 31 + 50  # every file both DICOMDIRs list, found despite the renamed copies

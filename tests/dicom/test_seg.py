@@ -41,14 +41,14 @@ def dcmqi(seg_samples: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def image_24(dcmqi: Path) -> Volume:
-    [volume] = load_volumes(dcmqi / "24x38x3" / "image").volumes
+    [volume] = load_volumes(no_progress, None, dcmqi / "24x38x3" / "image").volumes
     return volume
 
 
 @pytest.mark.parametrize("case", ["23x38x3", "24x38x3"])
 @pytest.mark.parametrize("with_images", [True, False])
 def test_dcmqi_binary_seg_matches_its_label_map(dcmqi, case, with_images):
-    reference = load_volumes(dcmqi / case / "image").volumes[0] if with_images else None
+    reference = load_volumes(no_progress, None, dcmqi / case / "image").volumes[0] if with_images else None
     [labels] = read_seg(dcmqi / case / "seg" / "label.seg", reference)
     truth = nrrd(dcmqi / case / "nrrd" / "label.nrrd")
     assert_same_grid(labels, truth)

@@ -33,7 +33,7 @@ def _walk(items, found: list[pydicom.Dataset]) -> list[pydicom.Dataset]:
 
 
 def test_segment_statistics_go_into_the_report_referencing_their_segments(seg_samples: Path, tmp_path: Path):
-    [ct] = load_volumes(seg_samples / "dcmqi" / "24x38x3" / "image").volumes
+    [ct] = load_volumes(no_progress, None, seg_samples / "dcmqi" / "24x38x3" / "image").volumes
     labels = LabelMap.empty_like(ct, [default_segment(3, "lesion"), default_segment(7, "cyst")])
     labels.array[0:3, 5:20, 4:12] = 3
     labels.array[1, 25:35, 10:20] = 7

@@ -76,7 +76,7 @@ def test_local_cluster_experiment_records_runs_failures_and_resumes(pairs_dir: P
     for run_id in failed["run_id"]:
         assert not (run_dir(results, run_id) / COMPLETE).exists()
         with pytest.raises(WorkstationError, match="not a finished run"):
-            replay(run_dir(results, run_id))
+            replay(no_progress, None, run_dir(results, run_id))
     assert any("gone" in m and "failed" in m for m in messages)
 
     # A re-run skips the finished runs and tries only the failed ones again.
@@ -106,7 +106,7 @@ def test_runs_are_bit_identical_across_workers_and_replay(tmp_path: Path, cluste
     # The seed matters: random metric sampling makes two seeds end (slightly) apart.
     assert not np.array_equal(_matrix(tmp_path / "a", ids[0]), _matrix(tmp_path / "a", ids[1]))
 
-    outcome = replay(run_dir(tmp_path / "a", ids[0]))
+    outcome = replay(no_progress, None, run_dir(tmp_path / "a", ids[0]))
     assert outcome.identical, outcome.max_abs_difference
     assert np.array_equal(outcome.replayed_matrix, _matrix(tmp_path / "a", ids[0]))
     assert outcome.version_differences == {}
@@ -117,7 +117,7 @@ def test_runs_are_bit_identical_across_workers_and_replay(tmp_path: Path, cluste
     task["fingerprints"]["moving"] = "0" * 64
     task_file.write_text(json.dumps(task))
     with pytest.raises(WorkstationError, match=r"mr\.nii\.gz: moving input differs from the one the run used"):
-        replay(task_file.parent)
+        replay(no_progress, None, task_file.parent)
 
 
 def test_cancel_stops_the_batch_and_a_rerun_finishes_it(tmp_path: Path, cluster, pair_entry,

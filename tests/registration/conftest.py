@@ -30,8 +30,8 @@ class DemoPair:
 def demo_pair(tmp_path_factory: pytest.TempPathFactory) -> DemoPair:
     folder = write_demo_study(no_progress, None, tmp_path_factory.mktemp("registration-demo") / "demo")
     truth = read_ground_truth(folder)
-    [ct] = load_volumes(folder / truth["fixed"]["folder"]).volumes
-    [mr] = load_volumes(folder / truth["moving"]["folder"]).volumes
+    [ct] = load_volumes(no_progress, None, folder / truth["fixed"]["folder"]).volumes
+    [mr] = load_volumes(no_progress, None, folder / truth["moving"]["folder"]).volumes
     pairs = truth["landmarks"].values()
     return DemoPair(folder, ct, mr, truth["matrix_lps"], np.array([p["ct"] for p in pairs]),
                     np.array([p["mr"] for p in pairs]))

@@ -19,14 +19,15 @@ from registration.initialise import centres_of_mass
 from registration.parameters import LevelSettings, load_preset
 from registration.runner import register
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 
 pytestmark = pytest.mark.slow  # two full registrations of a 512 x 512 x 283 CT: minutes on two shared cores
 
 
 @pytest.fixture(scope="module")
 def cirs(cirs_ct: Path, cirs_mr: Path):
-    [ct] = load_volumes(cirs_ct).volumes
-    [mr] = load_volumes(cirs_mr).volumes
+    [ct] = load_volumes(no_progress, None, cirs_ct).volumes
+    [mr] = load_volumes(no_progress, None, cirs_mr).volumes
     return ct, mr
 
 

@@ -22,6 +22,7 @@ from registration.parameters import load_preset
 from registration.runner import register
 from registration.transforms import matrix_lps
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 pytestmark = pytest.mark.slow  # three whole-series registrations: about a minute on two shared cores
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow  # three whole-series registrations: about a minut
 
 @pytest.fixture(scope="module")
 def positions(decubitus: Path) -> dict[str, Volume]:
-    return {name: load_volumes(decubitus / name).volumes[0] for name in ("HFS", "HFDR")}
+    return {name: load_volumes(no_progress, None, decubitus / name).volumes[0] for name in ("HFS", "HFDR")}
 
 
 def plain_simpleitk(fixed: Volume, moving: Volume) -> np.ndarray:

@@ -14,10 +14,11 @@ from registration.evaluation import body_points
 from registration.resample import resample_to
 from workstation.dicom.load import load_volumes
 from workstation.errors import Cancelled
+from workstation.jobs import no_progress
 
 
 def test_a_set_cancel_aborts_the_resampling_and_an_unset_one_changes_nothing(cirs_mr: Path) -> None:
-    [mr] = load_volumes(cirs_mr).volumes
+    [mr] = load_volumes(no_progress, None, cirs_mr).volumes
     moving = synthetic.crop(mr, body_points(mr).mean(axis=0), (40.0, 40.0, 40.0))
     truth = synthetic.smooth_warp(moving, seed=2, grid_spacing_mm=20.0, mean_mm=2.0).truth
     cancel = threading.Event()

@@ -21,6 +21,7 @@ from registration.evaluation import body_points, disagreement
 from registration.parameters import LevelSettings, load_preset
 from registration.runner import register
 from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 FIXED_SIZE, MOVING_SIZE = (42.0, 76.0, 77.0), (60.0, 55.0, 52.0)
@@ -35,13 +36,13 @@ def grid_points(volume: Volume, n: int = 6) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def cirs_mr_volume(cirs_mr: Path) -> tuple[Volume, np.ndarray]:
-    [mr] = load_volumes(cirs_mr).volumes
+    [mr] = load_volumes(no_progress, None, cirs_mr).volumes
     return mr, body_points(mr).mean(axis=0)
 
 
 @pytest.fixture(scope="module")
 def head(decubitus: Path) -> dict[str, Volume]:
-    return {name: load_volumes(decubitus / name).volumes[0] for name in ("HFS", "HFP")}
+    return {name: load_volumes(no_progress, None, decubitus / name).volumes[0] for name in ("HFS", "HFP")}
 
 
 def crop_pair(volume: Volume, centre: np.ndarray, contrast: str) -> tuple[Volume, Volume]:

@@ -396,12 +396,13 @@ def exercise(folder: Path, target: Path) -> tuple[dict[str, str], list[str]]:
         if "\n" in reason or str(folder) not in path:
             problems.append(f"scan: skipped entry not one line naming the file: {path!r} {reason!r}")
     guarded("assemble", str(folder), lambda: assemble(headers, []))
-    loaded = guarded("load", str(folder), lambda: load_volumes(folder))
-    for line in getattr(loaded, "skipped", []) or []:
+    loaded = guarded("load", str(folder), lambda: load_volumes(no_progress, None, folder))
+    for entry in getattr(loaded, "skipped", []) or []:
+        line = str(entry)
         if not _one_line_naming(line, str(folder)):
             problems.append(f"load: skipped entry not one line naming the file: {line!r}")
     if object_kind(target):  # a SEG or RTSTRUCT: all of it on its images' grid, or refused naming the file
-        maps = guarded("labels", str(target), lambda: open_label_object(target)) or []
+        maps = guarded("labels", str(target), lambda: open_label_object(no_progress, None, target)) or []
         for labels in maps:
             numbers = {0} | {s.number for s in labels.segments}
             if not set(np.unique(labels.array).tolist()) <= numbers:

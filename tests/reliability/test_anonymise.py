@@ -16,7 +16,7 @@ from pydicom.uid import UID_dictionary
 from workstation.dicom import anonymise
 from workstation.dicom.anonymise import AnonymisationOptions, anonymise_study
 from workstation.errors import Cancelled, ExportError
-from workstation.jobs import CancelToken
+from workstation.jobs import CancelToken, no_progress
 
 # Attributes whose values identify a patient, a person or a place in the real
 # CIRS files too (besides what the planted study adds); listed here, not taken
@@ -93,7 +93,7 @@ def leaks(outputs: list[pydicom.Dataset], secrets: set[str]) -> list[str]:
 
 def test_no_identifying_value_left_anywhere(study: list[Path], tmp_path: Path) -> None:
     originals = _read_all(study)
-    report = anonymise_study(study, tmp_path / "out")
+    report = anonymise_study(no_progress, None, study, tmp_path / "out")
     assert len(report.written) == len(study) and not report.skipped
     outputs = _read_all(report.written)
     secrets = identifying_values(originals, dates=True)
@@ -115,7 +115,7 @@ def test_no_identifying_value_left_anywhere(study: list[Path], tmp_path: Path) -
 
 def test_uids_remapped_consistently_across_the_study(study: list[Path], tmp_path: Path) -> None:
     originals = _read_all(study)
-    report = anonymise_study(study, tmp_path / "out")
+    report = anonymise_study(no_progress, None, study, tmp_path / "out")
     outputs = _read_all(report.written)
     by_instance = {(ds.Modality, int(ds.InstanceNumber)): ds for ds in outputs}
     orig_by_instance = {(ds.Modality, int(ds.InstanceNumber)): ds for ds in originals}
@@ -146,7 +146,7 @@ def test_uids_remapped_consistently_across_the_study(study: list[Path], tmp_path
 
 def test_same_salt_same_uids_other_salt_other_uids(study: list[Path], tmp_path: Path) -> None:
     salt = b"0123456789abcdef"
-    runs = [anonymise_study(study, tmp_path / name, AnonymisationOptions(salt=s))
+    runs = [anonymise_study(no_progress, None, study, tmp_path / name, AnonymisationOptions(salt=s))
             for name, s in (("a", salt), ("b", salt), ("c", b"another salt"))]
     uids = [sorted(pydicom.dcmread(p).SOPInstanceUID for p in r.written) for r in runs]
     assert uids[0] == uids[1]
@@ -155,7 +155,7 @@ def test_same_salt_same_uids_other_salt_other_uids(study: list[Path], tmp_path: 
 
 def test_retain_uids_keeps_every_uid(study: list[Path], tmp_path: Path) -> None:
     originals = _read_all(study)
-    report = anonymise_study(study, tmp_path / "out", AnonymisationOptions(retain_uids=True))
+    report = anonymise_study(no_progress, None, study, tmp_path / "out", AnonymisationOptions(retain_uids=True))
     outputs = _read_all(report.written)
     assert sorted(ds.SOPInstanceUID for ds in outputs) == sorted(ds.SOPInstanceUID for ds in originals)
     assert {ds.StudyInstanceUID for ds in outputs} == {ds.StudyInstanceUID for ds in originals}
@@ -166,7 +166,7 @@ def test_retain_uids_keeps_every_uid(study: list[Path], tmp_path: Path) -> None:
 
 def test_retain_dates_keeps_dates_but_not_identity(study: list[Path], tmp_path: Path) -> None:
     originals = _read_all(study)
-    report = anonymise_study(study, tmp_path / "out", AnonymisationOptions(retain_dates=True))
+    report = anonymise_study(no_progress, None, study, tmp_path / "out", AnonymisationOptions(retain_dates=True))
     outputs = _read_all(report.written)
     by_uid_order = sorted(outputs, key=lambda ds: (ds.Modality, int(ds.InstanceNumber)))
     orig_order = sorted(originals, key=lambda ds: (ds.Modality, int(ds.InstanceNumber)))
@@ -182,7 +182,7 @@ def test_retain_dates_keeps_dates_but_not_identity(study: list[Path], tmp_path: 
 
 def test_burned_in_annotation_flagged(study: list[Path], tmp_path: Path) -> None:
     secondary_capture = Path(pydicom.data.get_testdata_file("SC_rgb.dcm"))
-    report = anonymise_study([*study, secondary_capture], tmp_path / "out")
+    report = anonymise_study(no_progress, None, [*study, secondary_capture], tmp_path / "out")
     flagged = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in report.burned_in}
     assert len(flagged) == 2
     reasons = sorted(flagged.values())
@@ -193,7 +193,7 @@ def test_burned_in_annotation_flagged(study: list[Path], tmp_path: Path) -> None
 
 
 def test_pseudonym_fills_name_and_id(study: list[Path], tmp_path: Path) -> None:
-    report = anonymise_study(study, tmp_path / "out", AnonymisationOptions(pseudonym="SUBJECT-001"))
+    report = anonymise_study(no_progress, None, study, tmp_path / "out", AnonymisationOptions(pseudonym="SUBJECT-001"))
     assert {(str(ds.PatientName), ds.PatientID) for ds in _read_all(report.written)} == {("SUBJECT-001",) * 2}
 
 
@@ -206,18 +206,18 @@ def test_sources_untouched_and_bad_files_skipped(study: list[Path], tmp_path: Pa
     cut_pixels.write_bytes(study[1].read_bytes()[:-1000])
     inputs = [*study, junk, truncated, cut_pixels]
     before = sha256_tree(inputs)
-    report = anonymise_study(inputs, tmp_path / "out")
+    report = anonymise_study(no_progress, None, inputs, tmp_path / "out")
     assert sha256_tree(inputs) == before
     assert len(report.written) == len(study)
     assert len(report.skipped) == 3
-    assert sum("truncated" in line for line in report.skipped) == 2
-    assert all(line.startswith(str(tmp_path / "src")) and "\n" not in line for line in report.skipped)
+    assert sum("truncated" in entry.reason for entry in report.skipped) == 2
+    assert all(entry.path.startswith(str(tmp_path / "src")) and "\n" not in str(entry) for entry in report.skipped)
 
 
 def test_refuses_to_write_into_a_folder_with_files(study: list[Path], tmp_path: Path) -> None:
     before = sha256_tree(study)
     with pytest.raises(ExportError, match="not empty"):
-        anonymise_study(study, study[0].parent)
+        anonymise_study(no_progress, None, study, study[0].parent)
     assert sorted(study[0].parent.iterdir()) == sorted(before)[:3] and sha256_tree(study) == before
 
 
@@ -229,7 +229,7 @@ def test_cancel_leaves_nothing(study: list[Path], tmp_path: Path) -> None:
             token.set()
 
     with pytest.raises(Cancelled):
-        anonymise_study(study, tmp_path / "out", progress=progress, cancel=token)
+        anonymise_study(progress, token, study, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 

@@ -14,7 +14,7 @@ from workstation.dicom.export import export_dicom_series
 from workstation.dicom.header import read_header
 from workstation.dicom.load import load_volumes
 from workstation.errors import Cancelled, ExportError
-from workstation.jobs import CancelToken
+from workstation.jobs import CancelToken, no_progress
 from workstation.volume import Volume, VolumeMeta
 
 
@@ -26,17 +26,18 @@ def _files(folder: Path) -> list[Path]:
 def sagittal(decubitus: Path) -> tuple[Volume, list[Path]]:
     """The decubitus-left head phantom: sagittal slices, real MR values."""
     folder = decubitus / "HFDL"
-    return load_volumes(folder).volumes[0], _files(folder)
+    return load_volumes(no_progress, None, folder).volumes[0], _files(folder)
 
 
 def test_round_trip_is_exact_for_a_real_series(sagittal: tuple[Volume, list[Path]], tmp_path: Path) -> None:
     volume, sources = sagittal
     before = sha256_tree(sources)
     reference = read_header(sources[0])
-    files = export_dicom_series(volume, tmp_path / "out", reference, "round trip", volume.meta.frame_of_reference_uid)
+    files = export_dicom_series(no_progress, None, volume, tmp_path / "out", reference, "round trip",
+                                volume.meta.frame_of_reference_uid)
     assert sha256_tree(sources) == before
     assert len(files) == volume.array.shape[0] and all(f.is_file() for f in files)
-    back = load_volumes(tmp_path / "out").volumes[0]
+    back = load_volumes(no_progress, None, tmp_path / "out").volumes[0]
     assert np.array_equal(back.array, volume.array)
     assert np.allclose(back.affine, volume.affine, atol=1e-6)
     assert back.meta.study_uid == volume.meta.study_uid and back.meta.series_uid != volume.meta.series_uid
@@ -59,8 +60,8 @@ def _oblique_float_volume() -> Volume:
 def test_float_oblique_volume_comes_back_within_half_a_step(tmp_path: Path, cirs_ct: Path) -> None:
     volume = _oblique_float_volume()
     reference = pydicom.dcmread(_files(cirs_ct)[0], stop_before_pixels=True)
-    files = export_dicom_series(volume, tmp_path / "out", reference, "registered", "1.2.3.4.5")
-    back = load_volumes(tmp_path / "out").volumes[0]
+    files = export_dicom_series(no_progress, None, volume, tmp_path / "out", reference, "registered", "1.2.3.4.5")
+    back = load_volumes(no_progress, None, tmp_path / "out").volumes[0]
     step = float(pydicom.dcmread(files[0]).RescaleSlope)
     assert step < 0.01
     assert np.abs(back.array.astype(np.float64) - volume.array).max() <= step / 2 + 1e-6
@@ -75,7 +76,8 @@ def test_float_oblique_volume_comes_back_within_half_a_step(tmp_path: Path, cirs
 def test_four_d_volume_is_written_with_temporal_positions(tmp_path: Path, cirs_ct: Path) -> None:
     array = np.arange(2 * 3 * 4 * 5, dtype=np.int16).reshape(2, 3, 4, 5)
     volume = Volume.from_parts(array, [1, 1, 2], [0, 0, 0], np.eye(3), VolumeMeta(modality="MR"))
-    files = export_dicom_series(volume, tmp_path / "out", pydicom.dcmread(_files(cirs_ct)[0]), "4d", "1.2.3")
+    files = export_dicom_series(no_progress, None, volume, tmp_path / "out", pydicom.dcmread(_files(cirs_ct)[0]), "4d",
+                                "1.2.3")
     assert len(files) == 6
     tags = [(int(ds.TemporalPositionIdentifier), float(ds.ImagePositionPatient[2]))
             for ds in (pydicom.dcmread(f) for f in files)]
@@ -88,14 +90,14 @@ def test_what_dicom_slices_cannot_hold_is_refused(tmp_path: Path, cirs_ct: Path)
     sheared = Volume(np.zeros((3, 4, 4), np.int16), np.array([[1, 0, 0.5, 0], [0, 1, 0, 0], [0, 0, 1, 0],
                                                               [0, 0, 0, 1]], dtype=float))
     with pytest.raises(ExportError, match="not perpendicular"):
-        export_dicom_series(sheared, tmp_path / "a", reference, "x", "1.2.3")
+        export_dicom_series(no_progress, None, sheared, tmp_path / "a", reference, "x", "1.2.3")
     with pytest.raises(ExportError, match="frame of reference"):
-        export_dicom_series(_oblique_float_volume(), tmp_path / "b", reference, "x", "")
+        export_dicom_series(no_progress, None, _oblique_float_volume(), tmp_path / "b", reference, "x", "")
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "other.dcm").write_bytes(b"x")
     with pytest.raises(ExportError, match="not empty"):
-        export_dicom_series(_oblique_float_volume(), busy, reference, "x", "1.2.3")
+        export_dicom_series(no_progress, None, _oblique_float_volume(), busy, reference, "x", "1.2.3")
     assert [p.name for p in busy.iterdir()] == ["other.dcm"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]  # nothing half written
 
@@ -108,6 +110,6 @@ def test_cancel_leaves_no_folder(tmp_path: Path, cirs_ct: Path) -> None:
             token.set()
 
     with pytest.raises(Cancelled):
-        export_dicom_series(_oblique_float_volume(), tmp_path / "out", read_header(_files(cirs_ct)[0]), "x",
-                            "1.2.3", progress=progress, cancel=token)
+        export_dicom_series(progress, token, _oblique_float_volume(), tmp_path / "out", read_header(_files(cirs_ct)[0]),
+                            "x", "1.2.3")
     assert list(tmp_path.iterdir()) == []

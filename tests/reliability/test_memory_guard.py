@@ -41,7 +41,7 @@ CHILD = textwrap.dedent("""
         size = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
     resource.setrlimit(resource.RLIMIT_AS, (size + 60 * 2**20, resource.RLIM_INFINITY))
     try:
-        result = load_volumes(sys.argv[1])
+        result = load_volumes(lambda fraction, message: None, None, sys.argv[1])
     except WorkstationError as exc:
         print("REFUSED", exc)
     else:

@@ -66,12 +66,12 @@ def test_logs_and_stderr_carry_no_identity(study_with_failures: Path, tmp_path: 
     scan = scan_folder(no_progress, None, src)
     with Library(tmp_path / "library.sqlite") as library:
         library.import_folder(no_progress, None, src)
-    result = load_volumes(src)
+    result = load_volumes(no_progress, None, src)
     assert result.volumes and len(result.skipped) >= 3  # the failure paths were taken
     with pytest.raises(WorkstationError):
-        load_volumes(src / "broken")
+        load_volumes(no_progress, None, src / "broken")
     volume = result.volumes[0]
-    export_dicom_series(volume, tmp_path / "exported", scan.headers[0], "exported", "1.2.3.4")
+    export_dicom_series(no_progress, None, volume, tmp_path / "exported", scan.headers[0], "exported", "1.2.3.4")
     in_process = capfd.readouterr()
 
     commands = [["info", str(src)], ["info", "--json", str(src / "broken")],

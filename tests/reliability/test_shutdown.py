@@ -27,7 +27,7 @@ from workstation.dicom.export import export_dicom_series
 from workstation.dicom.header import read_header
 from workstation.dicom.library import Library
 from workstation.dicom.load import load_volumes
-from workstation.jobs import Job
+from workstation.jobs import Job, no_progress
 from workstation.volume import Volume
 
 HANG = 60.0
@@ -97,7 +97,7 @@ def cancel_midway(fn: Callable[..., object], *args: object, at: float = 0.05) ->
 
 @pytest.fixture(scope="module")
 def ct_volume(cirs_ct: Path) -> Volume:
-    return load_volumes(cirs_ct).volumes[0]
+    return load_volumes(no_progress, None, cirs_ct).volumes[0]
 
 
 def test_import_with_worker_processes(tmp_path: Path, cirs_ct: Path) -> None:
@@ -107,11 +107,11 @@ def test_import_with_worker_processes(tmp_path: Path, cirs_ct: Path) -> None:
 
 
 def test_load(cirs_mr: Path) -> None:
-    cancel_midway(lambda progress, cancel: load_volumes(cirs_mr, progress, cancel), at=0.3)
+    cancel_midway(lambda progress, cancel: load_volumes(progress, cancel, cirs_mr), at=0.3)
 
 
 def test_registration(ct_volume: Volume, cirs_mr: Path) -> None:
-    moving = load_volumes(cirs_mr).volumes[0]
+    moving = load_volumes(no_progress, None, cirs_mr).volumes[0]
     params = load_preset("ct-mr-rigid")
     cancel_midway(lambda progress, cancel: register(
         ct_volume, moving, params, cancel=cancel, on_iteration=lambda event: progress(0.5, "iteration")), at=0.5)
@@ -119,14 +119,14 @@ def test_registration(ct_volume: Volume, cirs_mr: Path) -> None:
 
 def test_export(ct_volume: Volume, cirs_ct: Path, tmp_path: Path) -> None:
     reference = read_header(next(cirs_ct.iterdir()))
-    cancel_midway(lambda progress, cancel: export_dicom_series(
-        ct_volume, tmp_path / "out", reference, "x", "1.2.3", progress=progress, cancel=cancel))
+    cancel_midway(lambda progress, cancel: export_dicom_series(progress, cancel, ct_volume, tmp_path / "out", reference,
+                                                               "x", "1.2.3"))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_anonymise(cirs_ct: Path, tmp_path: Path) -> None:
     files = sorted(cirs_ct.iterdir())
-    cancel_midway(lambda progress, cancel: anonymise_study(files, tmp_path / "out", None, progress, cancel))
+    cancel_midway(lambda progress, cancel: anonymise_study(progress, cancel, files, tmp_path / "out", None))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -34,10 +34,10 @@ def test_every_step_leaves_the_sources_as_they_were(cirs_ct: Path, cirs_mr: Path
     assert len(scan.headers) == 635
     with Library(tmp_path / "library.sqlite") as library:
         library.import_folder(no_progress, None, root)
-    volume = load_volumes(cirs_mr).volumes[0]
-    export_dicom_series(volume, tmp_path / "export", sorted(cirs_mr.iterdir())[0], "copy",
+    volume = load_volumes(no_progress, None, cirs_mr).volumes[0]
+    export_dicom_series(no_progress, None, volume, tmp_path / "export", sorted(cirs_mr.iterdir())[0], "copy",
                         volume.meta.frame_of_reference_uid)
-    report = anonymise_study(sorted(cirs_ct.iterdir())[:40], tmp_path / "anon")
+    report = anonymise_study(no_progress, None, sorted(cirs_ct.iterdir())[:40], tmp_path / "anon")
     assert len(report.written) == 40
 
     assert _state(files) == before

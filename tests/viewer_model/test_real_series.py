@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from workstation.image_io import read_image, write_volume
+from workstation.jobs import no_progress
 from workstation.opening import open_volume
 from workstation.viewer_model import ViewerModel
 from workstation.volume import Volume
@@ -37,7 +38,7 @@ def test_a_4d_series_steps_through_its_time_points_and_the_probe_matches_dcm2nii
     series = unpacked_data / "dcm_qa_vendor" / "philips" / "In" / "Magdeburg_2014"
     reference = sitk.ReadImage(str(dcm2niix(series, tmp_path / "ref", "-p", "n")))
     model = ViewerModel()
-    model.set_image(open_volume(series))
+    model.set_image(open_volume(no_progress, None, series))
     slot = model.slot()
     assert slot.volume.timepoints == reference.GetSize()[3] == 3
     rng = np.random.default_rng(7)
@@ -56,7 +57,7 @@ def test_a_4d_series_steps_through_its_time_points_and_the_probe_matches_dcm2nii
 
 def test_an_oblique_nifti_from_dcm2niix_opens_in_the_place_of_its_dicom(decubitus: Path, tmp_path: Path):
     """The decubitus head phantom (HFDL, sagittal): dcm2niix's NIfTI (RAS on disk) lands on the DICOM's LPS grid."""
-    dicom = open_volume(decubitus / "HFDL")
+    dicom = open_volume(no_progress, None, decubitus / "HFDL")
     nifti = read_image(dcm2niix(decubitus / "HFDL", tmp_path / "ref"))
     corners = np.array([[i, j, k] for i in (0, 255) for j in (0, 255) for k in (0, 34)], dtype=float)
     # the same corner points in world space (the index order may differ: dcm2niix may flip rows)
@@ -86,7 +87,7 @@ def test_every_real_series_opens_in_a_readable_window(unpacked_data: Path, share
                   (pydicom.dcmread(p, stop_before_pixels=True) for p in (unpacked_data / "cirs057a" / "mr").iterdir())}
     assert len(mr_windows) > 1
     for folder in real_series(unpacked_data, shared_data):
-        for volume in load_volumes(folder).volumes:
+        for volume in load_volumes(no_progress, None, folder).volumes:
             model = ViewerModel()
             model.set_image(volume)
             window = model.window()
@@ -106,18 +107,18 @@ def test_an_integer_file_opens_as_labels_on_its_image_and_another_grid_is_refuse
     from workstation.viewer_model import LabelsLayer
 
     case = shared_data / "seg_samples" / "dcmqi" / "23x38x3"
-    image = open_volume(case / "image")
-    labels = open_labels(case / "nrrd" / "label.nrrd", image)
+    image = open_volume(no_progress, None, case / "image")
+    labels = open_labels(no_progress, None, case / "nrrd" / "label.nrrd", image)
     reference = sitk.GetArrayFromImage(sitk.ReadImage(str(case / "nrrd" / "label.nrrd")))
     assert np.array_equal(labels.array, reference) and [s.number for s in labels.segments] == [1]
     model = ViewerModel()
     model.set_image(image)
     model.set_labels(LabelsLayer(labels))
     assert model.slot().labels.labels is labels
-    other = open_volume(shared_data / "seg_samples" / "dcmqi" / "ct-3slice")
+    other = open_volume(no_progress, None, shared_data / "seg_samples" / "dcmqi" / "ct-3slice")
     with pytest.raises(OpenError, match="another grid"):
-        open_labels(shared_data / "seg_samples" / "dcmqi" / "sparse_labelmap_noppv_seg.nrrd", other)
+        open_labels(no_progress, None, shared_data / "seg_samples" / "dcmqi" / "sparse_labelmap_noppv_seg.nrrd", other)
     fractions = Volume(np.full(image.array.shape, 0.5, dtype=np.float32), image.affine.copy())
     write_volume(fractions, tmp_path / "fractions.nii")
     with pytest.raises(OpenError, match="not a label map"):
-        open_labels(tmp_path / "fractions.nii", image)
+        open_labels(no_progress, None, tmp_path / "fractions.nii", image)

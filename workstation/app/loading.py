@@ -60,4 +60,4 @@ def load_progressively(progress: Progress, cancel: CancelFlag | None, plan: Seri
             return
         post(SliceDone(k))
 
-    return load.load_plan(plan, progress, cancel, on_slice=on_slice)
+    return load.load_plan(progress, cancel, plan, on_slice=on_slice)

@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
                 self.model.set_labels(LabelsLayer(labels))
                 self.messages.add(f"labels: {len(labels.segments)} segment(s) from {Path(source).name}", logging.INFO)
 
-        job = Job(lambda _progress, _cancel: open_labels(source, image))
+        job = Job(open_labels, source, image)
         return self.run_job(job, "open", f"opening the labels {Path(source).name}", opened)
 
     def _ask_open_run(self) -> None:
@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
             self._fill_recent_menu()
             self.volumeLoaded.emit(source)
 
-        job = Job(lambda progress, cancel: open_volume(source, progress=progress, cancel=cancel))
+        job = Job(open_volume, source)
         return self.run_job(job, "open", f"opening {Path(source).name}", opened)
 
     def open_run(self, folder: str | Path) -> JobHandle:

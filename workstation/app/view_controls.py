@@ -33,7 +33,7 @@ LINKS = {"position": "Link &position", "zoom": "Link &zoom and pan", "window": "
 
 def load_volume(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan) -> Volume:
     """Job: the whole planned volume (the second series is shown when complete; no progressive preview)."""
-    return load.load_plan(plan, progress, cancel)
+    return load.load_plan(progress, cancel, plan)
 
 
 class ViewControls(QObject):

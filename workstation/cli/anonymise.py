@@ -14,7 +14,7 @@ from pathlib import Path
 
 from workstation.dicom.anonymise import AnonymisationOptions, anonymise_study
 from workstation.dicom.scan import list_files
-from workstation.jobs import Job, StderrProgress, run_job
+from workstation.jobs import Job, StderrProgress, no_progress, run_job
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,17 +33,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def source_files(sources: list[Path]) -> list[Path]:
     """Files named, every file under the folders named and those their DICOMDIRs list; non-DICOM are skipped later."""
-    return [Path(entry.path) for source in sources for entry in list_files(source).files]
+    return [Path(entry.path) for source in sources for entry in list_files(no_progress, None, source).files]
 
 
 def run(args: argparse.Namespace) -> int:
     options = AnonymisationOptions(retain_uids=args.retain_uids, retain_dates=args.retain_dates,
                                    pseudonym=args.pseudonym)
     files = source_files(args.sources)
-    report = run_job(Job(lambda progress, cancel: anonymise_study(files, args.output, options, progress, cancel)),
-                     StderrProgress())
-    for line in report.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+    report = run_job(Job(anonymise_study, files, args.output, options), StderrProgress())
+    for entry in report.skipped:
+        print(f"skipped {entry}", file=sys.stderr)
     for line in report.burned_in:
         print(f"check pixels for burned-in identity: {line}", file=sys.stderr)
     print(report.summary())

@@ -79,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from workstation.volume import SitkBuffers
 
     buffers = SitkBuffers()  # decode straight into SimpleITK images: no copy before writing
-    result = run_job(Job(lambda progress, cancel: load_volumes(args.paths, progress, cancel, args.series, buffers,
-                                                               args.scaling)),
-                     cli_progress() or no_progress)
+    result = run_job(Job(load_volumes, args.paths, args.series, buffers, args.scaling), cli_progress() or no_progress)
     for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
         write_volume(volume, path, buffers)
         size = " x ".join(str(n) for n in (*volume.shape_ijk, *(

@@ -69,7 +69,7 @@ def _report(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from workstation.experiments.replay import replay
 
-    outcome = replay(args.run_dir, StderrProgress())
+    outcome = replay(StderrProgress(), None, args.run_dir)
     verdict = "identical" if outcome.identical else f"DIFFERENT (max |difference| {outcome.max_abs_difference:.3g})"
     print(f"{outcome.run_dir}: replayed in {outcome.seconds:.2f} s: transform {verdict}")
     for name, (then, now) in outcome.version_differences.items():

@@ -15,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workstation.errors import Skipped
 from workstation.jobs import Job, StderrProgress, no_progress, run_job
 
 if TYPE_CHECKING:
@@ -49,13 +51,13 @@ def cli_progress() -> StderrProgress | None:
     return StderrProgress() if sys.stderr.isatty() else None
 
 
-def report_skipped(command: str, skipped: list[str]) -> None:
+def report_skipped(command: str, skipped: Sequence[Skipped]) -> None:
     """Partial success says what was left out: one line per file, the first few only."""
     if not skipped:
         return
     print(f"workstation {command}: {len(skipped)} file(s) left out:", file=sys.stderr)
-    for line in skipped[:MAX_SKIPPED_SHOWN]:
-        print(f"  {line}", file=sys.stderr)
+    for entry in skipped[:MAX_SKIPPED_SHOWN]:
+        print(f"  {entry}", file=sys.stderr)
     if len(skipped) > MAX_SKIPPED_SHOWN:
         print(f"  ... and {len(skipped) - MAX_SKIPPED_SHOWN} more", file=sys.stderr)
 
@@ -83,9 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if label_objects.label_object_paths(args.paths):
         return label_objects.info(args)
 
-    skipped: list[str] = []
-    plans = run_job(Job(lambda progress, cancel: plan_volumes(args.paths, progress, cancel, skipped, args.scaling)),
-                    cli_progress() or no_progress)
+    skipped: list[Skipped] = []
+    plans = run_job(Job(plan_volumes, args.paths, skipped, args.scaling), cli_progress() or no_progress)
     if not plans:
         raise nothing_loadable(args.paths, skipped)
     volumes = [describe(p) for p in plans]

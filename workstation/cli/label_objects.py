@@ -35,8 +35,7 @@ def label_object_paths(paths: list[Path]) -> bool:
 def open_maps(path: Path, reference: Path | None) -> list[LabelMap]:
     from workstation.dicom.label_objects import open_label_object
 
-    return run_job(Job(lambda progress, cancel: open_label_object(path, reference, progress, cancel)),
-                   cli_progress() or no_progress)
+    return run_job(Job(open_label_object, path, reference), cli_progress() or no_progress)
 
 
 def convert(args: argparse.Namespace) -> int:

@@ -131,7 +131,7 @@ def run_send(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
             raise NetworkError("no such file or folder", path)
-        files += [Path(entry.path) for entry in list_files(path).files]
+        files += [Path(entry.path) for entry in list_files(no_progress, None, path).files]
     if not files:
         raise NetworkError("nothing to send (no files found)")
     job = Job(web.send, node, files, args.timeout) if node.is_web else \

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workstation.cli.info import report_skipped
-from workstation.errors import RegistrationError
+from workstation.errors import RegistrationError, Skipped
 from workstation.image_io import split_extension, write_volume
+from workstation.jobs import no_progress
 
 if TYPE_CHECKING:
     from registration.runner import IterationEvent
@@ -71,8 +72,8 @@ def load_one(path: Path) -> Volume:
     """The single 3D volume at ``path`` (``workstation.opening.open_volume``), its left-out files reported."""
     from workstation.opening import open_volume
 
-    skipped: list[str] = []
-    volume = open_volume(path, skipped=skipped)
+    skipped: list[Skipped] = []
+    volume = open_volume(no_progress, None, path, skipped=skipped)
     report_skipped("register", skipped)
     if volume.array.ndim != 3:
         raise RegistrationError("registration needs a 3D volume, this one has time points", path)

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.files_read} files read, {len(result.skipped)} skipped{f' ({skipped})' if skipped else ''}; "
           f"{result.new} new, {result.changed} changed, {result.unchanged} unchanged, {result.removed} removed")
     if args.list_skipped:
-        for path, reason in result.skipped:
-            print(f"  skipped {path}: {reason}")
+        for entry in result.skipped:
+            print(f"  skipped {entry}")
     if not patients:
         raise DicomError(f"no DICOM files found ({len(result.skipped)} files skipped)", result.folder)
     return 0

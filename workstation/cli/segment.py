@@ -90,7 +90,7 @@ def _segment(progress: Progress, cancel: CancelFlag | None, series: Path, series
     from workstation.dicom.load import load_volumes
     from workstation.labels import LabelMap, default_segment  # noqa: F811 - the runtime import
 
-    loaded = load_volumes(series, scaled_progress(progress, 0.0, 0.6), cancel, series_uid)
+    loaded = load_volumes(scaled_progress(progress, 0.0, 0.6), cancel, series, series_uid)
     if len(loaded.volumes) != 1:
         raise WorkstationError(f"holds {len(loaded.volumes)} volumes; name one with --series-uid", series)
     image = loaded.volumes[0]

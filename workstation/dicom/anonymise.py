@@ -41,8 +41,8 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID_dictionary
 
 from workstation.dicom import tagscan
 from workstation.dicom.staging import staged_folder
-from workstation.errors import DicomError, ExportError, WorkstationError
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.errors import DicomError, Skipped, WorkstationError
+from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.resources import resource
 
 log = logging.getLogger("workstation.dicom.anonymise")
@@ -87,7 +87,7 @@ class AnonymisationReport:
 
     out_dir: Path
     written: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)          # one-line "file: reason" each
+    skipped: list[Skipped] = field(default_factory=list)
     burned_in: list[str] = field(default_factory=list)        # written files whose pixels may show identity
     uids_remapped: int = 0
     retain_uids: bool = False
@@ -345,9 +345,8 @@ def _check_pixels_complete(ds: Dataset, path: Path) -> None:
         raise DicomError(f"pixel data has {actual} bytes, {expected} expected (file truncated?)", path)
 
 
-def anonymise_study(source_files: Iterable[str | PathLike[str]], out_dir: str | PathLike[str],
-                    options: AnonymisationOptions | None = None, progress: Progress = no_progress,
-                    cancel: CancelFlag | None = None) -> AnonymisationReport:
+def anonymise_study(progress: Progress, cancel: CancelFlag | None, source_files: Iterable[str | PathLike[str]],
+                    out_dir: str | PathLike[str], options: AnonymisationOptions | None = None) -> AnonymisationReport:
     """Write anonymised copies of ``source_files`` under ``out_dir`` (a job: progress, cancel).
 
     Files are named by position, never by their original names (which may
@@ -391,24 +390,24 @@ class _Layout:
 
 def _anonymise_file(src: Path, anonymiser: Anonymiser, layout: _Layout, target: Path,
                     report: AnonymisationReport) -> None:
-    """One source into one anonymised file, or one line in ``report.skipped``."""
+    """One source into one anonymised file, or one entry in ``report.skipped``."""
     try:
         ds = read_source(src)
         burned = burned_in_reason(ds)
         series_uid = str(ds.get("SeriesInstanceUID", ""))
         anonymiser.anonymise(ds)
     except WorkstationError as exc:
-        report.skipped.append(str(exc))
+        report.skipped.append(Skipped.of(exc))
         return
     except Exception as exc:  # noqa: BLE001 - a bad file is skipped with its reason; the export goes on
-        report.skipped.append(str(DicomError(f"cannot anonymise ({type(exc).__name__})", src)))
+        report.skipped.append(Skipped(str(src), f"cannot anonymise ({type(exc).__name__})"))
         log.info("anonymise skipped %s", src, exc_info=True)
         return
     name = layout.next_name(series_uid)
     try:
         ds.save_as(name, enforce_file_format=True)
     except Exception as exc:  # noqa: BLE001 - a dataset pydicom cannot write is skipped, not fatal
-        report.skipped.append(str(ExportError(f"cannot write anonymised copy ({type(exc).__name__})", src)))
+        report.skipped.append(Skipped(str(src), f"cannot write anonymised copy ({type(exc).__name__})"))
         log.info("anonymise could not write %s", src, exc_info=True)
         name.unlink(missing_ok=True)
         return

@@ -37,7 +37,7 @@ from workstation.dicom.header import InstanceHeader
 from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES
 from workstation.dicom.mosaic import is_mosaic, mosaic_frames
 from workstation.dicom.scaling import Scaling, to_philips_fp
-from workstation.errors import DicomError
+from workstation.errors import DicomError, Skipped
 
 POSITION_TOLERANCE_MM = 0.01
 """Images closer than this along the slice normal are at the same place (a repeat, another echo or time)."""
@@ -113,32 +113,32 @@ class SeriesPlan:
         return self.frames[t * self.slices + k]
 
 
-def assemble(headers: list[InstanceHeader], skipped: list[str] | None = None,
+def assemble(headers: list[InstanceHeader], skipped: list[Skipped] | None = None,
              scaling: Scaling = "display") -> list[SeriesPlan]:
     """Plan the volumes a set of headers holds, with Philips data in the values ``scaling`` names.
 
     Images that cannot take part (localizers, no pixel data, unusable geometry,
-    unreadable multi-frame groups, duplicates) are left out; a one-line reason
-    per file goes to ``skipped`` when given.
+    unreadable multi-frame groups, duplicates) are left out; each file with its
+    reason goes to ``skipped`` when given.
     """
-    skip = skipped.append if skipped is not None else (lambda reason: None)
+    skip = skipped.append if skipped is not None else (lambda entry: None)
     frames: list[Frame] = []
     seen: dict[str, str] = {}
     for header in headers:
         reason = _leave_out(header, seen)
         if reason:
-            skip(f"{header.path}: {reason}")
+            skip(Skipped(header.path, reason))
             continue
         try:
             own = _frames_of(header)
         except DicomError as exc:
-            skip(str(exc))
+            skip(Skipped.of(exc))
             continue
         for frame in own:
             _drop_unusable_spacing(frame)
         problems = [p for p in (_geometry_problem(f) for f in own) if p]
         if problems:
-            skip(f"{header.path}: {problems[0]}")
+            skip(Skipped(header.path, problems[0]))
             continue
         frames.extend(own)
 
@@ -246,14 +246,14 @@ def _stacks(frames: list[Frame]) -> list[tuple[tuple, list[Frame]]]:
     return groups
 
 
-def _plan_series(series_uid: str, frames: list[Frame], skip: Callable[[str], None]) -> list[SeriesPlan]:
-    """The volumes of one series; a volume whose grid would misplace slices is refused (a line to ``skip``)."""
+def _plan_series(series_uid: str, frames: list[Frame], skip: Callable[[Skipped], None]) -> list[SeriesPlan]:
+    """The volumes of one series; a volume whose grid would misplace slices is refused (an entry to ``skip``)."""
     if not _has_geometry(frames) and any(f.position is not None and f.orientation is not None for f in frames):
         # a nominal grid for all would throw away where the others lie; those without a place are left out
         for frame in frames:
             if frame.position is None or frame.orientation is None:
-                skip(f"{frame.path}: {frame.label} has no ImagePositionPatient/ImageOrientationPatient while the "
-                     "rest of its series has them; left out")
+                skip(Skipped(frame.path, f"{frame.label} has no ImagePositionPatient/ImageOrientationPatient while "
+                             "the rest of its series has them; left out"))
         frames = [f for f in frames if f.position is not None and f.orientation is not None]
     stacks = _stacks(frames)
     plans: list[SeriesPlan] = []
@@ -263,7 +263,7 @@ def _plan_series(series_uid: str, frames: list[Frame], skip: Callable[[str], Non
             try:
                 plan = _plan_volume(series_uid, timepoints, warnings)
             except DicomError as exc:
-                skip(str(exc))
+                skip(Skipped.of(exc))
                 continue
             plan.diffusion = diffusion
             if members[0].kind:

@@ -28,7 +28,7 @@ from pydicom.valuerep import format_number_as_ds
 from workstation.dicom.header import InstanceHeader
 from workstation.dicom.staging import staged_folder
 from workstation.errors import ExportError
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
+from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.volume import Volume
 
 Reference = InstanceHeader | Sequence[InstanceHeader] | Dataset | str | PathLike[str]
@@ -160,9 +160,9 @@ def _series_dataset(volume: Volume, ref: Dataset, series_description: str, frame
     return ds
 
 
-def export_dicom_series(volume: Volume, out_dir: str | PathLike[str], reference_headers_or_dataset: Reference,
-                        series_description: str, frame_of_reference_uid: str, *, series_number: int = 9001,
-                        progress: Progress = no_progress, cancel: CancelFlag | None = None) -> list[Path]:
+def export_dicom_series(progress: Progress, cancel: CancelFlag | None, volume: Volume, out_dir: str | PathLike[str],
+                        reference_headers_or_dataset: Reference, series_description: str,
+                        frame_of_reference_uid: str, *, series_number: int = 9001) -> list[Path]:
     """Write ``volume`` as a new series in ``out_dir`` (created; must not exist or be empty); the file paths.
 
     The series joins the reference's patient and study, gets a new Series

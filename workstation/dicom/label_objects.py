@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workstation.errors import DicomError
-from workstation.jobs import CancelFlag, Progress, no_progress, scaled_progress
+from workstation.jobs import CancelFlag, Progress, scaled_progress
 
 if TYPE_CHECKING:  # label maps and volumes import SimpleITK: ``object_kind`` (info, the library) must not pay for it
     import pydicom
@@ -68,8 +68,8 @@ def object_kind(path: str | PathLike[str]) -> str | None:
     return LABEL_OBJECT_CLASSES.get(sop_class)
 
 
-def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None = None,
-                   progress: Progress = no_progress, cancel: CancelFlag | None = None) -> Volume | None:
+def find_reference(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str],
+                   where: str | PathLike[str] | None = None) -> Volume | None:
     """The series a SEG/RTSTRUCT references, loaded from ``where`` (default: the object's own folder).
 
     None when no series there is referenced. ``where`` given by a user
@@ -79,12 +79,12 @@ def find_reference(path: str | PathLike[str], where: str | PathLike[str] | None 
 
     wanted = read_references(path)
     folder = Path(where) if where is not None else Path(path).parent
-    plans = [p for p in plan_volumes(folder, scaled_progress(progress, 0.0, 0.3), cancel) if p.series_uid in wanted]
+    plans = [p for p in plan_volumes(scaled_progress(progress, 0.0, 0.3), cancel, folder) if p.series_uid in wanted]
     if not plans:
         if where is not None:
             raise DicomError("holds none of the series the segmentation references", folder)
         return None
-    return load_plan(plans[0], scaled_progress(progress, 0.3, 1.0), cancel)
+    return load_plan(scaled_progress(progress, 0.3, 1.0), cancel, plans[0])
 
 
 def read_label_object(path: str | PathLike[str], reference: Volume | None = None) -> list[LabelMap]:
@@ -103,10 +103,10 @@ def read_label_object(path: str | PathLike[str], reference: Volume | None = None
     raise DicomError("neither a DICOM Segmentation nor an RT Structure Set", path)
 
 
-def open_label_object(path: str | PathLike[str], where: str | PathLike[str] | None = None,
-                      progress: Progress = no_progress, cancel: CancelFlag | None = None) -> list[LabelMap]:
+def open_label_object(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str],
+                      where: str | PathLike[str] | None = None) -> list[LabelMap]:
     """``read_label_object`` with the referenced series found in ``where`` or beside the file; a job."""
-    reference = find_reference(path, where, scaled_progress(progress, 0.0, 0.8), cancel)
+    reference = find_reference(scaled_progress(progress, 0.0, 0.8), cancel, path, where)
     maps = read_label_object(path, reference)
     progress(1.0, "segmentation read")
     return maps

@@ -37,8 +37,8 @@ from pathlib import Path
 from workstation import paths
 from workstation.dicom import dicomdir
 from workstation.dicom.header import InstanceHeader, header_from_json, header_to_json
-from workstation.dicom.scan import Skipped, iter_headers, list_files
-from workstation.errors import LibraryError
+from workstation.dicom.scan import iter_headers, list_files
+from workstation.errors import LibraryError, Skipped
 from workstation.jobs import CancelFlag, Progress, no_progress
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class Library:
         progress = progress or no_progress
         root = os.path.abspath(folder)
         progress(0.0, "listing files")
-        listing = list_files(root, cancel, progress)
+        listing = list_files(progress, cancel, root)
         result = ImportResult(root, dicomdirs=listing.dicomdirs)
         scope = _Scope(root)
         with self._write_lock, _library_errors(self.path):
@@ -276,7 +276,7 @@ class Library:
                 if before is not None and before[:2] == (entry.size, entry.mtime_ns):
                     result.unchanged += 1
                     if before[2] is not None:  # a non-DICOM file seen before: still skipped, not read again
-                        result.skipped.append((entry.path, before[2]))
+                        result.skipped.append(Skipped(entry.path, before[2]))
                     continue
                 to_read.append(entry.path)
                 if before is None:

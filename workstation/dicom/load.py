@@ -1,15 +1,15 @@
 """Files or folders in, exact Volumes out: headers, assembly, then parallel decoding into one array.
 
-Two levels, both jobs (``progress``, ``cancel``):
+Two levels, both jobs (``progress``, ``cancel`` first):
 
-- ``load_volumes(paths)`` reads every header, assembles the volumes
+- ``load_volumes(progress, cancel, paths)`` reads every header, assembles the volumes
   (``assemble``), decodes them and says which files it left out and why;
-- ``load_plan(plan, on_slice=...)`` decodes one planned volume. It decodes
+- ``load_plan(progress, cancel, plan, on_slice=...)`` decodes one planned volume. It decodes
   the middle slice first, in the calling thread, and hands each finished
   slice to ``on_slice`` so a viewer can show an image long before the whole
   volume is there.
 
-``plan_volumes(paths)`` stops before the pixels: ``workstation info`` and the
+``plan_volumes(progress, cancel, paths)`` stops before the pixels: ``workstation info`` and the
 library describe volumes without decoding them.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from os import PathLike
@@ -43,8 +43,8 @@ from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES
 from workstation.dicom.memory_guard import ensure_fits
 from workstation.dicom.scaling import FIELD_MAP, Scaling, fp_factor
 from workstation.dicom.scan import scan_folder
-from workstation.errors import DicomError
-from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress, scaled_progress
+from workstation.errors import DicomError, Skipped
+from workstation.jobs import CancelFlag, Progress, check_cancel, scaled_progress
 
 if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading needs it, not planning
     from workstation.volume import Volume, VolumeMeta
@@ -58,18 +58,18 @@ DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 @dataclass
 class LoadResult:
-    """The volumes loaded and one line per file left out ("path: reason")."""
+    """The volumes loaded and the files left out."""
 
     volumes: list[Volume] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
-def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 skipped: list[str] | None = None) -> list[InstanceHeader]:
+def read_headers(progress: Progress, cancel: CancelFlag | None, paths: PathsLike,
+                 skipped: list[Skipped] | None = None) -> list[InstanceHeader]:
     """Headers of the decodable DICOM images under ``paths`` (files or folders, walked by ``scan``).
 
     Files that are not DICOM, or whose pixels cannot be decoded (checked
-    before anything is allocated), go to ``skipped`` as "path: reason".
+    before anything is allocated), go to ``skipped``.
     """
     items = [paths] if isinstance(paths, (str, PathLike)) else list(paths)
     if not items:
@@ -78,33 +78,32 @@ def read_headers(paths: PathsLike, progress: Progress = no_progress, cancel: Can
     headers = []
     for n, item in enumerate(items):
         result = scan_folder(scaled_progress(progress, n / len(items), (n + 1) / len(items)), cancel, item)
-        out.extend(f"{path}: {reason}" for path, reason in result.skipped)
+        out.extend(result.skipped)
         for header in result.headers:
             decodable = header.has_pixel_data and header.sop_class_uid not in LABEL_OBJECT_CLASSES  # said by assemble
             problem = pixel_problem(header) if decodable else None
             if problem:
-                out.append(f"{header.path}: {problem}")
+                out.append(Skipped(header.path, problem))
             else:
                 headers.append(header)
     return headers
 
 
-def plan_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 skipped: list[str] | None = None, scaling: Scaling = "display") -> list[SeriesPlan]:
+def plan_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike,
+                 skipped: list[Skipped] | None = None, scaling: Scaling = "display") -> list[SeriesPlan]:
     """The volumes under ``paths``, from headers only (nothing decoded)."""
-    return assemble(read_headers(paths, progress, cancel, skipped), skipped, scaling)
+    return assemble(read_headers(progress, cancel, paths, skipped), skipped, scaling)
 
 
-def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-                 series_uid: str | None = None, allocate: Allocator = np.empty,
-                 scaling: Scaling = "display") -> LoadResult:
+def load_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike, series_uid: str | None = None,
+                 allocate: Allocator = np.empty, scaling: Scaling = "display") -> LoadResult:
     """Load every volume under ``paths`` (or those of one series), Philips data in ``scaling``'s values; a job.
 
     Raises ``DicomError`` when nothing loadable is found, with the first
     reason files were left out.
     """
     result = LoadResult()
-    plans = plan_volumes(paths, scaled_progress(progress, 0.0, 0.2), cancel, result.skipped, scaling)
+    plans = plan_volumes(scaled_progress(progress, 0.0, 0.2), cancel, paths, result.skipped, scaling)
     if series_uid is not None:
         plans = [p for p in plans if p.series_uid == series_uid]
         if not plans:
@@ -117,10 +116,10 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
         share = len(plan.frames) / total
         start = 0.2 + 0.8 * done / total
         try:
-            result.volumes.append(load_plan(plan, scaled_progress(progress, start, start + 0.8 * share), cancel,
+            result.volumes.append(load_plan(scaled_progress(progress, start, start + 0.8 * share), cancel, plan,
                                             skipped=result.skipped, allocate=allocate))
         except DicomError as exc:  # one undecodable series costs that series, not the others
-            result.skipped.append(str(exc))
+            result.skipped.append(Skipped.of(exc))
         done += len(plan.frames)
     if not result.volumes:
         raise nothing_loadable(paths, result.skipped)
@@ -128,7 +127,7 @@ def load_volumes(paths: PathsLike, progress: Progress = no_progress, cancel: Can
     return result
 
 
-def nothing_loadable(paths: PathsLike, skipped: list[str]) -> DicomError:
+def nothing_loadable(paths: PathsLike, skipped: Sequence[Skipped]) -> DicomError:
     """The error for paths that hold no volume, with the first reason a file was left out."""
     reason = f" ({len(skipped)} file(s) left out; first: {skipped[0]})" if skipped else ""
     return DicomError(f"no loadable DICOM images{reason}", _first_path(paths))
@@ -140,9 +139,8 @@ def _first_path(paths: PathsLike) -> str:
 
 # -- one volume ------------------------------------------------------------------------------------------------------
 
-def load_plan(plan: SeriesPlan, progress: Progress = no_progress, cancel: CancelFlag | None = None,
-              on_slice: SliceCallback | None = None, skipped: list[str] | None = None,
-              allocate: Allocator = np.empty) -> Volume:
+def load_plan(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan, on_slice: SliceCallback | None = None,
+              skipped: list[Skipped] | None = None, allocate: Allocator = np.empty) -> Volume:
     """Decode one planned volume into one preallocated array; a job.
 
     The middle slice (of the first time point) is decoded first, in this
@@ -222,19 +220,19 @@ class _SlotDecoder:
             with self._lock:
                 self.raw[n] = (stored_dtype(frame.header), slope, intercept)
 
-    def finish(self, skipped: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    def finish(self, skipped: list[Skipped] | None) -> tuple[np.ndarray, list[str]]:
         """Widen if real values overflowed the dtype, fill missing and failed slots; the warnings to add.
 
         When no frame decoded, the first failure is raised (the others go to ``skipped``).
         """
-        messages = list(dict.fromkeys(str(exc) for exc in self.failed.values()))
+        failures = list(dict.fromkeys(Skipped.of(exc) for exc in self.failed.values()))
         empty = [n for n, f in enumerate(self.plan.frames) if f is None or n in self.failed]
         nothing = len(empty) == len(self.plan.frames)
         if skipped is not None:
-            skipped.extend(messages[1:] if nothing else messages)
+            skipped.extend(failures[1:] if nothing else failures)
         if nothing:
             raise next(iter(self.failed.values()))
-        warnings = [f"left out: {message}" for message in messages]
+        warnings = [f"left out: {failure}" for failure in failures]
         array = widen(self.array, self.raw) if self.raw else self.array
         if self.raw:
             warnings.append(f"real values exceed {self.kind.dtype}: stored as int32")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from workstation.dicom import dicomdir
 from workstation.dicom.header import InstanceHeader, read_header
-from workstation.errors import DicomError
+from workstation.errors import DicomError, Skipped
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,6 @@ PARALLEL_MIN_FILES = 1000
 WORKERS = 2
 CHUNK = 32
 """Files per task: small enough to cancel within a second even on slow pydicom fallbacks, large enough to amortise."""
-
-Skipped = tuple[str, str]
-"""(path, reason) of a file that gave no header."""
-
 
 @dataclass
 class FileEntry:
@@ -76,8 +72,7 @@ def skip_reasons(skipped: Sequence[Skipped]) -> Counter[str]:
     return Counter(reason.split(" (", 1)[0] for _, reason in skipped)
 
 
-def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None,
-               progress: Progress = no_progress) -> FileList:
+def list_files(progress: Progress, cancel: CancelFlag | None, folder: str | os.PathLike[str]) -> FileList:
     """Every file under ``folder`` (or ``folder`` itself when it is a file or a DICOMDIR), each once, sorted.
 
     ``progress`` hears how many files were found so far (fraction 0: the total is not known yet).
@@ -97,11 +92,11 @@ def list_files(folder: str | os.PathLike[str], cancel: CancelFlag | None = None,
         try:
             listed, missing = dicomdir.referenced_files(index_file)
         except DicomError as exc:
-            result.skipped.append((index_file, exc.reason))
+            result.skipped.append(Skipped(index_file, exc.reason))
             continue
         for path in listed:
             _add_file(path, result, seen_files)
-        result.skipped.extend((path, "listed in a DICOMDIR but missing") for path in missing)
+        result.skipped.extend(Skipped(path, "listed in a DICOMDIR but missing") for path in missing)
     result.files.sort(key=lambda entry: entry.path)
     return result
 
@@ -121,11 +116,11 @@ def _walk(root: Path, result: FileList, seen_files: set[tuple[int, int]], cancel
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            result.skipped.append((folder, f"folder not readable ({exc.strerror or exc})"))
+            result.skipped.append(Skipped(folder, f"folder not readable ({exc.strerror or exc})"))
             continue
         for entry in entries:
             if entry.name.startswith("."):
-                result.skipped.append((entry.path, "hidden file or folder"))
+                result.skipped.append(Skipped(entry.path, "hidden file or folder"))
                 continue
             try:
                 if entry.is_dir():  # follows links; the (device, inode) set stops loops
@@ -147,7 +142,7 @@ def _add_file(path: str, result: FileList, seen_files: set[tuple[int, int]]) -> 
     try:
         info = os.stat(path)
     except OSError as exc:
-        result.skipped.append((path, f"not readable ({exc.strerror or exc})"))
+        result.skipped.append(Skipped(path, f"not readable ({exc.strerror or exc})"))
         return
     key = (info.st_dev, info.st_ino)
     if key in seen_files:  # the same file reached twice (a link, or a walk and a DICOMDIR)
@@ -157,7 +152,7 @@ def _add_file(path: str, result: FileList, seen_files: set[tuple[int, int]]) -> 
 
 
 def read_chunk(paths: Sequence[str]) -> list[InstanceHeader | Skipped]:
-    """Headers of ``paths`` in order; a (path, reason) pair for each file that has none. Runs in workers."""
+    """Headers of ``paths`` in order; a ``Skipped`` for each file that has none. Runs in workers."""
     out: list[InstanceHeader | Skipped] = []
     for path in paths:
         try:
@@ -165,11 +160,11 @@ def read_chunk(paths: Sequence[str]) -> list[InstanceHeader | Skipped]:
             if header.sop_instance_uid or header.series_uid or header.study_uid:
                 out.append(header)
             else:  # e.g. a DICOMDIR under another name: nothing a library could file
-                out.append((path, "no SOP instance, study or series UID (not an image or stored object)"))
+                out.append(Skipped(path, "no SOP instance, study or series UID (not an image or stored object)"))
         except DicomError as exc:
-            out.append((path, exc.reason))
+            out.append(Skipped(path, exc.reason))
         except Exception as exc:  # noqa: BLE001 - a parser bug must cost one file, not the scan
-            out.append((path, f"unexpected error reading the header ({type(exc).__name__})"))
+            out.append(Skipped(path, f"unexpected error reading the header ({type(exc).__name__})"))
     return out
 
 
@@ -258,7 +253,7 @@ def scan_folder(progress: Progress, cancel: CancelFlag | None, folder: str | os.
     """Job: the headers of every DICOM file under ``folder``, without touching the library."""
     progress = progress or no_progress
     progress(0.0, "listing files")
-    listing = list_files(folder, cancel, progress)
+    listing = list_files(progress, cancel, folder)
     headers, skipped = read_headers(progress, cancel, [entry.path for entry in listing.files], workers)
     result = ScanResult(str(folder), headers, sorted(listing.skipped + skipped), listing.dicomdirs,
                         files_seen=len(listing.files) + len(listing.skipped))

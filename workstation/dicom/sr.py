@@ -181,8 +181,8 @@ def report_items(records: Sequence[Mapping[str, Any]]) -> list[ReportItem]:
     return items
 
 
-def read_sources(paths: Sequence[str | PathLike[str]], progress: Progress,
-                 cancel: CancelFlag | None) -> list[SourceImage]:
+def read_sources(progress: Progress, cancel: CancelFlag | None,
+                 paths: Sequence[str | PathLike[str]]) -> list[SourceImage]:
     """Headers of the series' images (read-only, no pixels) with their planes, for picking references."""
     sources = []
     for n, path in enumerate(paths):
@@ -281,7 +281,7 @@ def write_report(progress: Progress, cancel: CancelFlag | None, records: Sequenc
         except (OSError, ValueError, AttributeError) as exc:
             raise DicomError(f"cannot read the segmentation the report refers to ({exc})", segmentation_file) \
                 from exc
-    sources = read_sources(source_files, progress, cancel)
+    sources = read_sources(progress, cancel, source_files)
     first = sources[0].dataset
     items = report_items(records)
     check_cancel(cancel)

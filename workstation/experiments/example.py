@@ -20,7 +20,7 @@ import yaml
 
 from workstation import demo, geometry
 from workstation.dicom.load import load_volumes
-from workstation.jobs import CancelFlag, Progress, check_cancel, scaled_progress
+from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress, scaled_progress
 
 SHIFT_MM = (6.0, -4.0, 5.0)
 """Extra placement offset of the second pair's moving image (LPS mm), so the cohort holds two problems."""
@@ -30,7 +30,7 @@ SHORT = {"levels.*.iterations": 25, "search.enabled": False}
 
 
 def _read_series(folder: Path) -> sitk.Image:
-    return sitk.Cast(load_volumes(folder).volumes[0].to_sitk(), sitk.sitkFloat32)
+    return sitk.Cast(load_volumes(no_progress, None, folder).volumes[0].to_sitk(), sitk.sitkFloat32)
 
 
 def _downsample(image: sitk.Image, spacing_mm: float) -> sitk.Image:

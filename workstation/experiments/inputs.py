@@ -18,6 +18,7 @@ import numpy as np
 
 from workstation.errors import WorkstationError
 from workstation.geometry import LPS_TO_RAS
+from workstation.jobs import no_progress
 from workstation.volume import Volume
 
 _CHUNK = 1 << 20
@@ -51,7 +52,7 @@ def load_volume(path: Path, series_uid: str | None = None) -> Volume:
     """A DICOM folder (one series, or the one named) or an image file: ``workstation.opening.open_volume``."""
     from workstation.opening import open_volume  # the DICOM stack is only paid for by DICOM inputs
 
-    return open_volume(path, series_uid)
+    return open_volume(no_progress, None, path, series_uid)
 
 
 def load_points(path: Path) -> tuple[list[str] | None, np.ndarray]:
@@ -152,7 +153,7 @@ def load_labels(path: Path) -> Volume:
     from workstation.dicom.label_objects import object_kind, open_label_object
 
     if path.is_file() and object_kind(path):
-        maps = open_label_object(path)  # on the images beside it, or a SEG's own geometry
+        maps = open_label_object(no_progress, None, path)  # on the images beside it, or a SEG's own geometry
         if len(maps) > 1:
             raise WorkstationError("its segments overlap; a label map for Dice needs segments that do not", path=path)
         return maps[0].volume

@@ -47,7 +47,7 @@ def _read_json(path: Path) -> dict:
         raise WorkstationError(f"cannot read the run record ({exc})", path=path) from exc
 
 
-def replay(run_dir: str | Path, progress: Progress | None = None, cancel: CancelFlag | None = None) -> ReplayOutcome:
+def replay(progress: Progress, cancel: CancelFlag | None, run_dir: str | Path) -> ReplayOutcome:
     """Re-run the registration recorded in ``run_dir`` and compare its transform exactly."""
     folder = Path(run_dir)
     if not is_complete(folder):
@@ -59,8 +59,7 @@ def replay(run_dir: str | Path, progress: Progress | None = None, cancel: Cancel
         if fingerprint(path) != task.fingerprints.get(role):
             raise WorkstationError(f"{role} input differs from the one the run used (content hash changed)",
                                    path=path)
-    if progress:
-        progress(0.1, f"replaying {task.run_id}: {task.pair.name} {task.preset} seed {task.seed}")
+    progress(0.1, f"replaying {task.run_id}: {task.pair.name} {task.preset} seed {task.seed}")
     clock = time.perf_counter()
     result = register_task(task, load_inputs(task))
     seconds = time.perf_counter() - clock
@@ -72,8 +71,7 @@ def replay(run_dir: str | Path, progress: Progress | None = None, cancel: Cancel
     now = environment_versions() | {k: str(v) for k, v in (result.versions or {}).items()}
     differences = {k: (recorded_versions[k], now[k]) for k in sorted(set(recorded_versions) & set(now))
                    if recorded_versions[k] != now[k]}
-    if progress:
-        progress(1.0, "identical" if identical else "different")
+    progress(1.0, "identical" if identical else "different")
     return ReplayOutcome(run_dir=folder, identical=identical, recorded_matrix=recorded_matrix,
                          replayed_matrix=replayed_matrix,
                          max_abs_difference=float(np.max(np.abs(recorded_matrix - replayed_matrix))),
