@@ -174,9 +174,13 @@ def _stage(ctx: RunContext, candidates: list[Candidate], name: str, spacing_mm: 
 
     def run(n: int) -> None:
         c = candidates[n]
-        c.scores[name] = ctx.optimise_at(c.transform, spacing_mm=spacing_mm, smoothing_mm=0.0,
-                                         iterations=iterations, step_mm=step_mm, sampling_percentage=sampling,
-                                         level=level, stage=name, candidate=n).metric
+        try:
+            c.scores[name] = ctx.optimise_at(c.transform, spacing_mm=spacing_mm, smoothing_mm=0.0,
+                                             iterations=iterations, step_mm=step_mm, sampling_percentage=sampling,
+                                             level=level, stage=name, candidate=n).metric
+        except RegistrationError:
+            # ITK stops when the samples leave the moving image: such a start is no candidate, not a failed run
+            c.scores[name] = float("inf")
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.threads), thread_name_prefix="registration-search") as pool:
         futures = [pool.submit(run, n) for n in range(len(candidates))]

@@ -16,7 +16,8 @@ LESSER = re.compile(r"LGPL|Lesser General|Library General", re.I)
 GPL = re.compile(r"GPL|General Public Licen[cs]e", re.I)
 FAMILIES = [("LGPL", LESSER), ("GPL", GPL), ("Apache", re.compile(r"Apache", re.I)),
             ("BSD", re.compile(r"BSD", re.I)), ("MIT-CMU", re.compile(r"MIT-CMU|HPND|Historical Permission", re.I)),
-            ("MIT", re.compile(r"\bMIT\b(?!-CMU)", re.I)), ("PSF", re.compile(r"PSF|Python Software Foundation", re.I))]
+            ("MIT", re.compile(r"\bMIT\b(?!-CMU)", re.I)), ("PSF", re.compile(r"PSF|Python Software Foundation", re.I)),
+            ("MPL", re.compile(r"MPL|Mozilla Public License", re.I))]
 
 
 def term_is_gpl(term: str) -> bool:

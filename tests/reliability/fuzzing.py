@@ -12,7 +12,7 @@ VRs, huge lengths, deeply nested sequences, splices of two files.
 Every case runs in a child forked from a small case server (``CaseServer``:
 a fresh interpreter that has imported only the reading path, never the test
 process, whose gigabytes a forked child's peak RSS would count), with an
-address-space limit and a wall-clock timeout: header reading, the folder
+address-space limit and a CPU-time limit: header reading, the folder
 scan, assembly, decoding (``load_volumes``), opening a damaged SEG or RTSTRUCT on the
 images beside it (seeds from dcmqi and rt-utils) and ``workstation info``
 must end, within the limits, with a result or with ``WorkstationError``s whose
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import resource
@@ -44,6 +45,9 @@ import pydicom
 ROOT = Path(__file__).resolve().parents[2]
 PYDICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 TIMEOUT_S = 30.0
+"""CPU seconds a case may use before it counts as a hang (a CPU limit, not a wall clock: the same on a busy machine)."""
+WALL_FACTOR = 10
+"""A case blocked without spending CPU (a deadlock) is killed after ``WALL_FACTOR`` x its CPU budget of wall time."""
 MEMORY_LIMIT = 2 * 2**30
 """Address space a case may add to the forked interpreter's own."""
 
@@ -432,7 +436,11 @@ def _rss() -> int:
 
 
 def _fork_case(folder: Path, target: Path, timeout: float) -> dict[str, object]:
-    """In the case server: fork, limit, exercise, report; kills the child at ``timeout`` (a hang)."""
+    """In the case server: fork, limit, exercise, report; a child past ``timeout`` CPU seconds is a hang.
+
+    The kernel stops it at the CPU limit (SIGXCPU); a child that blocks
+    without computing is killed at ``WALL_FACTOR`` times that in wall time.
+    """
     limit = _vm_size() + MEMORY_LIMIT
     read_end, write_end = os.pipe()
     started = time.monotonic()
@@ -443,6 +451,8 @@ def _fork_case(folder: Path, target: Path, timeout: float) -> dict[str, object]:
         code = 0
         try:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            cpu = math.ceil(timeout)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             stages, problems = exercise(folder, target)
             payload = json.dumps({"stages": stages, "problems": problems}).encode()
             with os.fdopen(write_end, "wb") as pipe:
@@ -452,7 +462,7 @@ def _fork_case(folder: Path, target: Path, timeout: float) -> dict[str, object]:
         os._exit(code)
     os.close(write_end)
     chunks: list[bytes] = []
-    deadline = started + timeout
+    deadline = started + WALL_FACTOR * timeout
     hang = False
     with os.fdopen(read_end, "rb", buffering=0) as pipe:
         while True:
@@ -468,6 +478,8 @@ def _fork_case(folder: Path, target: Path, timeout: float) -> dict[str, object]:
                     break
                 chunks.append(chunk)
     _, wait_status, usage = os.wait4(pid, 0)
+    if os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) in (signal.SIGXCPU, signal.SIGKILL):
+        hang = True  # the CPU limit (soft: SIGXCPU, hard: SIGKILL) or our wall-clock kill
     try:
         report = json.loads(b"".join(chunks) or b"{}")
     except ValueError:
@@ -540,7 +552,7 @@ def run_case(case: Case, seeds: dict[str, Seed], workdir: Path, server: CaseServ
                       forked_from_rss_mb=reply["server_rss_mb"])
     if reply["hang"]:
         outcome.status = "hang"
-        outcome.problems.append(f"no result within {timeout:.0f} s")
+        outcome.problems.append(f"no result within {timeout:.0f} CPU seconds")
         return outcome
     report = reply["report"]
     if not report:

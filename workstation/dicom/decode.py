@@ -208,12 +208,37 @@ def _clean_high_bits(values: np.ndarray, header: InstanceHeader) -> None:
         np.bitwise_and(values, (1 << header.bits_stored) - 1, out=values)
 
 
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+"""(FFFE,E0DD) with length 0: the item that closes encapsulated pixel data."""
+
+
+def _require_sequence_end(h: InstanceHeader) -> None:
+    """Refuse encapsulated pixel data cut off before its closing delimiter.
+
+    Found by the fuzzer: on such a truncated file pydicom's ``pixel_array``
+    spends minutes of CPU walking the missing fragments; the file cannot
+    decode anyway.
+    """
+    import mmap
+
+    try:
+        with open(h.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            closed = data.rfind(SEQUENCE_DELIMITER, h.pixel_offset or 0) != -1
+    except (OSError, ValueError) as exc:
+        raise DicomError(f"cannot read the pixel data ({type(exc).__name__}: {exc})", h.path) from exc
+    if not closed:
+        raise DicomError("cannot decode pixel data: the encapsulated pixel data ends without its sequence "
+                         "delimiter (the file is truncated)", h.path)
+
+
 def decode_with_pydicom(frame: Frame) -> np.ndarray:
     """One frame through pydicom's pixel plugins: compressed, deflated, big endian; colour as RGB."""
     from pydicom.pixels import pixel_array  # deferred: the native fast path never needs pydicom
 
     jpeg12.register()
     h = frame.header
+    if h.transfer_syntax_uid not in NATIVE and h.transfer_syntax_uid != DEFLATED_LE:
+        _require_sequence_end(h)
     try:
         if h.photometric.strip().upper() == "PALETTE COLOR" or h.transfer_syntax_uid == DEFLATED_LE:
             values = _whole_dataset_pixels(frame)
