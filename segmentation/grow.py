@@ -14,7 +14,7 @@ from segmentation.filters import execute
 from workstation.errors import WorkstationError
 from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap
-from workstation.volume import Volume
+from workstation.volume import Volume, array_of
 
 
 class SegmentationError(WorkstationError):
@@ -39,9 +39,9 @@ def region_grow(progress: Progress, cancel: CancelFlag | None, image: Volume | s
                 grid: Volume, seed: np.ndarray | list[float], lower: float, upper: float) -> np.ndarray:
     """The voxels connected to ``seed`` through faces whose values lie in [lower, upper]; a job.
 
-    ``image`` is the Volume, or a SimpleITK image of it already made (the app
-    keeps one per loaded series, sparing a 150 MB copy per click); ``grid``
-    is the Volume whose geometry places the seed.
+    ``image`` is the Volume (a loaded one goes to SimpleITK without a copy:
+    ``Volume.to_sitk``), or a SimpleITK image of it; ``grid`` is the Volume
+    whose geometry places the seed.
     """
     index = seed_index(grid, seed)
     sitk_image = image if isinstance(image, sitk.Image) else image.to_sitk(0 if image.array.ndim == 4 else None)
@@ -55,7 +55,7 @@ def region_grow(progress: Progress, cancel: CancelFlag | None, image: Volume | s
     grower.SetReplaceValue(1)
     grower.SetConnectivity(sitk.ConnectedThresholdImageFilter.FaceConnectivity)
     grown = execute(grower, sitk_image, progress=progress, cancel=cancel, message="region growing")
-    return sitk.GetArrayFromImage(grown).view(bool)  # uint8 0/1 (the replace value): one copy, no comparison pass
+    return array_of(grown).view(bool)  # uint8 0/1 (the replace value): the filter's own buffer, no copy
 
 
 def grow_from_seeds(progress: Progress, cancel: CancelFlag | None, image: Volume, seeds: LabelMap,
