@@ -104,8 +104,7 @@ def run(ct_folder: Path) -> dict[str, float]:
     results["label_bytes_per_voxel"] = labels.array.nbytes / labels.array.size
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "seg.dcm"
-        paths = ct.meta.extra["paths"]
-        headers = read_source_headers(paths)
+        headers = read_source_headers(ct)
         order = sorted(range(len(headers)), key=lambda n: float(headers[n].ImagePositionPatient[2]))
         sources = [headers[n] for n in order]
 
@@ -115,7 +114,7 @@ def run(ct_folder: Path) -> dict[str, float]:
             seg.save_as(Path(folder) / "peer.dcm")
 
         timings = _alternate({"ours": lambda: write_seg(no_progress, None, labels, ct, out),
-                              "highdicom": highdicom_alone, "headers": lambda: read_source_headers(paths)})
+                              "highdicom": highdicom_alone, "headers": lambda: read_source_headers(ct)})
         _table(f"SEG write, 283 frames ({out.stat().st_size / 2**20:.1f} MB):", timings,
                {"ours": "write_seg", "highdicom": "highdicom Segmentation + save alone",
                 "headers": "reading the 283 source headers"}, "ours", "seg_write", results)

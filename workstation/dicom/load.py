@@ -267,6 +267,7 @@ def _meta(plan: SeriesPlan, warnings: list[str]) -> VolumeMeta:
     presets = [WindowPreset(name, mirror_window(h, first.rescale_slope, first.rescale_intercept, center), width)
                for name, center, width in first.windows]
     extra: dict[str, object] = {"paths": plan.files, "transfer_syntax_uid": h.transfer_syntax_uid,
+                                "headers": {f.header.path: f.header for f in plan.frames if f is not None},
                                 "header_windows_vary": len({f.windows for f in plan.frames if f is not None}) > 1,
                                 "scaling": plan.scaling}
     factors = {fp_factor(f) for f in plan.frames if f is not None}

@@ -162,8 +162,7 @@ def write_rtstruct(progress: Progress, cancel: CancelFlag | None, labels: LabelM
 
 
 def _headers_by_slice(reference: Volume, out: Path) -> list[pydicom.Dataset]:
-    paths = reference.meta.extra.get("paths") or []
-    headers = read_source_headers(paths)
+    headers = read_source_headers(reference)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing structures on an enhanced multi-frame series is not supported yet", out)
     slices = reference.array.shape[-3]

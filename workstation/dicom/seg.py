@@ -366,13 +366,20 @@ def _code(code: Code) -> tuple[str, str, str]:
     return code.value, code.scheme, code.meaning
 
 
-def read_source_headers(paths: Sequence[str | PathLike[str]]) -> list[pydicom.Dataset]:
-    """The headers of a series' files for a derived object: the first whole (its patient and study are copied),
-    the others as the few attributes a reference needs, from the scanner's fast reader (4x faster than pydicom)."""
+def read_source_headers(reference: Volume) -> list[pydicom.Dataset]:
+    """The headers of the files of ``reference``'s series, for a derived object that references them.
+
+    The first whole (its patient and study are copied); the others as the
+    few attributes a reference needs, from the headers the loader kept on
+    the volume (reading 283 files again took 0.4 s), else from the
+    scanner's fast reader (4x faster than pydicom).
+    """
+    paths = reference.meta.extra.get("paths") or []
     if not paths:
         return []
+    kept = reference.meta.extra.get("headers") or {}
     first = pydicom.dcmread(paths[0], stop_before_pixels=True)
-    return [first, *(_reference_dataset(read_header(p)) for p in paths[1:])]
+    return [first, *(_reference_dataset(kept.get(str(p)) or read_header(p)) for p in paths[1:])]
 
 
 def _reference_dataset(header: InstanceHeader) -> pydicom.Dataset:
@@ -399,10 +406,9 @@ def _sources(reference: Volume, labels: LabelMap) -> list[pydicom.Dataset]:
     if reference.array.shape[-3:] != labels.array.shape or not np.allclose(reference.affine, labels.volume.affine,
                                                                            atol=1e-4):
         raise DicomError("the label map is not on the grid of the series it references")
-    paths = reference.meta.extra.get("paths") or []
-    if not paths:
+    headers = read_source_headers(reference)
+    if not headers:
         raise DicomError("the series the label map was drawn on has no files to reference")
-    headers = read_source_headers(paths)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing a segmentation of an enhanced multi-frame series is not supported yet")
     slices = labels.array.shape[0]
