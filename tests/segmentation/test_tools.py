@@ -11,9 +11,10 @@ from segmentation.history import EditHistory
 from segmentation.islands import keep_largest, remove_small, split
 from segmentation.morphology import fill_between_slices, fill_holes, smooth
 from segmentation.paint import erase, paint
-from tests.segmentation.grids import CancelAfter, ball, labels_on, oblique_grid, voxel_centres
+from tests.segmentation.grids import CancelAfter, CancelAt, ball, labels_on, oblique_grid, voxel_centres
 from workstation.errors import Cancelled
 from workstation.jobs import no_progress
+from workstation.labels import LabelMap
 from workstation.volume import Volume
 
 
@@ -159,15 +160,51 @@ def test_voxel_centres_helper_agrees_with_the_affine():
     assert np.allclose(voxel_centres(grid)[3, 2, 1], grid.index_to_world([1, 2, 3]))
 
 
-def test_a_3d_tool_cancelled_while_running_stops_and_leaves_the_map_as_it_was():
-    grid = Volume.from_parts(np.zeros((120, 120, 120), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+STOPPABLE = {
+    "region growing": lambda c, labels, history: region_grow(c.progress, c, labels.volume, labels.volume,
+                                                             [30, 30, 30], 0, 10),
+    "smoothing (median)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "median", history),
+    "smoothing (opening)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "opening", history),
+    "smoothing (closing)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "closing", history),
+    "hole filling": lambda c, labels, history: fill_holes(c.progress, c, labels, 1, history),
+}
+
+
+def _rough_cube() -> LabelMap:
+    grid = Volume.from_parts(np.zeros((64, 64, 64), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
     labels = labels_on(grid, 1)
-    labels.array[10:110, 10:110, 10:110] = 1
+    labels.array[8:56, 8:56, 8:56] = 1
+    labels.array[::7, ::5, ::3] = 0  # holes and a rough surface: every filter has work in each pass
+    return labels
+
+
+@pytest.mark.parametrize("tool", sorted(STOPPABLE))
+def test_a_3d_tool_cancelled_mid_filter_stops_there_and_leaves_the_map_as_it_was(tool):
+    uncancelled = CancelAt(2.0)  # never turns on: every progress step of a whole run
+    STOPPABLE[tool](uncancelled, _rough_cube(), None)
+    labels = _rough_cube()
     before = labels.array.copy()
     history = EditHistory(labels)
-    seen = []
-    cancel = CancelAfter(3)  # asked first before the filter starts, then from SimpleITK's progress events
+    cancel = CancelAt(0.3)  # turned on from the job's own progress: no timing involved
     with pytest.raises(Cancelled):
-        smooth(lambda fraction, message: seen.append(fraction), cancel, labels, 1, 3.0, "median", history)
-    assert seen and cancel.left < 0  # it was running when the flag turned on
+        STOPPABLE[tool](cancel, labels, history)
+    assert 0.3 <= cancel.seen[-1] < 1.0  # it was inside the filter, and no later step was reported
+    remaining = sum(f > cancel.seen[-1] for f in uncancelled.seen)
+    # SimpleITK stopped at its next progress step: the flag was read there, at the closing events of the
+    # filter (and its inner filters) and once after Execute, not at each of the steps a whole run has left.
+    assert 1 <= cancel.asked_while_set <= 5 < remaining
+    assert np.array_equal(labels.array, before) and not history.can_undo
+
+
+def test_islands_cancelled_while_running_leave_the_map_as_it_was():
+    """ConnectedComponent does not stop when asked: the cancel takes effect when it ends, and nothing changes."""
+    grid = Volume.from_parts(np.zeros((64, 64, 64), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    labels = labels_on(grid, 1)
+    labels.array[::4, ::4, ::4] = 1
+    before = labels.array.copy()
+    history = EditHistory(labels)
+    cancel = CancelAt(0.5)
+    with pytest.raises(Cancelled):
+        keep_largest(cancel.progress, cancel, labels, 1, history)
+    assert 0.5 <= cancel.seen[-1] < 1.0
     assert np.array_equal(labels.array, before) and not history.can_undo
