@@ -185,15 +185,11 @@ def _frames(dataset: pydicom.Dataset, kind: str, reference: Volume | None) -> li
 def _source_positions(reference: Volume | None) -> dict[str, np.ndarray]:
     """SOPInstanceUID -> ImagePositionPatient of the loaded reference series' files (for frames without positions)."""
     paths = (reference.meta.extra.get("paths") if reference is not None else None) or []
-    if not paths:
+    if reference is None or not paths:
         raise DicomError("frames without positions need the images they were drawn on, and those are not loaded")
-    positions = {}
-    for path in paths:
-        header = pydicom.dcmread(path, stop_before_pixels=True,
-                                 specific_tags=["SOPInstanceUID", "ImagePositionPatient"])
-        if "ImagePositionPatient" in header:
-            positions[str(header.SOPInstanceUID)] = np.asarray(header.ImagePositionPatient, dtype=np.float64)
-    return positions
+    headers = (source_header(reference, path) for path in paths)
+    return {h.sop_instance_uid: np.asarray(h.image_position, dtype=np.float64) for h in headers
+            if h.image_position is not None}
 
 
 def _position_from_source(groups: pydicom.Dataset, by_source: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -377,9 +373,14 @@ def read_source_headers(reference: Volume) -> list[pydicom.Dataset]:
     paths = reference.meta.extra.get("paths") or []
     if not paths:
         return []
-    kept = reference.meta.extra.get("headers") or {}
     first = pydicom.dcmread(paths[0], stop_before_pixels=True)
-    return [first, *(_reference_dataset(kept.get(str(p)) or read_header(p)) for p in paths[1:])]
+    return [first, *(_reference_dataset(source_header(reference, p)) for p in paths[1:])]
+
+
+def source_header(reference: Volume, path: str | PathLike[str]) -> InstanceHeader:
+    """The header of one file of ``reference``'s series: the one the loader kept, else read by the fast reader."""
+    kept = reference.meta.extra.get("headers") or {}
+    return kept.get(str(path)) or read_header(path)
 
 
 def _reference_dataset(header: InstanceHeader) -> pydicom.Dataset:
