@@ -161,12 +161,14 @@ def test_voxel_centres_helper_agrees_with_the_affine():
 
 
 STOPPABLE = {
-    "region growing": lambda c, labels, history: region_grow(c.progress, c, labels.volume, labels.volume,
-                                                             [30, 30, 30], 0, 10),
-    "smoothing (median)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "median", history),
-    "smoothing (opening)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "opening", history),
-    "smoothing (closing)": lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "closing", history),
-    "hole filling": lambda c, labels, history: fill_holes(c.progress, c, labels, 1, history),
+    # ConnectedThreshold reports every 1 % of the image filled and hands a region past 2 % to the component
+    # search: cancelled at its first report, it stops at the next
+    "region growing": (0.01, lambda c, labels, history: region_grow(c.progress, c, labels.volume, labels.volume,
+                                                                    [30, 30, 30], 0, 10)),
+    "smoothing (median)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "median", history)),
+    "smoothing (opening)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "opening", history)),
+    "smoothing (closing)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "closing", history)),
+    "hole filling": (0.3, lambda c, labels, history: fill_holes(c.progress, c, labels, 1, history)),
 }
 
 
@@ -180,20 +182,36 @@ def _rough_cube() -> LabelMap:
 
 @pytest.mark.parametrize("tool", sorted(STOPPABLE))
 def test_a_3d_tool_cancelled_mid_filter_stops_there_and_leaves_the_map_as_it_was(tool):
+    fraction, run = STOPPABLE[tool]
     uncancelled = CancelAt(2.0)  # never turns on: every progress step of a whole run
-    STOPPABLE[tool](uncancelled, _rough_cube(), None)
+    run(uncancelled, _rough_cube(), None)
     labels = _rough_cube()
     before = labels.array.copy()
     history = EditHistory(labels)
-    cancel = CancelAt(0.3)  # turned on from the job's own progress: no timing involved
+    cancel = CancelAt(fraction)  # turned on from the job's own progress: no timing involved
     with pytest.raises(Cancelled):
-        STOPPABLE[tool](cancel, labels, history)
-    assert 0.3 <= cancel.seen[-1] < 1.0  # it was inside the filter, and no later step was reported
+        run(cancel, labels, history)
+    assert fraction <= cancel.seen[-1] < 1.0  # it was inside the filter, and no later step was reported
     remaining = sum(f > cancel.seen[-1] for f in uncancelled.seen)
     # SimpleITK stopped at its next progress step: the flag was read there, at the closing events of the
     # filter (and its inner filters) and once after Execute, not at each of the steps a whole run has left.
     assert 1 <= cancel.asked_while_set <= 5 < remaining
     assert np.array_equal(labels.array, before) and not history.can_undo
+
+
+def test_a_large_region_grows_as_connected_threshold_would():
+    """Past LARGE_REGION of the image the fill stops and the seed's component is searched: the same voxels."""
+    labels = _rough_cube()
+    image = labels.volume
+    image.array[56, 56, 56] = 1  # touches the cube at a corner only: not reached through faces
+    messages = []
+    grown = region_grow(lambda fraction, message: messages.append(message), None, image, image,
+                        image.index_to_world([30, 30, 30]), 1, 1)
+    expected = sitk.ConnectedThreshold(image.to_sitk(), seedList=[(30, 30, 30)], lower=1, upper=1,
+                                       connectivity=sitk.ConnectedThresholdImageFilter.FaceConnectivity)
+    assert "region growing (components)" in messages  # the large-region way was taken
+    assert np.array_equal(grown, sitk.GetArrayFromImage(expected) == 1)
+    assert grown.sum() > 0.02 * grown.size and not grown[56, 56, 56]
 
 
 def test_islands_cancelled_while_running_leave_the_map_as_it_was():
