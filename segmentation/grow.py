@@ -82,7 +82,7 @@ def region_grow(progress: Progress, cancel: CancelFlag | None, image: Volume | s
     stop = _Either(cancel)
 
     def watch(fraction: float, message: str) -> None:
-        stop.large = stop.large or fraction >= LARGE_REGION
+        stop.large = stop.large or LARGE_REGION <= fraction < 1.0  # ITK's closing 100 % comes after the fill
         progress(fraction, message)
 
     try:

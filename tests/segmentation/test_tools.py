@@ -212,6 +212,10 @@ def test_a_large_region_grows_as_connected_threshold_would():
     assert "region growing (components)" in messages  # the large-region way was taken
     assert np.array_equal(grown, sitk.GetArrayFromImage(expected) == 1)
     assert grown.sum() > 0.02 * grown.size and not grown[56, 56, 56]
+    messages.clear()
+    alone = region_grow(lambda fraction, message: messages.append(message), None, image, image,
+                        image.index_to_world([56, 56, 56]), 1, 1)
+    assert alone.sum() == 1 and alone[56, 56, 56] and "region growing (components)" not in messages  # the fill
 
 
 def test_islands_cancelled_while_running_leave_the_map_as_it_was():
