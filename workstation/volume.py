@@ -9,6 +9,7 @@ centre of that voxel in LPS mm. ``meta`` says what the numbers mean.
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -164,9 +165,12 @@ class Volume:
         holder = _buffer_holder(arr)
         if holder is not None:
             image = holder.image
-            if not holder.shared:  # nobody shares the image yet: its geometry can be set in place
-                self.place(image)
-                holder.shared = True
+            # Setting geometry on an image that is shared would make SimpleITK give it a new buffer, leaving the
+            # array on the old one: it is set once, before the first copy exists, under a lock.
+            with _SHARING:
+                if not holder.shared:
+                    self.place(image)
+                    holder.shared = True
             spacing, origin, direction = self.geometry_parts()
             if (image.GetSpacing() == tuple(float(s) for s in spacing)
                     and image.GetOrigin() == tuple(float(o) for o in origin)
@@ -190,6 +194,9 @@ class Volume:
         return cls.from_parts(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
                               image.GetDirection(), meta)
 
+
+_SHARING = threading.Lock()
+"""Held while ``Volume.to_sitk`` places an image before it first shares it."""
 
 _SITK_PIXEL_TYPES = {
     np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.int8): sitk.sitkInt8,
