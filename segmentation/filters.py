@@ -15,12 +15,15 @@ for a whole CT), and its result is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import SimpleITK as sitk
 
+from segmentation.history import Region, bounding_box
 from workstation.errors import Cancelled
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
-from workstation.volume import Volume
+from workstation.labels import LabelMap
 
 
 def execute(image_filter: sitk.ImageFilter, *inputs: sitk.Image, progress: Progress = no_progress,
@@ -48,11 +51,31 @@ def execute(image_filter: sitk.ImageFilter, *inputs: sitk.Image, progress: Progr
         image_filter.RemoveAllCommands()
 
 
-def mask_image(grid: Volume, mask: np.ndarray) -> sitk.Image:
-    """A uint8 SimpleITK image of a boolean mask on ``grid``'s exact geometry."""
-    return grid.place(sitk.GetImageFromArray(np.ascontiguousarray(mask, dtype=np.uint8)))
+def on_segment(progress: Progress, cancel: CancelFlag | None, image_filter: sitk.ImageFilter, labels: LabelMap,
+               number: int, margin: Sequence[int], message: str) -> tuple[Region, np.ndarray]:
+    """``image_filter`` run on segment ``number``'s bounding box widened by ``margin`` voxels (k, j, i); a job.
+
+    Why: a lesion is a few thousand voxels of a 74M-voxel CT, and the 3D
+    filters cost in proportion to the image they are given (a closing of
+    the whole CT took 27 s). Everything outside the segment's box is
+    background, so a margin as wide as the filter reaches (twice the radius
+    for a closing) gives the same voxels as the whole image would.
+    Returns the box and the filter's output there (what it is everywhere
+    else: background); an empty segment gives an empty box.
+    """
+    mask = labels.mask(number)
+    box = bounding_box(mask)
+    if box is None:
+        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), np.uint8)
+    region: Region = tuple(slice(max(0, part.start - m), min(n, part.stop + m))  # type: ignore[assignment]
+                           for part, m, n in zip(box, margin, mask.shape, strict=True))
+    crop = sitk.GetImageFromArray(mask[region].astype(np.uint8))  # voxel filters: radii are in voxels already
+    return region, sitk.GetArrayFromImage(execute(image_filter, crop, progress=progress, cancel=cancel,
+                                                  message=message))
 
 
-def as_mask(image: sitk.Image) -> np.ndarray:
-    """A SimpleITK image as a boolean numpy mask (non-zero is in)."""
-    return sitk.GetArrayViewFromImage(image) != 0
+def pasted(shape: tuple[int, ...], region: Region, values: np.ndarray) -> np.ndarray:
+    """``values`` placed at ``region`` of a new zero array of ``shape`` (their dtype)."""
+    out = np.zeros(shape, dtype=values.dtype)
+    out[region] = values
+    return out

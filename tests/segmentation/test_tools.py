@@ -8,8 +8,8 @@ import SimpleITK as sitk
 
 from segmentation.grow import SegmentationError, grow_from_seeds, region_grow, threshold
 from segmentation.history import EditHistory
-from segmentation.islands import keep_largest, remove_small, split
-from segmentation.morphology import fill_between_slices, fill_holes, smooth
+from segmentation.islands import islands, keep_largest, remove_small, split
+from segmentation.morphology import fill_between_slices, fill_holes, radius_voxels, smooth
 from segmentation.paint import erase, paint
 from tests.segmentation.grids import CancelAfter, CancelAt, ball, labels_on, oblique_grid, voxel_centres
 from workstation.errors import Cancelled
@@ -230,3 +230,45 @@ def test_islands_cancelled_while_running_leave_the_map_as_it_was():
         keep_largest(cancel.progress, cancel, labels, 1, history)
     assert 0.5 <= cancel.seen[-1] < 1.0
     assert np.array_equal(labels.array, before) and not history.can_undo
+
+
+def _whole_image(image_filter: sitk.ImageFilter, mask: np.ndarray) -> np.ndarray:
+    return sitk.GetArrayFromImage(image_filter.Execute(sitk.GetImageFromArray(mask.astype(np.uint8))))
+
+
+@pytest.mark.parametrize("method", ["median", "opening", "closing", "holes", "islands"])
+def test_3d_tools_on_the_segment_box_give_what_simpleitk_gives_on_the_whole_image(method):
+    """The tools filter only the segment's box plus the filter's reach: the same voxels as the whole image."""
+    grid = Volume.from_parts(np.zeros((40, 48, 56), np.int16), (0.8, 1.0, 2.0), (0, 0, 0), np.eye(3))
+    rng = np.random.default_rng(7)
+    labels = labels_on(grid, 1, 2)
+    labels.array[10:30, 0:20, 15:40] = rng.random((20, 20, 25)) < 0.7  # rough, with holes; touches a border
+    labels.array[12:28, 5:15, 20:35][rng.random((16, 10, 15)) < 0.05] = 0
+    labels.array[35:38, 40:44, 50:54] = 2  # another segment: left alone
+    mask = labels.array == 1
+    radius = radius_voxels(labels, 2.0)  # (i, j, k) voxels: anisotropic
+    if method in ("median", "opening", "closing"):
+        smooth(no_progress, None, labels, 1, 2.0, method)
+        peer = {"median": sitk.BinaryMedianImageFilter, "opening": sitk.BinaryMorphologicalOpeningImageFilter,
+                "closing": sitk.BinaryMorphologicalClosingImageFilter}[method]()
+        if method == "median":
+            peer.SetRadius(radius)
+        else:
+            peer.SetKernelRadius(radius)
+            peer.SetForegroundValue(1)
+        expected = _whole_image(peer, mask) != 0
+    elif method == "holes":
+        fill_holes(no_progress, None, labels, 1)
+        expected = (_whole_image(sitk.BinaryFillholeImageFilter(), mask) != 0) | mask
+    else:
+        pieces = islands(no_progress, None, labels, 1)
+        components = sitk.ConnectedComponentImageFilter()
+        components.SetFullyConnected(False)
+        relabelled = sitk.RelabelComponent(components.Execute(sitk.GetImageFromArray(mask.astype(np.uint8))),
+                                           sortByObjectSize=True)
+        sizes = np.bincount(sitk.GetArrayFromImage(relabelled).ravel())
+        assert np.array_equal(np.bincount(pieces.ravel()), sizes)  # the same islands, largest first
+        assert np.array_equal(pieces == 1, sitk.GetArrayFromImage(relabelled) == 1)
+        return
+    assert np.array_equal(labels.array == 1, expected & (labels.array != 2))
+    assert (labels.array == 2).sum() == 3 * 4 * 4
