@@ -10,7 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segmentation.edit import commit, set_segment
-from segmentation.filters import execute, mask_image
+from segmentation.filters import on_segment, pasted
 from segmentation.history import EditHistory, bounding_box
 from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap, default_segment
@@ -20,9 +20,9 @@ def islands(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, num
     """The islands of segment ``number``: an int32 array, 1 for the largest, 2 the next, ..., 0 outside; a job."""
     components = sitk.ConnectedComponentImageFilter()
     components.SetFullyConnected(False)
-    labelled = execute(components, mask_image(labels.volume, labels.mask(number)), progress=progress, cancel=cancel,
-                       message="finding islands")
-    return sitk.GetArrayFromImage(sitk.RelabelComponent(labelled, sortByObjectSize=True)).astype(np.int32)
+    region, labelled = on_segment(progress, cancel, components, labels, number, (0, 0, 0), "finding islands")
+    ranked = sitk.GetArrayFromImage(sitk.RelabelComponent(sitk.GetImageFromArray(labelled), sortByObjectSize=True))
+    return pasted(labels.array.shape, region, ranked.astype(np.int32))
 
 
 def keep_largest(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, number: int,

@@ -12,7 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from segmentation.edit import set_segment
-from segmentation.filters import as_mask, execute, mask_image
+from segmentation.filters import on_segment, pasted
 from segmentation.history import EditHistory
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap
@@ -69,9 +69,9 @@ def smooth(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, numb
     else:
         image_filter.SetKernelRadius(radius_voxels(labels, radius_mm))
         image_filter.SetForegroundValue(1)
-    smoothed = execute(image_filter, mask_image(labels.volume, labels.mask(number)), progress=progress,
-                       cancel=cancel, message=f"smoothing ({method})")
-    set_segment(labels, number, as_mask(smoothed), f"smooth ({method})", history)
+    reach = [2 * r + 1 for r in radius_voxels(labels, radius_mm)[::-1]]  # a closing dilates, then erodes: 2 radii
+    region, smoothed = on_segment(progress, cancel, image_filter, labels, number, reach, f"smoothing ({method})")
+    set_segment(labels, number, pasted(labels.array.shape, region, smoothed != 0), f"smooth ({method})", history)
 
 
 def fill_holes(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, number: int,
@@ -80,6 +80,5 @@ def fill_holes(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, 
     filler = sitk.BinaryFillholeImageFilter()
     filler.SetFullyConnected(False)
     filler.SetForegroundValue(1)
-    filled = execute(filler, mask_image(labels.volume, labels.mask(number)), progress=progress, cancel=cancel,
-                     message="filling holes")
-    set_segment(labels, number, as_mask(filled) | labels.mask(number), "fill holes", history)
+    region, filled = on_segment(progress, cancel, filler, labels, number, (1, 1, 1), "filling holes")  # 1: outside
+    set_segment(labels, number, pasted(labels.array.shape, region, filled != 0), "fill holes", history)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workstation import geometry
-from workstation.volume import SitkBuffers, Volume
+from workstation.volume import Volume, array_of, sitk_array
 
 
 def random_rotation(seed: int) -> np.ndarray:
@@ -79,17 +79,28 @@ def test_read_back_from_a_written_file_keeps_geometry(tmp_path) -> None:
     assert np.allclose(back.affine, vol.affine, atol=1e-9)
 
 
-def test_sitk_buffers_hand_over_the_decoded_voxels_without_a_copy() -> None:
-    buffers = SitkBuffers()
-    array = buffers((3, 4, 5), np.dtype(np.int16))
+def test_voxels_decoded_into_sitk_arrays_go_to_simpleitk_without_a_copy() -> None:
+    array = sitk_array((3, 4, 5), np.dtype(np.int16))
     array[...] = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
     vol = Volume.from_parts(array, (0.5, 0.6, 0.7), (1.0, 2.0, 3.0), random_rotation(5))
-    image = buffers.image(vol)
+    image = vol.to_sitk()
+    array[0, 0, 0] = 1234  # a write after the hand-over shows through: the same buffer
     assert np.array_equal(sitk.GetArrayViewFromImage(image), vol.array)
-    array[0, 0, 0] = 1234  # the image's own buffer: a write shows through
-    assert sitk.GetArrayViewFromImage(image)[0, 0, 0] == 1234
     assert image.GetSpacing() == (0.5, 0.6, 0.7) and image.GetOrigin() == (1.0, 2.0, 3.0)
     assert image.GetDirection() == tuple(vol.direction.ravel())
-    other = Volume(np.ones((2, 2, 2), np.int16), np.eye(4))
-    assert np.array_equal(sitk.GetArrayFromImage(buffers.image(other)), other.array)  # not ours: copied
-    assert buffers((2, 2, 2, 2), np.dtype(np.int16)).shape == (2, 2, 2, 2)  # 4D: a plain array
+    image[1, 1, 1] = -7  # a change through SimpleITK copies first: the volume stays as it was
+    image.SetOrigin((9.0, 9.0, 9.0))
+    assert vol.array[1, 1, 1] == 26 and vol.to_sitk().GetOrigin() == (1.0, 2.0, 3.0)
+    moved = Volume.from_parts(array, (0.5, 0.6, 0.7), (0.0, 0.0, 0.0), np.eye(3))  # the same voxels elsewhere
+    assert moved.to_sitk().GetOrigin() == (0.0, 0.0, 0.0) and vol.to_sitk().GetOrigin() == (1.0, 2.0, 3.0)
+    assert np.array_equal(sitk.GetArrayViewFromImage(Volume(array[1:], np.eye(4)).to_sitk()), array[1:])  # a part
+    assert sitk_array((2, 2, 2, 2), np.dtype(np.int16)).shape == (2, 2, 2, 2)  # 4D: a plain array
+
+
+def test_array_of_keeps_the_image_alive() -> None:
+    image = sitk.Image([5, 4, 3], sitk.sitkUInt8)
+    image[4, 3, 2] = 9
+    array = array_of(image)
+    del image
+    array[0, 0, 0] = 3
+    assert array.shape == (3, 4, 5) and array[2, 3, 4] == 9 and array[0, 0, 0] == 3

@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from workstation.atomic import atomic_output
 from workstation.errors import ExportError, WorkstationError, last_line
-from workstation.volume import SitkBuffers, Volume, VolumeMeta
+from workstation.volume import Volume, VolumeMeta
 
 NIFTI_SKEW_LIMIT = 1e-4
 """Largest deviation of the direction from orthonormal that NIfTI gets, squared (under 0.03 mm over 300 mm).
@@ -79,10 +79,10 @@ def split_extension(path: Path) -> tuple[str, str]:
     raise ExportError(f"unknown output format; use one of {', '.join(FORMATS)}", path)
 
 
-def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None) -> None:
+def write_volume(volume: Volume, path: Path) -> None:
     """Write one volume (3D, or 4D as a 4D image) with the writer its extension names.
 
-    ``buffers``, the allocator the volume was loaded with, spares a copy of the voxels.
+    A loaded volume's voxels go to the writer without a copy (``Volume.to_sitk``).
     """
     _stem, extension = split_extension(path)
     image_io, compress = FORMATS[extension]
@@ -103,8 +103,9 @@ def write_volume(volume: Volume, path: Path, buffers: SitkBuffers | None = None)
         full[:3, :3] = direction
         image.SetDirection(tuple(full.ravel()))
     else:
-        image = buffers.image(volume) if buffers is not None else volume.to_sitk()
-        image.SetDirection(tuple(direction.ravel()))
+        image = volume.to_sitk()
+        if image.GetDirection() != tuple(direction.ravel()):  # setting it on a shared image copies the voxels
+            image.SetDirection(tuple(direction.ravel()))
     writer = sitk.ImageFileWriter()
     writer.SetImageIO(image_io)
     writer.SetUseCompression(compress)

@@ -108,6 +108,21 @@ class LabelMap:
         return max((s.number for s in self.segments), default=0) + 1
 
 
+def segment_mask(maps: list[LabelMap], which: str | None = None) -> Volume:
+    """One segment of ``maps`` (by number, or by label when ``which`` is not a number), or all of them for None,
+    as a uint8 0/1 Volume: a registration mask from a SEG or RTSTRUCT. ValueError names what is missing."""
+    if which is None:
+        union = np.logical_or.reduce([labels.array != 0 for labels in maps])
+        return replace(maps[0].volume, array=union.astype(np.uint8), meta=replace(maps[0].volume.meta))
+    for labels in maps:
+        for segment in labels.segments:
+            if str(segment.number) == which.strip() or segment.label == which:
+                return labels.mask_volume(segment.number)
+    names = ", ".join(f"{s.number} {s.label}" for s in sorted((s for labels in maps for s in labels.segments),
+                                                               key=lambda s: s.number))
+    raise ValueError(f"no segment {which!r} (there are: {names})")
+
+
 Piece = tuple[int, int, int, np.ndarray]
 """A segment's voxels on one slice: (k, j, i) of the top-left voxel and a 2D boolean mask (rows, columns)."""
 

@@ -167,3 +167,24 @@ def test_convert_with_a_reference_that_is_not_the_referenced_series_is_refused(s
     done = workstation("convert", seg_samples / "rt-utils" / "rt.dcm", "--reference", tmp_path,
                        "-o", tmp_path / "rt.nii.gz")  # a folder without images at all
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and str(tmp_path) in done.stderr
+
+
+def test_a_segment_of_a_seg_is_a_registration_mask(seg_samples, tmp_path):
+    from workstation.cli.register import load_mask
+
+    images = seg_samples / "dcmqi" / "24x38x3" / "image"
+    masks = overlapping_masks((3, 38, 24))
+    highdicom_seg(images, masks).save_as(tmp_path / "overlap.dcm")
+    [reference] = load_volumes(no_progress, None, images).volumes
+    for spec, expected in ((f"{tmp_path / 'overlap.dcm'}:2", masks[..., 1]), (f"{tmp_path / 'overlap.dcm'}:S3",
+                                                                              masks[..., 2]),
+                           (str(tmp_path / "overlap.dcm"), masks.any(axis=-1))):
+        mask = load_mask(spec)  # overlapping segments: picked from whichever label map holds them
+        assert mask.array.dtype == np.uint8 and np.array_equal(mask.array, expected), spec
+        assert np.allclose(mask.affine, reference.affine, atol=1e-6)  # on its own geometry, the images' grid
+
+    done = workstation("register", images, images, "-o", tmp_path / "t.tfm", "--fixed-mask",
+                       f"{tmp_path / 'overlap.dcm'}:liver")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"{tmp_path / 'overlap.dcm'}: no segment 'liver' (there are: 1 S1, 2 S2, 3 S3)" in done.stderr
+    assert not (tmp_path / "t.tfm").exists()

@@ -51,3 +51,26 @@ class CancelAfter:
     def is_set(self) -> bool:
         self.left -= 1
         return self.left < 0
+
+
+class CancelAt:
+    """A job's progress sink and cancel flag in one: the flag turns on when progress reaches ``fraction``.
+
+    ``asked_while_set`` counts the times the job looked at the flag once it
+    was on: a filter that stops at its next progress step looks a few times,
+    one that runs on looks at every step to its end.
+    """
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self.seen: list[float] = []
+        self.on = False
+        self.asked_while_set = 0
+
+    def progress(self, fraction: float, message: str) -> None:
+        self.seen.append(fraction)
+        self.on = self.on or fraction >= self.fraction
+
+    def is_set(self) -> bool:
+        self.asked_while_set += self.on
+        return self.on

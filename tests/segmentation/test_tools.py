@@ -8,12 +8,13 @@ import SimpleITK as sitk
 
 from segmentation.grow import SegmentationError, grow_from_seeds, region_grow, threshold
 from segmentation.history import EditHistory
-from segmentation.islands import keep_largest, remove_small, split
-from segmentation.morphology import fill_between_slices, fill_holes, smooth
+from segmentation.islands import islands, keep_largest, remove_small, split
+from segmentation.morphology import fill_between_slices, fill_holes, radius_voxels, smooth
 from segmentation.paint import erase, paint
-from tests.segmentation.grids import CancelAfter, ball, labels_on, oblique_grid, voxel_centres
+from tests.segmentation.grids import CancelAfter, CancelAt, ball, labels_on, oblique_grid, voxel_centres
 from workstation.errors import Cancelled
 from workstation.jobs import no_progress
+from workstation.labels import LabelMap
 from workstation.volume import Volume
 
 
@@ -159,15 +160,115 @@ def test_voxel_centres_helper_agrees_with_the_affine():
     assert np.allclose(voxel_centres(grid)[3, 2, 1], grid.index_to_world([1, 2, 3]))
 
 
-def test_a_3d_tool_cancelled_while_running_stops_and_leaves_the_map_as_it_was():
-    grid = Volume.from_parts(np.zeros((120, 120, 120), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+STOPPABLE = {
+    # ConnectedThreshold reports every 1 % of the image filled and hands a region past 2 % to the component
+    # search: cancelled at its first report, it stops at the next
+    "region growing": (0.01, lambda c, labels, history: region_grow(c.progress, c, labels.volume, labels.volume,
+                                                                    [30, 30, 30], 0, 10)),
+    "smoothing (median)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "median", history)),
+    "smoothing (opening)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "opening", history)),
+    "smoothing (closing)": (0.3, lambda c, labels, history: smooth(c.progress, c, labels, 1, 3.0, "closing", history)),
+    "hole filling": (0.3, lambda c, labels, history: fill_holes(c.progress, c, labels, 1, history)),
+}
+
+
+def _rough_cube() -> LabelMap:
+    grid = Volume.from_parts(np.zeros((64, 64, 64), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
     labels = labels_on(grid, 1)
-    labels.array[10:110, 10:110, 10:110] = 1
+    labels.array[8:56, 8:56, 8:56] = 1
+    labels.array[::7, ::5, ::3] = 0  # holes and a rough surface: every filter has work in each pass
+    return labels
+
+
+@pytest.mark.parametrize("tool", sorted(STOPPABLE))
+def test_a_3d_tool_cancelled_mid_filter_stops_there_and_leaves_the_map_as_it_was(tool):
+    fraction, run = STOPPABLE[tool]
+    uncancelled = CancelAt(2.0)  # never turns on: every progress step of a whole run
+    run(uncancelled, _rough_cube(), None)
+    labels = _rough_cube()
     before = labels.array.copy()
     history = EditHistory(labels)
-    seen = []
-    cancel = CancelAfter(3)  # asked first before the filter starts, then from SimpleITK's progress events
+    cancel = CancelAt(fraction)  # turned on from the job's own progress: no timing involved
     with pytest.raises(Cancelled):
-        smooth(lambda fraction, message: seen.append(fraction), cancel, labels, 1, 3.0, "median", history)
-    assert seen and cancel.left < 0  # it was running when the flag turned on
+        run(cancel, labels, history)
+    assert fraction <= cancel.seen[-1] < 1.0  # it was inside the filter, and no later step was reported
+    remaining = sum(f > cancel.seen[-1] for f in uncancelled.seen)
+    # SimpleITK stopped at its next progress step: the flag was read there, at the closing events of the
+    # filter (and its inner filters) and once after Execute, not at each of the steps a whole run has left.
+    assert 1 <= cancel.asked_while_set <= 5 < remaining
     assert np.array_equal(labels.array, before) and not history.can_undo
+
+
+def test_a_large_region_grows_as_connected_threshold_would():
+    """Past LARGE_REGION of the image the fill stops and the seed's component is searched: the same voxels."""
+    labels = _rough_cube()
+    image = labels.volume
+    image.array[56, 56, 56] = 1  # touches the cube at a corner only: not reached through faces
+    messages = []
+    grown = region_grow(lambda fraction, message: messages.append(message), None, image, image,
+                        image.index_to_world([30, 30, 30]), 1, 1)
+    expected = sitk.ConnectedThreshold(image.to_sitk(), seedList=[(30, 30, 30)], lower=1, upper=1,
+                                       connectivity=sitk.ConnectedThresholdImageFilter.FaceConnectivity)
+    assert "region growing (components)" in messages  # the large-region way was taken
+    assert np.array_equal(grown, sitk.GetArrayFromImage(expected) == 1)
+    assert grown.sum() > 0.02 * grown.size and not grown[56, 56, 56]
+    messages.clear()
+    alone = region_grow(lambda fraction, message: messages.append(message), None, image, image,
+                        image.index_to_world([56, 56, 56]), 1, 1)
+    assert alone.sum() == 1 and alone[56, 56, 56] and "region growing (components)" not in messages  # the fill
+
+
+def test_islands_cancelled_while_running_leave_the_map_as_it_was():
+    """ConnectedComponent does not stop when asked: the cancel takes effect when it ends, and nothing changes."""
+    grid = Volume.from_parts(np.zeros((64, 64, 64), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    labels = labels_on(grid, 1)
+    labels.array[::4, ::4, ::4] = 1
+    before = labels.array.copy()
+    history = EditHistory(labels)
+    cancel = CancelAt(0.5)
+    with pytest.raises(Cancelled):
+        keep_largest(cancel.progress, cancel, labels, 1, history)
+    assert 0.5 <= cancel.seen[-1] < 1.0
+    assert np.array_equal(labels.array, before) and not history.can_undo
+
+
+def _whole_image(image_filter: sitk.ImageFilter, mask: np.ndarray) -> np.ndarray:
+    return sitk.GetArrayFromImage(image_filter.Execute(sitk.GetImageFromArray(mask.astype(np.uint8))))
+
+
+@pytest.mark.parametrize("method", ["median", "opening", "closing", "holes", "islands"])
+def test_3d_tools_on_the_segment_box_give_what_simpleitk_gives_on_the_whole_image(method):
+    """The tools filter only the segment's box plus the filter's reach: the same voxels as the whole image."""
+    grid = Volume.from_parts(np.zeros((40, 48, 56), np.int16), (0.8, 1.0, 2.0), (0, 0, 0), np.eye(3))
+    rng = np.random.default_rng(7)
+    labels = labels_on(grid, 1, 2)
+    labels.array[10:30, 0:20, 15:40] = rng.random((20, 20, 25)) < 0.7  # rough, with holes; touches a border
+    labels.array[12:28, 5:15, 20:35][rng.random((16, 10, 15)) < 0.05] = 0
+    labels.array[35:38, 40:44, 50:54] = 2  # another segment: left alone
+    mask = labels.array == 1
+    radius = radius_voxels(labels, 2.0)  # (i, j, k) voxels: anisotropic
+    if method in ("median", "opening", "closing"):
+        smooth(no_progress, None, labels, 1, 2.0, method)
+        peer = {"median": sitk.BinaryMedianImageFilter, "opening": sitk.BinaryMorphologicalOpeningImageFilter,
+                "closing": sitk.BinaryMorphologicalClosingImageFilter}[method]()
+        if method == "median":
+            peer.SetRadius(radius)
+        else:
+            peer.SetKernelRadius(radius)
+            peer.SetForegroundValue(1)
+        expected = _whole_image(peer, mask) != 0
+    elif method == "holes":
+        fill_holes(no_progress, None, labels, 1)
+        expected = (_whole_image(sitk.BinaryFillholeImageFilter(), mask) != 0) | mask
+    else:
+        pieces = islands(no_progress, None, labels, 1)
+        components = sitk.ConnectedComponentImageFilter()
+        components.SetFullyConnected(False)
+        relabelled = sitk.RelabelComponent(components.Execute(sitk.GetImageFromArray(mask.astype(np.uint8))),
+                                           sortByObjectSize=True)
+        sizes = np.bincount(sitk.GetArrayFromImage(relabelled).ravel())
+        assert np.array_equal(np.bincount(pieces.ravel()), sizes)  # the same islands, largest first
+        assert np.array_equal(pieces == 1, sitk.GetArrayFromImage(relabelled) == 1)
+        return
+    assert np.array_equal(labels.array == 1, expected & (labels.array != 2))
+    assert (labels.array == 2).sum() == 3 * 4 * 4

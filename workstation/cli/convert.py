@@ -76,12 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if label_objects.label_object_paths(args.paths):
         return label_objects.convert(args)
     from workstation.dicom.load import load_volumes
-    from workstation.volume import SitkBuffers
 
-    buffers = SitkBuffers()  # decode straight into SimpleITK images: no copy before writing
-    result = run_job(Job(load_volumes, args.paths, args.series, buffers, args.scaling), cli_progress() or no_progress)
+    result = run_job(Job(load_volumes, args.paths, args.series, scaling=args.scaling), cli_progress() or no_progress)
     for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
-        write_volume(volume, path, buffers)
+        write_volume(volume, path)
         size = " x ".join(str(n) for n in (*volume.shape_ijk, *(
             [volume.timepoints] if volume.array.ndim == 4 else [])))
         print(f"{path}: {volume.meta.modality} {size} {volume.array.dtype} {volume.meta.description}".rstrip())

@@ -51,9 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the metric sampling (same seed, same result)")
     parser.add_argument("--init", choices=INITS, default="auto", help="how to start (default auto)")
     parser.add_argument("--threads", type=int, default=None, help="search candidates optimised side by side")
-    parser.add_argument("--fixed-mask", type=Path, metavar="MASK",
-                        help="where the metric samples: non-zero voxels of this image (on any grid)")
-    parser.add_argument("--moving-mask", type=Path, metavar="MASK", help="the moving image's region to match")
+    parser.add_argument("--fixed-mask", metavar="MASK",
+                        help="where the metric samples: non-zero voxels of this image (on any grid), or a "
+                             "segment of a DICOM SEG or RTSTRUCT: SEG.dcm:SEGMENT (number or label; all without)")
+    parser.add_argument("--moving-mask", metavar="MASK", help="the moving image's region to match (as --fixed-mask)")
     parser.add_argument("--json", action="store_true", help="print one JSON object describing the result")
     parser.set_defaults(func=run)
 
@@ -66,6 +67,32 @@ def load_checked(path: Path, check: Callable[[Volume], None]) -> Volume:
     except RegistrationError as exc:
         raise RegistrationError(exc.reason, path) from exc
     return volume
+
+
+def load_mask(spec: str) -> Volume:
+    """A mask given as an image, or as ``SEG.dcm[:SEGMENT]`` (a DICOM SEG or RTSTRUCT, one segment or all).
+
+    The SEG lies on the images beside it, or on its own geometry; masks may
+    lie on any grid. Refusals name the file.
+    """
+    from registration.fit import check_mask
+    from workstation.cli.label_objects import label_object_paths, open_maps
+    from workstation.labels import segment_mask
+
+    path, which = Path(spec), None
+    if not path.exists() and ":" in spec:
+        head, which = spec.rsplit(":", 1)
+        path = Path(head)
+    if not label_object_paths([path]):
+        if which is not None:
+            raise RegistrationError(f"a segment ({which}) can only be picked from a DICOM SEG or RTSTRUCT", path)
+        return load_checked(path, check_mask)
+    try:
+        mask = segment_mask(open_maps(path, None), which)
+        check_mask(mask)
+    except (ValueError, RegistrationError) as exc:
+        raise RegistrationError(getattr(exc, "reason", str(exc)), path) from exc
+    return mask
 
 
 def load_one(path: Path) -> Volume:
@@ -105,16 +132,16 @@ def run(args: argparse.Namespace) -> int:
             raise RegistrationError("the output folder does not exist", out.parent)
     if args.resampled is not None:
         split_extension(args.resampled)  # refuse an unknown image format before the work
-    from registration.fit import check_mask, check_volume
+    from registration.fit import check_volume
     from registration.parameters import load_preset
     from registration.resample import resample_to
     from registration.runner import register
     from registration.transforms import write_transform
 
     params = load_preset(args.preset)
+    masks = {f"{name}_mask": load_mask(spec)  # small, and often what is mistyped: refused before the images load
+             for name, spec in (("fixed", args.fixed_mask), ("moving", args.moving_mask)) if spec is not None}
     fixed, moving = load_checked(args.fixed, check_volume), load_checked(args.moving, check_volume)
-    masks = {f"{name}_mask": load_checked(path, check_mask)
-             for name, path in (("fixed", args.fixed_mask), ("moving", args.moving_mask)) if path is not None}
     result = register(fixed, moving, params, init=args.init, seed=args.seed, threads=args.threads,
                       on_iteration=StderrIterations(), **masks)
     write_transform(result.transform, args.output)

@@ -26,7 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from workstation import __version__, contours
 from workstation.atomic import atomic_output
 from workstation.dicom.label_objects import RTSTRUCT_STORAGE, referenced_series
-from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, read_whole
+from workstation.dicom.seg import POSITION_TOLERANCE, read_source_headers, read_whole, source_header
 from workstation.errors import DicomError
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap, Piece, Segment, deal, default_segment
@@ -111,8 +111,7 @@ def _check_frame_of_reference(dataset: pydicom.Dataset, reference: Volume) -> li
 
 
 def _sop_instance_uids(reference: Volume) -> set[str]:
-    return {str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
-            for p in reference.meta.extra.get("paths") or []}
+    return {source_header(reference, p).sop_instance_uid for p in reference.meta.extra.get("paths") or []}
 
 
 def _contour_on_grid(contour: pydicom.Dataset, grid: Volume, number: int, n: int) -> tuple[int, np.ndarray]:
@@ -162,8 +161,7 @@ def write_rtstruct(progress: Progress, cancel: CancelFlag | None, labels: LabelM
 
 
 def _headers_by_slice(reference: Volume, out: Path) -> list[pydicom.Dataset]:
-    paths = reference.meta.extra.get("paths") or []
-    headers = read_source_headers(paths)
+    headers = read_source_headers(reference)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing structures on an enhanced multi-frame series is not supported yet", out)
     slices = reference.array.shape[-3]

@@ -185,15 +185,11 @@ def _frames(dataset: pydicom.Dataset, kind: str, reference: Volume | None) -> li
 def _source_positions(reference: Volume | None) -> dict[str, np.ndarray]:
     """SOPInstanceUID -> ImagePositionPatient of the loaded reference series' files (for frames without positions)."""
     paths = (reference.meta.extra.get("paths") if reference is not None else None) or []
-    if not paths:
+    if reference is None or not paths:
         raise DicomError("frames without positions need the images they were drawn on, and those are not loaded")
-    positions = {}
-    for path in paths:
-        header = pydicom.dcmread(path, stop_before_pixels=True,
-                                 specific_tags=["SOPInstanceUID", "ImagePositionPatient"])
-        if "ImagePositionPatient" in header:
-            positions[str(header.SOPInstanceUID)] = np.asarray(header.ImagePositionPatient, dtype=np.float64)
-    return positions
+    headers = (source_header(reference, path) for path in paths)
+    return {h.sop_instance_uid: np.asarray(h.image_position, dtype=np.float64) for h in headers
+            if h.image_position is not None}
 
 
 def _position_from_source(groups: pydicom.Dataset, by_source: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -366,13 +362,25 @@ def _code(code: Code) -> tuple[str, str, str]:
     return code.value, code.scheme, code.meaning
 
 
-def read_source_headers(paths: Sequence[str | PathLike[str]]) -> list[pydicom.Dataset]:
-    """The headers of a series' files for a derived object: the first whole (its patient and study are copied),
-    the others as the few attributes a reference needs, from the scanner's fast reader (4x faster than pydicom)."""
+def read_source_headers(reference: Volume) -> list[pydicom.Dataset]:
+    """The headers of the files of ``reference``'s series, for a derived object that references them.
+
+    The first whole (its patient and study are copied); the others as the
+    few attributes a reference needs, from the headers the loader kept on
+    the volume (reading 283 files again took 0.4 s), else from the
+    scanner's fast reader (4x faster than pydicom).
+    """
+    paths = reference.meta.extra.get("paths") or []
     if not paths:
         return []
     first = pydicom.dcmread(paths[0], stop_before_pixels=True)
-    return [first, *(_reference_dataset(read_header(p)) for p in paths[1:])]
+    return [first, *(_reference_dataset(source_header(reference, p)) for p in paths[1:])]
+
+
+def source_header(reference: Volume, path: str | PathLike[str]) -> InstanceHeader:
+    """The header of one file of ``reference``'s series: the one the loader kept, else read by the fast reader."""
+    kept = reference.meta.extra.get("headers") or {}
+    return kept.get(str(path)) or read_header(path)
 
 
 def _reference_dataset(header: InstanceHeader) -> pydicom.Dataset:
@@ -399,10 +407,9 @@ def _sources(reference: Volume, labels: LabelMap) -> list[pydicom.Dataset]:
     if reference.array.shape[-3:] != labels.array.shape or not np.allclose(reference.affine, labels.volume.affine,
                                                                            atol=1e-4):
         raise DicomError("the label map is not on the grid of the series it references")
-    paths = reference.meta.extra.get("paths") or []
-    if not paths:
+    headers = read_source_headers(reference)
+    if not headers:
         raise DicomError("the series the label map was drawn on has no files to reference")
-    headers = read_source_headers(paths)
     if len(headers) == 1 and int(headers[0].get("NumberOfFrames", 1)) > 1:
         raise DicomError("writing a segmentation of an enhanced multi-frame series is not supported yet")
     slices = labels.array.shape[0]
