@@ -115,3 +115,36 @@ def test_send_series_and_other_transfer_syntaxes(tmp_path: Path, dcm_qa_ts: Path
         assert set(stored) == sources
     finally:
         server.stop()
+
+
+def test_only_our_associations_read_a_pdu_at_a_time(orthanc: Orthanc) -> None:
+    """Our one-read-a-PDU socket is set on our associations' sockets, not on pynetdicom's class: another
+    pynetdicom user in the process keeps pynetdicom's own reads."""
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import Verification
+    from pynetdicom.transport import AssociationSocket
+
+    from workstation.net import dimse
+    from workstation.net.nodes import parse_node
+
+    assert AssociationSocket.recv.__module__ == "pynetdicom.transport"
+    seen: dict[str, object] = {}
+
+    def record(who: str):  # noqa: ANN202 - an EVT_CONN_OPEN handler
+        return evt.EVT_CONN_OPEN, lambda event: seen.__setitem__(who, event.assoc.dul.socket.recv)
+
+    ours = dimse.make_ae("WORKSTATION")
+    ours.add_requested_context(Verification)
+    assoc = dimse.associate(ours, parse_node(orthanc.node), [record("ours")])
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    other = AE(ae_title="OTHERUSER")
+    other.add_requested_context(Verification)
+    assoc = other.associate("127.0.0.1", orthanc.dicom_port, ae_title="ORTHANC", evt_handlers=[record("other")])
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    assert seen["ours"].__func__ is dimse._recv
+    assert seen["other"].__func__ is AssociationSocket.recv

@@ -14,6 +14,7 @@ import logging
 import socket
 import struct
 import time
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +41,13 @@ from workstation.net.store import Announced, DiskFull, Transfer, retrieving
 
 log = logging.getLogger(__name__)
 
+# Process-wide, and meant to be: no pynetdicom user in our process may log patient identifiers.
 _config.LOG_REQUEST_IDENTIFIERS = False  # identifiers carry patient names and IDs: never in our logs
 _config.LOG_RESPONSE_IDENTIFIERS = False
-_config.STORE_SEND_CHUNKED_DATASET = True  # send files as they are, a piece at a time: memory stays flat
 logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # its INFO lines name patients in some services
+# Process-wide too, and harmless to other users: a C-STORE of a file path sends the same bytes, read a
+# piece at a time instead of the whole file at once (memory stays flat).
+_config.STORE_SEND_CHUNKED_DATASET = True
 
 DEFAULT_TIMEOUT = 30.0
 MAX_CONTEXTS = 128
@@ -119,23 +123,35 @@ class Query:
         return {k: v for k, v in pairs.items() if v}
 
 
-def _nodelay(event: evt.Event) -> None:
-    """Disable Nagle's algorithm on each association's socket (see the module's docstring)."""
-    sock = event.assoc.dul.socket.socket
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def _tune_socket(event: evt.Event) -> None:
+    """Our associations' sockets, as each opens (before its first read): Nagle's algorithm off (see the
+    module's docstring) and one ``recv`` a PDU (see ``_recv``).
+
+    Only the sockets of associations we make or accept are changed, on the
+    instance: another pynetdicom user in the process keeps pynetdicom's own
+    ``AssociationSocket.recv`` (tests/net/test_dimse.py checks both).
+    """
+    wrapper = event.assoc.dul.socket
+    sock = wrapper.socket
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if type(sock) is socket.socket:  # not TLS: an SSLSocket refuses recv flags
+        wrapper.recv = types.MethodType(_recv, wrapper)
 
 
-NODELAY_HANDLER = (evt.EVT_CONN_OPEN, _nodelay)
+SOCKET_HANDLER = (evt.EVT_CONN_OPEN, _tune_socket)
+"""Our associations' EVT_CONN_OPEN handler: pynetdicom fires it, requesting or accepting, before the
+association's first read."""
 
 
 def _recv(self: AssociationSocket, nr_bytes: int) -> bytearray:
     """``nr_bytes`` from the socket in one call that waits for them all (fewer if the peer closes).
 
-    Replaces pynetdicom's loop of 4 kB reads: a 500 kB object took 128 reads,
-    each a wake-up of the network thread and a turn at the GIL; on a busy
-    machine those turns were the larger part of a C-GET's or the listener's
-    time (tests/bench/bench_pacs.py).
+    Replaces, for our associations, pynetdicom's loop of 4 kB reads: a
+    500 kB object took 128 reads, each a wake-up of the network thread and a
+    turn at the GIL; on a busy machine those turns were the larger part of a
+    C-GET's or the listener's time (tests/bench/bench_pacs.py).
     """
     buffer = bytearray(nr_bytes)
     view = memoryview(buffer)
@@ -148,9 +164,6 @@ def _recv(self: AssociationSocket, nr_bytes: int) -> bytearray:
             break
         got += n
     return buffer
-
-
-AssociationSocket.recv = _recv
 
 
 def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
@@ -196,7 +209,7 @@ def associate(ae: AE, node: Node, handlers: Iterable[tuple] = (), roles: list | 
         raise NetworkError(f"{node} is a DICOMweb service, not a DIMSE node")
     started = time.monotonic()
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=roles, max_pdu=MAX_PDU,
-                         evt_handlers=[NODELAY_HANDLER, *handlers])
+                         evt_handlers=[SOCKET_HANDLER, *handlers])
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:

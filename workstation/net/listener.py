@@ -30,7 +30,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from workstation.dicom.library import Library
 from workstation.errors import DicomError, NetworkError
 from workstation.net import serve
-from workstation.net.dimse import NODELAY_HANDLER, make_ae, received_file
+from workstation.net.dimse import SOCKET_HANDLER, make_ae, received_file
 from workstation.net.nodes import check_ae_title
 from workstation.net.store import DiskFull, Transfer
 
@@ -85,7 +85,7 @@ class Listener:
             ae.add_supported_context(model)
         for cx in AllStoragePresentationContexts:  # both roles: a C-GET caller asks us to send back as storage SCU
             ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
-        handlers = [NODELAY_HANDLER, (evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_STORE, self._on_store),
+        handlers = [SOCKET_HANDLER, (evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_STORE, self._on_store),
                     (evt.EVT_C_FIND, self._on_find), (evt.EVT_C_GET, self._on_get),
                     (evt.EVT_RELEASED, self._on_released), (evt.EVT_CONN_CLOSE, self._on_close)]
         try:
