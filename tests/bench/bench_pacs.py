@@ -90,6 +90,7 @@ Measured and not kept (within the noise): a 0.5 ms GIL switch interval
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
@@ -122,10 +123,16 @@ def run(cmd: list[str], nodelay: bool, cwd: Path | None = None) -> None:
 
 
 def fresh(parent: Path, name: str) -> Path:
-    folder = parent / name
-    shutil.rmtree(folder, ignore_errors=True)
+    """A new empty folder for each timed transfer, nothing deleted until the run ends: deleting the last
+    round's 283 files just before a round made ext4 search its recently freed inodes on every file that
+    round created (``recently_deleted`` in ``perf``), a cost charged to whoever writes many files (we do,
+    curl writes one) and that a user's retrieve never pays."""
+    folder = parent / f"{name}-{next(_ROUND)}"
     folder.mkdir(parents=True)
     return folder
+
+
+_ROUND = itertools.count()
 
 
 def ours_get(home: Path, server: Orthanc) -> None:
@@ -192,16 +199,17 @@ def main() -> int:
         storescu = [require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION", "+sd", "127.0.0.1"]
         for _ in range(args.repeats):
             peers = {
-                "C-GET ours": lambda: ours_get(fresh(work, "home-get"), server),
-                "C-GET getscu": lambda: run([*getscu, "-od", str(fresh(work, "getscu"))], nodelay=False),
-                "C-GET getscu TCP_NODELAY=1": lambda: run([*getscu, "-od", str(fresh(work, "getscu"))], True),
-                "WADO-RS ours": lambda: ours_wado(fresh(work, "home-wado"), server),
-                "WADO-RS curl": lambda: run(["curl", "-sf", "-o", str(fresh(work, "curl") / "study.multipart"),
-                                             "-H", accept, f"{server.url}/studies/{CT_STUDY}"], False),
+                "C-GET ours": lambda out: ours_get(out, server),
+                "C-GET getscu": lambda out: run([*getscu, "-od", str(out)], nodelay=False),
+                "C-GET getscu TCP_NODELAY=1": lambda out: run([*getscu, "-od", str(out)], True),
+                "WADO-RS ours": lambda out: ours_wado(out, server),
+                "WADO-RS curl": lambda out: run(["curl", "-sf", "-o", str(out / "study.multipart"),
+                                                 "-H", accept, f"{server.url}/studies/{CT_STUDY}"], False),
             }
             for name, fn in peers.items():
                 if args.only in (None, name.split()[0]):
-                    times.setdefault(name, []).append(timed(fn))
+                    out = fresh(work, name.replace(" ", "-").replace("=", ""))  # made before the timing
+                    times.setdefault(name, []).append(timed(lambda fn=fn, out=out: fn(out)))
             for nodelay in (False, True) if args.only in (None, "receive") else ():
                 label = " TCP_NODELAY=1" if nodelay else ""
                 scp_port = free_port()
