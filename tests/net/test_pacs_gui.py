@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import window  # noqa: F401 - the real main window fixture
-from tests.net.conftest import CT_SERIES
+from tests.net.conftest import CT_SERIES, CT_STUDY
 from tests.net.orthanc import Orthanc, require_tool
 from workstation.net.nodes import Node, Settings, save_settings
 
@@ -26,10 +26,13 @@ def test_query_retrieve_dialog_fills_the_library(qtbot, window, pacs_settings: S
     assert [m["SeriesInstanceUID"] for m in found.args[0]] == [CT_SERIES]
     assert dialog.results.topLevelItemCount() == 1
     dialog.results.topLevelItem(0).setSelected(True)
+    events: list[tuple] = []
+    window.pacs.seriesArrived.connect(lambda study, series: events.append(("arrived", study, series)))
+    window.pacs.retrieveFinished.connect(lambda received: events.append(("finished", received)))
     with qtbot.waitSignal(window.libraryListed, timeout=180_000):
-        with qtbot.waitSignal(window.pacs.retrieveFinished, timeout=180_000) as retrieved:
+        with qtbot.waitSignal(window.pacs.retrieveFinished, timeout=180_000):
             dialog.retrieve_button.click()
-    assert retrieved.args == [283]
+    assert events == [("arrived", CT_STUDY, CT_SERIES), ("finished", 283)]  # shown before the retrieve ends
     assert CT_SERIES in window.browser.series_uids()
     assert dialog.status.text() == "283 objects received"
 
@@ -47,12 +50,14 @@ def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, 
         assert window.pacs.status.text() == f"listening on WORKSTATION@127.0.0.1:{pacs_settings.listen_port}"
 
         files = [cirs_ct / f"{n}.dcm" for n in range(1, 6)]  # adjacent slices: a series the library can show
-        done = subprocess.run([require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION", "127.0.0.1",
-                               str(pacs_settings.listen_port), *map(str, files)], capture_output=True, text=True,
-                              env={**os.environ, "TCP_NODELAY": "1"}, timeout=60)
+        with qtbot.waitSignal(window.libraryListed, timeout=60_000):  # the listing the arrival starts
+            with qtbot.waitSignal(window.pacs.seriesArrived, timeout=60_000) as arrived:
+                done = subprocess.run([require_tool("storescu"), "-aet", "STORESCU", "-aec", "WORKSTATION",
+                                       "127.0.0.1", str(pacs_settings.listen_port), *map(str, files)],
+                                      capture_output=True, text=True, env={**os.environ, "TCP_NODELAY": "1"},
+                                      timeout=60)
         assert done.returncode == 0, done.stderr
-        with qtbot.waitSignal(window.libraryListed, timeout=60_000):
-            window.list_library()
+        assert arrived.args == [CT_STUDY, CT_SERIES]
         assert CT_SERIES in window.browser.series_uids()
 
         window.browser.select_series(CT_SERIES)

@@ -9,7 +9,6 @@ settings file the CLI reads.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,6 @@ from workstation.net.nodes import Node, Settings, load_settings, parse_node
 
 log = logging.getLogger(__name__)
 
-LIBRARY_REFRESH_S = 2.0
-"""While retrieving, the library browser is refreshed this often, so series appear as they arrive."""
-
-
 class PacsController(QObject):
     """Owns the dialog, the running jobs of this feature, and the listener."""
 
@@ -37,6 +32,7 @@ class PacsController(QObject):
     searchFinished = Signal(list)
     sendFinished = Signal(int)
     failed = Signal(str)  # one line
+    seriesArrived = Signal(str, str)  # study UID, series UID: its first objects are in the library (network threads)
 
     def __init__(self, window: Any) -> None:
         super().__init__(window)
@@ -44,10 +40,10 @@ class PacsController(QObject):
         self.dialog: PacsDialog | None = None
         self.listener: Listener | None = None
         self._handle = None
-        self._last_refresh = 0.0
         self.status = QLabel("listener stopped")
         window.statusBar().addPermanentWidget(self.status)
         self.listenerChanged.connect(self.status.setText)
+        self.seriesArrived.connect(lambda study, series: self.window.list_library())  # shown as it arrives
         menu = window.menuBar().addMenu("&PACS")
         menu.addAction("&Query / Retrieve...", self.show_dialog)
         self.send_menu = QMenu("&Send series to", menu)
@@ -120,17 +116,19 @@ class PacsController(QObject):
         if found_node is None:
             return
         settings, node = found_node
-        library = self.window.library
+        library, listener = self.window.library, self.listener  # a C-MOVE receives through a running listener
 
         def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
             received = 0
             for n, (study_uid, series_uid) in enumerate(wanted):
                 step = scaled_progress(progress, n / len(wanted), (n + 1) / len(wanted))
                 if node.is_web:
-                    received += web.retrieve(step, cancel, node, study_uid, series_uid, library=library)
+                    received += web.retrieve(step, cancel, node, study_uid, series_uid, library=library,
+                                             on_series=self.seriesArrived.emit)
                 else:
                     received += dimse.retrieve(step, cancel, node, study_uid, series_uid, method,
-                                               settings=settings, library=library)
+                                               settings=settings, library=library, listener=listener,
+                                               on_series=self.seriesArrived.emit)
             return received
 
         def done(received: int) -> None:
@@ -153,10 +151,6 @@ class PacsController(QObject):
     def _progress(self, fraction: float, message: str) -> None:
         if self.dialog is not None:
             self.dialog.set_progress(fraction, message)
-        now = time.monotonic()
-        if now - self._last_refresh > LIBRARY_REFRESH_S:  # what has arrived shows in the library already
-            self._last_refresh = now
-            self.window.list_library()
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -207,7 +201,8 @@ class PacsController(QObject):
             settings = self.settings()
             allowed = [*settings.allowed_callers, *(n.ae_title for n in settings.nodes if n.ae_title)]
             self.listener = Listener(self.window.library, settings.ae_title, settings.listen_port,
-                                     settings.listen_host, allowed, on_change=self.listenerChanged.emit).start()
+                                     settings.listen_host, allowed, on_change=self.listenerChanged.emit,
+                                     on_series=self.seriesArrived.emit).start()
         except NetworkError as exc:
             self.listener = None
             self.listen_action.setChecked(False)

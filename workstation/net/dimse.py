@@ -15,9 +15,11 @@ import socket
 import struct
 import time
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, _config, build_role, evt
@@ -38,6 +40,9 @@ from workstation.errors import Cancelled, DicomError, NetworkError
 from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 from workstation.net.nodes import Node, Settings, load_settings
 from workstation.net.store import Announced, DiskFull, Transfer, retrieving
+
+if TYPE_CHECKING:
+    from workstation.net.listener import Listener
 
 log = logging.getLogger(__name__)
 
@@ -297,10 +302,14 @@ def _text(element: object) -> str:
 
 def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_uid: str, series_uid: str = "",
              method: str = "get", keep_dir: Path | None = None, settings: Settings | None = None,
-             library: Library | None = None, timeout: float = DEFAULT_TIMEOUT) -> int:
+             library: Library | None = None, timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None,
+             on_series: Callable[[str, str], None] | None = None) -> int:
     """Job: retrieve a study (or one series) by C-GET or C-MOVE into the library; returns the objects received.
 
-    On any failure the series stay ``incomplete`` and one line says how many
+    A C-MOVE receives on our listening port: through ``listener`` when one
+    runs already (the GUI's), otherwise on a listener of its own for the
+    move. ``on_series(study UID, series UID)`` when a series has its first
+    rows in the library. On any failure the series stay ``incomplete`` and one line says how many
     objects of which study are missing; retrieving again completes it.
     """
     progress = progress or no_progress
@@ -310,11 +319,11 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     identifier.StudyInstanceUID = study_uid
     if series_uid:
         identifier.SeriesInstanceUID = series_uid
-    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts):
+    with retrieving(library, keep_dir, study_uid, series_uid, on_series=on_series) as (transfer, counts):
         if method == "get":
             _get(progress, cancel, node, identifier, transfer, counts, settings.ae_title, timeout)
         elif method == "move":
-            _move(progress, cancel, node, identifier, transfer, counts, settings, timeout)
+            _move(progress, cancel, node, identifier, transfer, counts, settings, timeout, listener)
         else:
             raise NetworkError(f"unknown retrieve method {method!r} (get or move)")
     progress(1.0, f"{transfer.received} objects received")
@@ -397,13 +406,9 @@ def _final(node: Node, counts: Announced, transfer: Transfer, failures: list[Bas
 
 
 def _move(progress: Progress, cancel: CancelFlag | None, node: Node, identifier: Dataset, transfer: Transfer,
-          counts: Announced, settings: Settings, timeout: float) -> None:
-    """C-MOVE to our own AE title: the objects come back on associations to a listener started for the move."""
-    from workstation.net.listener import Listener
-
-    allowed = [node.ae_title, *settings.allowed_callers]
-    with Listener(transfer.library, settings.ae_title, settings.listen_port, settings.listen_host, allowed,
-                  transfer=transfer):
+          counts: Announced, settings: Settings, timeout: float, listener: Listener | None) -> None:
+    """C-MOVE to our own AE title: the objects come back on associations to our listening port."""
+    with _receiving_for_move(node, transfer, settings, listener):
         ae = make_ae(settings.ae_title, timeout)
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
         assoc = associate(ae, node)
@@ -415,6 +420,32 @@ def _move(progress: Progress, cancel: CancelFlag | None, node: Node, identifier:
             if assoc.is_established:
                 assoc.release()
     _final(node, counts, transfer, [])
+
+
+@contextmanager
+def _receiving_for_move(node: Node, transfer: Transfer, settings: Settings,
+                        listener: Listener | None) -> Iterator[None]:
+    """Our port ready for the objects of a C-MOVE, landing in ``transfer``: the running listener routes
+    them, or a listener starts for the move; a port another program holds is one line."""
+    from workstation.net.listener import Listener
+
+    if listener is not None:
+        with listener.routed(node.ae_title, transfer):
+            yield
+        return
+    own = Listener(transfer.library, settings.ae_title, settings.listen_port, settings.listen_host,
+                   [node.ae_title, *settings.allowed_callers], transfer=transfer)
+    try:
+        own.start()
+    except NetworkError as exc:
+        why = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else str(exc)
+        raise NetworkError(f"a C-MOVE sends to our port {settings.listen_port}, and we cannot listen there "
+                           f"({why}): stop the program holding it (another `workstation pacs listen`?), or "
+                           f"retrieve with C-GET (--method get)") from exc
+    try:
+        yield
+    finally:
+        own.stop()
 
 
 def send(progress: Progress, cancel: CancelFlag | None, node: Node, files: list[Path], ae_title: str,
