@@ -71,3 +71,54 @@ def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, 
         assert window.pacs.status.text() == "listener stopped"
     finally:
         empty.stop()
+
+
+def _fill(dialog, row: dict) -> int:  # noqa: ANN001 - the nodes editor
+    from widgets.pacs_nodes_dialog import COLUMNS
+
+    number = dialog.add_row({})
+    for column, key in enumerate(COLUMNS):
+        if key in row:
+            dialog.table.item(number, column).setText(str(row[key]))
+    return number
+
+
+def test_nodes_editor_echoes_and_saves(qtbot, window, pacs_settings: Settings, orthanc: Orthanc) -> None:  # noqa: F811
+    """Add, echo (DIMSE, DICOMweb, a wrong port), remove and save nodes; the settings file, read as plain JSON,
+    holds what was saved; a row without a port is refused and saves nothing."""
+    import json
+
+    from tests.net.orthanc import free_port
+    from workstation.net.nodes import settings_path
+
+    dialog = window.pacs.edit_nodes()
+    assert [dialog.row(n)["name"] for n in range(dialog.table.rowCount())] == ["orthanc", "orthanc-web"]
+
+    for row, expected in ((1, "orthanc-web: answered in"), (0, "orthanc: answered in")):
+        dialog.table.selectRow(row)
+        with qtbot.waitSignal(window.pacs.echoFinished, timeout=60_000) as echoed:
+            dialog.echo_button.click()
+        assert echoed.args[0].startswith(expected), echoed.args[0]
+
+    _fill(dialog, {"name": "nowhere", "ae_title": "ORTHANC", "host": "127.0.0.1", "port": free_port()})
+    with qtbot.waitSignal(window.pacs.echoFinished, timeout=60_000) as echoed:
+        dialog.echo_button.click()
+    assert echoed.args[0].startswith("nowhere:") and "connection refused" in echoed.args[0]
+    assert dialog.status.text() == echoed.args[0]
+
+    before = settings_path().read_text()
+    broken = _fill(dialog, {"name": "broken", "ae_title": "X", "host": "127.0.0.1"})
+    dialog.save_button.click()
+    assert "broken" in dialog.status.text() and "port" in dialog.status.text()
+    assert settings_path().read_text() == before
+    dialog.table.selectRow(broken)
+    dialog.remove_button.click()
+
+    dialog.table.selectRow(1)  # orthanc-web
+    dialog.remove_button.click()
+    with qtbot.waitSignal(window.pacs.nodesSaved, timeout=10_000):
+        dialog.save_button.click()
+    saved = json.loads(settings_path().read_text())
+    assert [(n["name"], n["ae_title"], n["port"]) for n in saved["nodes"]] == [
+        ("orthanc", "ORTHANC", orthanc.dicom_port), ("nowhere", "ORTHANC", int(dialog.row(1)["port"]))]
+    assert saved["listen_port"] == pacs_settings.listen_port

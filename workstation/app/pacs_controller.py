@@ -16,11 +16,12 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QLabel, QMenu
 
 from widgets.pacs_dialog import PacsDialog
+from widgets.pacs_nodes_dialog import PacsNodesDialog
 from workstation.errors import Cancelled, NetworkError
 from workstation.jobs import Job, scaled_progress
 from workstation.net import dimse, web
 from workstation.net.listener import Listener
-from workstation.net.nodes import Node, Settings, load_settings, parse_node
+from workstation.net.nodes import Node, Settings, load_settings, node_from_fields, parse_node, save_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,15 @@ class PacsController(QObject):
     searchFinished = Signal(list)
     sendFinished = Signal(int)
     failed = Signal(str)  # one line
+    echoFinished = Signal(str)  # the nodes editor's echo: its one line, success or failure
+    nodesSaved = Signal()
     seriesArrived = Signal(str, str)  # study UID, series UID: its first objects are in the library (network threads)
 
     def __init__(self, window: Any) -> None:
         super().__init__(window)
         self.window = window
         self.dialog: PacsDialog | None = None
+        self.nodes_dialog: PacsNodesDialog | None = None
         self.listener: Listener | None = None
         self._handle = None
         self.status = QLabel("listener stopped")
@@ -46,6 +50,7 @@ class PacsController(QObject):
         self.seriesArrived.connect(lambda study, series: self.window.list_library())  # shown as it arrives
         menu = window.menuBar().addMenu("&PACS")
         menu.addAction("&Query / Retrieve...", self.show_dialog)
+        menu.addAction("PACS &nodes...", self.edit_nodes)
         self.send_menu = QMenu("&Send series to", menu)
         self.send_menu.aboutToShow.connect(self._fill_send_menu)
         menu.addMenu(self.send_menu)
@@ -76,6 +81,64 @@ class PacsController(QObject):
             self.dialog.set_busy(False)
             self.dialog.set_progress(0.0, line)
         self.failed.emit(line)
+
+    # -- nodes editor ------------------------------------------------------------------
+    def edit_nodes(self) -> PacsNodesDialog | None:
+        """Show the nodes editor filled from the settings file."""
+        try:
+            settings = self.settings()
+        except NetworkError as exc:
+            self._report(exc, "PACS settings")
+            return None
+        if self.nodes_dialog is None:
+            self.nodes_dialog = PacsNodesDialog(self.window)
+            self.nodes_dialog.saveRequested.connect(self.save_nodes)
+            self.nodes_dialog.echoRequested.connect(self.echo_node)
+        self.nodes_dialog.set_settings(settings.ae_title, settings.listen_port, settings.allowed_callers,
+                                       [vars(node) for node in settings.nodes])
+        self.nodes_dialog.set_status("")
+        self.nodes_dialog.show()
+        self.nodes_dialog.raise_()
+        return self.nodes_dialog
+
+    def save_nodes(self, edited: dict) -> None:
+        """Check and save the editor's settings (one line in the editor if something is wrong)."""
+        try:
+            settings = self.settings()
+            nodes = [node_from_fields(row) for row in edited["nodes"]]
+            names = [node.name for node in nodes]
+            if len(set(names)) < len(names):
+                raise NetworkError("two nodes have the same name")
+            settings.ae_title, settings.listen_port = edited["ae_title"], int(edited["listen_port"])
+            settings.allowed_callers, settings.nodes = list(edited["allowed_callers"]), nodes
+            save_settings(settings)
+        except NetworkError as exc:
+            self.nodes_dialog.set_status(str(exc))
+            return
+        self.nodes_dialog.set_status(f"saved {len(nodes)} nodes (a running listener uses them once restarted)")
+        if self.dialog is not None:
+            self.dialog.set_nodes(names)
+        self.nodesSaved.emit()
+
+    def echo_node(self, fields: dict) -> None:
+        """C-ECHO (or a DICOMweb search that matches nothing) to the node as edited, saved or not."""
+        try:
+            node, ae_title = node_from_fields(fields), self.nodes_dialog.ae_title.text().strip()
+        except NetworkError as exc:
+            self._echoed(str(exc))
+            return
+
+        def run(progress, cancel):  # noqa: ANN001, ANN202 - the job contract
+            return web.echo(node) if node.is_web else dimse.echo(node, ae_title)
+
+        self.window.runner.submit(Job(run), "pacs-echo",
+                                  on_result=lambda s: self._echoed(f"{node.name}: answered in {s * 1000:.0f} ms"),
+                                  on_error=lambda error: self._echoed(f"{node.name}: {error}"))
+
+    def _echoed(self, line: str) -> None:
+        if self.nodes_dialog is not None:
+            self.nodes_dialog.set_status(line)
+        self.echoFinished.emit(line)
 
     # -- query / retrieve --------------------------------------------------------------
     def show_dialog(self) -> PacsDialog:

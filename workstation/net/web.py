@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +82,14 @@ def _errors(node: Node) -> Iterator[None]:
         raise NetworkError(f"{node}: HTTP {code}{hint}") from exc
     except requests.exceptions.RequestException as exc:
         raise NetworkError(f"{node}: {type(exc).__name__}") from exc
+
+
+def echo(node: Node, timeout: float = 30.0) -> float:
+    """DICOMweb has no echo: a QIDO-RS search that matches nothing proves the service answers (with our
+    credentials and TLS settings); returns the round trip in seconds."""
+    started = time.monotonic()
+    find(node, Query(level="study", study_uid="0.0"), timeout)
+    return time.monotonic() - started
 
 
 def find(node: Node, query: Query, timeout: float = 30.0) -> list[dict[str, str]]:
