@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.app.conftest import window  # noqa: F401 - the real main window fixture
@@ -38,12 +39,13 @@ def test_query_retrieve_dialog_fills_the_library(qtbot, window, pacs_settings: S
 
 
 def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, tmp_path: Path,  # noqa: F811
-                                        cirs_ct: Path) -> None:
+                                        cirs_ct: Path, seg_samples: Path) -> None:
     empty = Orthanc(tmp_path / "orthanc").start()
     try:
         save_settings(Settings(listen_port=pacs_settings.listen_port, allowed_callers=["STORESCU"],
                                nodes=[*pacs_settings.nodes, Node("empty", ae_title="ORTHANC", host="127.0.0.1",
-                                                                 port=empty.dicom_port)]))
+                                                                 port=empty.dicom_port),
+                                      Node("empty-web", url=empty.url)]))
         with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000,
                               check_params_cb=lambda s: s.startswith("listening")):
             window.pacs.listen_action.setChecked(True)
@@ -65,6 +67,14 @@ def test_send_series_and_listener_state(qtbot, window, pacs_settings: Settings, 
             window.pacs.send_current("empty")
         assert sent.args == [5]
         assert empty.get("/statistics")["CountInstances"] == 5
+
+        seg = seg_samples / "dcmqi" / "sparse-labelmap-noppv.dcm"  # an exported object, sent by STOW-RS
+        with qtbot.waitSignal(window.pacs.sendFinished, timeout=60_000) as sent:
+            window.pacs.send_files("empty-web", [seg])
+        assert sent.args == [1]
+        stored = [empty.get(f"/instances/{i}/simplified-tags") for i in empty.get("/instances")]
+        assert str(pydicom.dcmread(seg, stop_before_pixels=True).SOPInstanceUID) in {
+            t["SOPInstanceUID"] for t in stored if t["Modality"] == "SEG"}
 
         with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000):
             window.pacs.listen_action.setChecked(False)

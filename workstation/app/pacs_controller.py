@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import QLabel, QMenu
+from PySide6.QtWidgets import QFileDialog, QLabel, QMenu
 
 from widgets.pacs_dialog import PacsDialog
 from widgets.pacs_nodes_dialog import PacsNodesDialog
@@ -54,6 +54,9 @@ class PacsController(QObject):
         self.send_menu = QMenu("&Send series to", menu)
         self.send_menu.aboutToShow.connect(self._fill_send_menu)
         menu.addMenu(self.send_menu)
+        self.send_files_menu = QMenu("Send DICOM &files to", menu)  # exports: SR, SEG, registered series
+        self.send_files_menu.aboutToShow.connect(self._fill_send_files_menu)
+        menu.addMenu(self.send_files_menu)
         self.listen_action = menu.addAction("&Listen for incoming studies")
         self.listen_action.setCheckable(True)
         self.listen_action.toggled.connect(self.set_listening)
@@ -221,16 +224,28 @@ class PacsController(QObject):
 
     # -- send --------------------------------------------------------------------------
     def _fill_send_menu(self) -> None:
-        self.send_menu.clear()
+        self._fill_nodes_menu(self.send_menu, self.send_current)
+
+    def _fill_send_files_menu(self) -> None:
+        self._fill_nodes_menu(self.send_files_menu, self._ask_send_files)
+
+    def _fill_nodes_menu(self, menu: QMenu, chosen) -> None:  # noqa: ANN001 - called with the node's name
+        menu.clear()
         try:
             nodes = self.settings().nodes
         except NetworkError as exc:
             self._report(exc, "PACS settings")
             return
         for node in nodes:
-            self.send_menu.addAction(node.name, lambda name=node.name: self.send_current(name))
+            menu.addAction(node.name, lambda name=node.name: chosen(name))
         if not nodes:
-            self.send_menu.addAction("(no nodes in the PACS settings)").setEnabled(False)
+            menu.addAction("(no nodes in the PACS settings)").setEnabled(False)
+
+    def _ask_send_files(self, node_text: str) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self.window, f"Send DICOM files to {node_text}", "",
+                                                "DICOM (*.dcm *.DCM);;All files (*)")
+        if files:
+            self.send_files(node_text, [Path(f) for f in files])
 
     def send_current(self, node_text: str) -> None:
         """Send the series selected in the library browser (its files as they are) to a node."""
@@ -238,12 +253,14 @@ class PacsController(QObject):
         if not key or key not in self.window.catalog:
             self._report(NetworkError("select a series in the library to send"), "Send")
             return
-        files = list(self.window.catalog[key].files)
+        self.send_files(node_text, [Path(f) for f in self.window.catalog[key].files])
+
+    def send_files(self, node_text: str, paths: list[Path]) -> None:
+        """Send DICOM files as they are (a series, or what an export wrote: SR, SEG, a registered series)."""
         found_node = self._node(node_text, "Send")
         if found_node is None:
             return
         settings, node = found_node
-        paths = [Path(f) for f in files]
         job = Job(web.send, node, paths) if node.is_web else Job(dimse.send, node, paths, settings.ae_title)
 
         def sent(count: int) -> None:
