@@ -132,3 +132,21 @@ def test_nodes_editor_echoes_and_saves(qtbot, window, pacs_settings: Settings, o
     assert [(n["name"], n["ae_title"], n["port"]) for n in saved["nodes"]] == [
         ("orthanc", "ORTHANC", orthanc.dicom_port), ("nowhere", "ORTHANC", int(dialog.row(1)["port"]))]
     assert saved["listen_port"] == pacs_settings.listen_port
+
+
+def test_move_while_the_window_listens(qtbot, window, pacs_settings: Settings, cirs_mr: Path) -> None:  # noqa: F811
+    """With the window's listener on the port Orthanc knows for us, a C-MOVE retrieve receives through it."""
+    from tests.net.conftest import MR_SERIES
+
+    save_settings(Settings(listen_port=pacs_settings.listen_port, allowed_callers=["STORESCU"],
+                           nodes=pacs_settings.nodes))
+    with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000,
+                          check_params_cb=lambda s: s.startswith("listening")):
+        window.pacs.listen_action.setChecked(True)
+    study = str(pydicom.dcmread(next(cirs_mr.iterdir()), stop_before_pixels=True).StudyInstanceUID)
+    with qtbot.waitSignal(window.pacs.retrieveFinished, timeout=180_000) as retrieved:
+        window.pacs.retrieve("orthanc", [(study, MR_SERIES)], "move")
+    assert retrieved.args == [352]
+    assert window.pacs.listener is not None and window.pacs.listener.state.startswith("listening on")
+    with qtbot.waitSignal(window.pacs.listenerChanged, timeout=10_000):
+        window.pacs.listen_action.setChecked(False)
