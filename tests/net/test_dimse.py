@@ -115,3 +115,90 @@ def test_send_series_and_other_transfer_syntaxes(tmp_path: Path, dcm_qa_ts: Path
         assert set(stored) == sources
     finally:
         server.stop()
+
+
+def test_only_our_associations_read_a_pdu_at_a_time(orthanc: Orthanc) -> None:
+    """Our one-read-a-PDU socket is set on our associations' sockets, not on pynetdicom's class: another
+    pynetdicom user in the process keeps pynetdicom's own reads."""
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import Verification
+    from pynetdicom.transport import AssociationSocket
+
+    from workstation.net import dimse
+    from workstation.net.nodes import parse_node
+
+    assert AssociationSocket.recv.__module__ == "pynetdicom.transport"
+    seen: dict[str, object] = {}
+
+    def record(who: str):  # noqa: ANN202 - an EVT_CONN_OPEN handler
+        return evt.EVT_CONN_OPEN, lambda event: seen.__setitem__(who, event.assoc.dul.socket.recv)
+
+    ours = dimse.make_ae("WORKSTATION")
+    ours.add_requested_context(Verification)
+    assoc = dimse.associate(ours, parse_node(orthanc.node), [record("ours")])
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    other = AE(ae_title="OTHERUSER")
+    other.add_requested_context(Verification)
+    assoc = other.associate("127.0.0.1", orthanc.dicom_port, ae_title="ORTHANC", evt_handlers=[record("other")])
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+    assert seen["ours"].__func__ is dimse._recv
+    assert seen["other"].__func__ is AssociationSocket.recv
+
+
+def _orthanc_echoes_us(orthanc: Orthanc) -> bool:
+    """Orthanc's own C-ECHO to its modality WORKSTATION (our listener's port): an independent caller."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{orthanc.http_port}/modalities/workstation/echo",
+                                     data=b"{}", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return True
+    except urllib.error.HTTPError:
+        return False
+
+
+def test_move_through_the_listener_already_on_our_port(pacs_settings: Settings, orthanc: Orthanc,
+                                                       cirs_mr: Path) -> None:
+    """The GUI listens on the port Orthanc knows for us: a C-MOVE retrieve receives through that listener,
+    into its own transfer, and the listener's allow-list is as before once the move ends."""
+    from workstation.dicom.library import Library
+    from workstation.net import dimse
+    from workstation.net.listener import Listener
+    from workstation.net.nodes import parse_node
+
+    study = str(pydicom.dcmread(next(cirs_mr.iterdir()), stop_before_pixels=True).StudyInstanceUID)
+    with Library() as library, Listener(library, "WORKSTATION", pacs_settings.listen_port,
+                                        allowed=["STORESCU"]) as listener:
+        assert not _orthanc_echoes_us(orthanc)  # ORTHANC is not on the listener's list
+        received = dimse.retrieve(None, None, parse_node("orthanc", pacs_settings), study, MR_SERIES, "move",
+                                  settings=pacs_settings, library=library, listener=listener)
+        assert received == 352
+        (patient,) = library.tree()
+        assert [(s.series_uid, s.instances, s.state) for s in patient.studies[0].series] == [
+            (MR_SERIES, 352, "complete")]
+        assert listener.state.startswith("listening on")
+        assert not _orthanc_echoes_us(orthanc)  # the move's permission ended with it
+        assert {sop for _, sop, _ in library.instances(study)} == set(source_uids(cirs_mr))
+
+
+def test_move_while_another_program_holds_our_port(pacs_settings: Settings, cirs_mr: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    study = str(pydicom.dcmread(next(cirs_mr.iterdir()), stop_before_pixels=True).StudyInstanceUID)
+    with socket.socket() as other:  # a listening socket holds the port even against SO_REUSEADDR
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port's earlier connections linger
+        other.bind(("127.0.0.1", pacs_settings.listen_port))
+        other.listen(1)
+        assert main(["pacs", "retrieve", "orthanc", "--study-uid", study, "--series-uid", MR_SERIES,
+                     "--method", "move"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert f"our port {pacs_settings.listen_port}" in err and "--method get" in err

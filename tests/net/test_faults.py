@@ -54,18 +54,19 @@ def test_timeout_when_the_peer_never_answers(capsys: pytest.CaptureFixture[str])
     assert "timeout" in _one_line_error(capsys)
 
 
-@pytest.mark.parametrize("protocol", ["dimse", "wado"])
+@pytest.mark.parametrize("protocol", ["get", "move", "wado"])
 def test_server_killed_mid_retrieve_then_completed(orthanc: Orthanc, tmp_path: Path, cirs_ct: Path,
-                                                   protocol: str) -> None:
+                                                   move_port: int, protocol: str) -> None:
     """SIGKILL after 50 objects: one line naming what is missing, the study incomplete, a row for each file
     landed (WADO-RS indexes in batches); a second retrieve completes it with each object once."""
     server = orthanc.clone(tmp_path / "clone").start()
     try:
-        settings = Settings()
+        settings = Settings(listen_port=move_port)  # the clone knows our AE title at this port
 
         def fetch(progress: object) -> int:
-            if protocol == "dimse":
-                return dimse.retrieve(progress, None, parse_node(server.node), CT_STUDY, settings=settings)
+            if protocol != "wado":
+                return dimse.retrieve(progress, None, parse_node(server.node), CT_STUDY, method=protocol,
+                                      settings=settings)
             return web.retrieve(progress, None, parse_node(server.url), CT_STUDY)
 
         def kill_after_50(fraction: float, message: str) -> None:

@@ -86,8 +86,8 @@ def run_echo(args: argparse.Namespace) -> int:
 
     settings, node = _context(args)
     if node.is_web:
-        web.find(node, dimse.Query(level="study", study_uid="0.0"), args.timeout)
-        print(f"{node}: DICOMweb service answered")
+        elapsed = web.echo(node, args.timeout)
+        print(f"{node}: DICOMweb service answered in {elapsed * 1000:.0f} ms")
     else:
         elapsed = dimse.echo(node, settings.ae_title, args.timeout)
         print(f"{node}: C-ECHO succeeded in {elapsed * 1000:.0f} ms")

@@ -14,9 +14,12 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION, _config, build_role, evt
@@ -38,12 +41,18 @@ from workstation.jobs import CancelFlag, Progress, check_cancel, no_progress
 from workstation.net.nodes import Node, Settings, load_settings
 from workstation.net.store import Announced, DiskFull, Transfer, retrieving
 
+if TYPE_CHECKING:
+    from workstation.net.listener import Listener
+
 log = logging.getLogger(__name__)
 
+# Process-wide, and meant to be: no pynetdicom user in our process may log patient identifiers.
 _config.LOG_REQUEST_IDENTIFIERS = False  # identifiers carry patient names and IDs: never in our logs
 _config.LOG_RESPONSE_IDENTIFIERS = False
-_config.STORE_SEND_CHUNKED_DATASET = True  # send files as they are, a piece at a time: memory stays flat
 logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # its INFO lines name patients in some services
+# Process-wide too, and harmless to other users: a C-STORE of a file path sends the same bytes, read a
+# piece at a time instead of the whole file at once (memory stays flat).
+_config.STORE_SEND_CHUNKED_DATASET = True
 
 DEFAULT_TIMEOUT = 30.0
 MAX_CONTEXTS = 128
@@ -119,23 +128,35 @@ class Query:
         return {k: v for k, v in pairs.items() if v}
 
 
-def _nodelay(event: evt.Event) -> None:
-    """Disable Nagle's algorithm on each association's socket (see the module's docstring)."""
-    sock = event.assoc.dul.socket.socket
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def _tune_socket(event: evt.Event) -> None:
+    """Our associations' sockets, as each opens (before its first read): Nagle's algorithm off (see the
+    module's docstring) and one ``recv`` a PDU (see ``_recv``).
+
+    Only the sockets of associations we make or accept are changed, on the
+    instance: another pynetdicom user in the process keeps pynetdicom's own
+    ``AssociationSocket.recv`` (tests/net/test_dimse.py checks both).
+    """
+    wrapper = event.assoc.dul.socket
+    sock = wrapper.socket
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if type(sock) is socket.socket:  # not TLS: an SSLSocket refuses recv flags
+        wrapper.recv = types.MethodType(_recv, wrapper)
 
 
-NODELAY_HANDLER = (evt.EVT_CONN_OPEN, _nodelay)
+SOCKET_HANDLER = (evt.EVT_CONN_OPEN, _tune_socket)
+"""Our associations' EVT_CONN_OPEN handler: pynetdicom fires it, requesting or accepting, before the
+association's first read."""
 
 
 def _recv(self: AssociationSocket, nr_bytes: int) -> bytearray:
     """``nr_bytes`` from the socket in one call that waits for them all (fewer if the peer closes).
 
-    Replaces pynetdicom's loop of 4 kB reads: a 500 kB object took 128 reads,
-    each a wake-up of the network thread and a turn at the GIL; on a busy
-    machine those turns were the larger part of a C-GET's or the listener's
-    time (tests/bench/bench_pacs.py).
+    Replaces, for our associations, pynetdicom's loop of 4 kB reads: a
+    500 kB object took 128 reads, each a wake-up of the network thread and a
+    turn at the GIL; on a busy machine those turns were the larger part of a
+    C-GET's or the listener's time (tests/bench/bench_pacs.py).
     """
     buffer = bytearray(nr_bytes)
     view = memoryview(buffer)
@@ -148,9 +169,6 @@ def _recv(self: AssociationSocket, nr_bytes: int) -> bytearray:
             break
         got += n
     return buffer
-
-
-AssociationSocket.recv = _recv
 
 
 def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
@@ -196,7 +214,7 @@ def associate(ae: AE, node: Node, handlers: Iterable[tuple] = (), roles: list | 
         raise NetworkError(f"{node} is a DICOMweb service, not a DIMSE node")
     started = time.monotonic()
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=roles, max_pdu=MAX_PDU,
-                         evt_handlers=[NODELAY_HANDLER, *handlers])
+                         evt_handlers=[SOCKET_HANDLER, *handlers])
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -284,10 +302,14 @@ def _text(element: object) -> str:
 
 def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_uid: str, series_uid: str = "",
              method: str = "get", keep_dir: Path | None = None, settings: Settings | None = None,
-             library: Library | None = None, timeout: float = DEFAULT_TIMEOUT) -> int:
+             library: Library | None = None, timeout: float = DEFAULT_TIMEOUT, listener: Listener | None = None,
+             on_series: Callable[[str, str], None] | None = None) -> int:
     """Job: retrieve a study (or one series) by C-GET or C-MOVE into the library; returns the objects received.
 
-    On any failure the series stay ``incomplete`` and one line says how many
+    A C-MOVE receives on our listening port: through ``listener`` when one
+    runs already (the GUI's), otherwise on a listener of its own for the
+    move. ``on_series(study UID, series UID)`` when a series has its first
+    rows in the library. On any failure the series stay ``incomplete`` and one line says how many
     objects of which study are missing; retrieving again completes it.
     """
     progress = progress or no_progress
@@ -297,11 +319,11 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
     identifier.StudyInstanceUID = study_uid
     if series_uid:
         identifier.SeriesInstanceUID = series_uid
-    with retrieving(library, keep_dir, study_uid, series_uid) as (transfer, counts):
+    with retrieving(library, keep_dir, study_uid, series_uid, on_series=on_series) as (transfer, counts):
         if method == "get":
             _get(progress, cancel, node, identifier, transfer, counts, settings.ae_title, timeout)
         elif method == "move":
-            _move(progress, cancel, node, identifier, transfer, counts, settings, timeout)
+            _move(progress, cancel, node, identifier, transfer, counts, settings, timeout, listener)
         else:
             raise NetworkError(f"unknown retrieve method {method!r} (get or move)")
     progress(1.0, f"{transfer.received} objects received")
@@ -384,13 +406,9 @@ def _final(node: Node, counts: Announced, transfer: Transfer, failures: list[Bas
 
 
 def _move(progress: Progress, cancel: CancelFlag | None, node: Node, identifier: Dataset, transfer: Transfer,
-          counts: Announced, settings: Settings, timeout: float) -> None:
-    """C-MOVE to our own AE title: the objects come back on associations to a listener started for the move."""
-    from workstation.net.listener import Listener
-
-    allowed = [node.ae_title, *settings.allowed_callers]
-    with Listener(transfer.library, settings.ae_title, settings.listen_port, settings.listen_host, allowed,
-                  transfer=transfer):
+          counts: Announced, settings: Settings, timeout: float, listener: Listener | None) -> None:
+    """C-MOVE to our own AE title: the objects come back on associations to our listening port."""
+    with _receiving_for_move(node, transfer, settings, listener):
         ae = make_ae(settings.ae_title, timeout)
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
         assoc = associate(ae, node)
@@ -402,6 +420,32 @@ def _move(progress: Progress, cancel: CancelFlag | None, node: Node, identifier:
             if assoc.is_established:
                 assoc.release()
     _final(node, counts, transfer, [])
+
+
+@contextmanager
+def _receiving_for_move(node: Node, transfer: Transfer, settings: Settings,
+                        listener: Listener | None) -> Iterator[None]:
+    """Our port ready for the objects of a C-MOVE, landing in ``transfer``: the running listener routes
+    them, or a listener starts for the move; a port another program holds is one line."""
+    from workstation.net.listener import Listener
+
+    if listener is not None:
+        with listener.routed(node.ae_title, transfer):
+            yield
+        return
+    own = Listener(transfer.library, settings.ae_title, settings.listen_port, settings.listen_host,
+                   [node.ae_title, *settings.allowed_callers], transfer=transfer)
+    try:
+        own.start()
+    except NetworkError as exc:
+        why = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else str(exc)
+        raise NetworkError(f"a C-MOVE sends to our port {settings.listen_port}, and we cannot listen there "
+                           f"({why}): stop the program holding it (another `workstation pacs listen`?), or "
+                           f"retrieve with C-GET (--method get)") from exc
+    try:
+        yield
+    finally:
+        own.stop()
 
 
 def send(progress: Progress, cancel: CancelFlag | None, node: Node, files: list[Path], ae_title: str,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -30,7 +31,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from workstation.dicom.library import Library
 from workstation.errors import DicomError, NetworkError
 from workstation.net import serve
-from workstation.net.dimse import NODELAY_HANDLER, make_ae, received_file
+from workstation.net.dimse import SOCKET_HANDLER, make_ae, received_file
 from workstation.net.nodes import check_ae_title
 from workstation.net.store import DiskFull, Transfer
 
@@ -42,12 +43,14 @@ class Listener:
 
     ``transfer``: one shared transfer for every association (a C-MOVE
     retrieve owns it and ends it); otherwise each association gets its own.
-    ``on_change`` is called (from network threads) whenever ``state`` changes.
+    ``on_change`` is called (from network threads) whenever ``state`` changes; ``on_series`` (study UID,
+    series UID) when a series received by the listener has its first rows in the library.
     """
 
     def __init__(self, library: Library, ae_title: str, port: int, host: str = "127.0.0.1",
                  allowed: list[str] | tuple[str, ...] = (), transfer: Transfer | None = None,
-                 received_root: Path | None = None, on_change: Callable[[str], None] | None = None) -> None:
+                 received_root: Path | None = None, on_change: Callable[[str], None] | None = None,
+                 on_series: Callable[[str, str], None] | None = None) -> None:
         self.library = library
         self.ae_title = check_ae_title(ae_title)
         self.port = port
@@ -56,8 +59,12 @@ class Listener:
         self.shared = transfer
         self.received_root = received_root
         self.on_change = on_change
+        self.on_series = on_series
         self.received = 0
         self._transfers: dict[int, Transfer] = {}
+        self._own: set[int] = set()
+        """Associations whose transfer the listener made, and so ends."""
+        self._routes: dict[str, Transfer] = {}
         self._released: set[int] = set()
         self._lock = threading.Lock()
         self._server: ThreadedAssociationServer | None = None
@@ -85,7 +92,7 @@ class Listener:
             ae.add_supported_context(model)
         for cx in AllStoragePresentationContexts:  # both roles: a C-GET caller asks us to send back as storage SCU
             ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
-        handlers = [NODELAY_HANDLER, (evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_STORE, self._on_store),
+        handlers = [SOCKET_HANDLER, (evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_STORE, self._on_store),
                     (evt.EVT_C_FIND, self._on_find), (evt.EVT_C_GET, self._on_get),
                     (evt.EVT_RELEASED, self._on_released), (evt.EVT_CONN_CLOSE, self._on_close)]
         try:
@@ -113,6 +120,25 @@ class Listener:
         self._server = None
         self._changed()
 
+    @contextmanager
+    def routed(self, caller: str, transfer: Transfer) -> Iterator[None]:
+        """While this runs, what ``caller`` sends lands in ``transfer``, which its owner ends: a C-MOVE
+        retrieve made while this listener holds our port (the PACS sends to the port it knows for our AE
+        title, so a second listener could not take it), allowed even if ``caller`` is not on the list."""
+        if self._server is None:
+            raise NetworkError("the listener is stopped")
+        caller = check_ae_title(caller).strip()
+        ae = self._server.ae
+        with self._lock:
+            self._routes[caller] = transfer
+            ae.require_calling_aet = sorted({*self.allowed, caller})
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._routes.pop(caller, None)
+                ae.require_calling_aet = sorted({*self.allowed, *self._routes})
+
     def __enter__(self) -> Listener:
         return self.start()
 
@@ -127,7 +153,10 @@ class Listener:
         with self._lock:
             transfer = self._transfers.get(id(assoc))
             if transfer is None:
-                transfer = self.shared or Transfer(self.library, root=self.received_root)
+                transfer = self._routes.get(assoc.requestor.ae_title.strip()) or self.shared
+                if transfer is None:
+                    transfer = Transfer(self.library, root=self.received_root, on_series=self.on_series)
+                    self._own.add(id(assoc))
                 self._transfers[id(assoc)] = transfer
                 started = True
             else:
@@ -160,9 +189,11 @@ class Listener:
         with self._lock:
             transfer = self._transfers.pop(key, None)
             released = key in self._released
+            own = key in self._own
             self._released.discard(key)
+            self._own.discard(key)
         if transfer is not None:
-            if transfer is not self.shared:
+            if own:
                 transfer.finish(released)
                 log.info("association from %s ended (%s): %d objects", event.assoc.requestor.ae_title,
                          "released" if released else "aborted", transfer.received)

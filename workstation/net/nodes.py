@@ -112,6 +112,25 @@ def parse_node(text: str, settings: Settings | None = None) -> Node:
     return node
 
 
+def node_from_fields(fields: dict) -> Node:
+    """A node from the text fields of an editor (the GUI's table): a name, and either a URL or an AE title,
+    host and port; one line saying what is wrong otherwise."""
+    name = str(fields.get("name", "")).strip()
+    if not name:
+        raise NetworkError("a node needs a name")
+    auth, verify = str(fields.get("auth", "")).strip(), bool(fields.get("verify_tls", True))
+    url = str(fields.get("url", "")).strip()
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise NetworkError(f"node {name}: the DICOMweb URL must start with http:// or https://")
+        return Node(name, url=url.rstrip("/"), auth=auth, verify_tls=verify)
+    host, port = str(fields.get("host", "")).strip(), str(fields.get("port", "")).strip()
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise NetworkError(f"node {name}: give an AE title, a host and a port (1-65535), or a DICOMweb URL")
+    return Node(name, ae_title=check_ae_title(str(fields.get("ae_title", "")).strip()), host=host,
+                port=int(port), auth=auth, verify_tls=verify)
+
+
 def secret(variable: str) -> str:
     value = os.environ.get(variable)
     if value is None:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,7 +52,7 @@ class Transfer:
     """
 
     def __init__(self, library: Library, root: Path | None = None, keep_dir: Path | None = None,
-                 batch: int = 1) -> None:
+                 batch: int = 1, on_series: Callable[[str, str], None] | None = None) -> None:
         self.library = library
         self.root = root or paths.received_dir()
         self.keep_dir = keep_dir
@@ -62,6 +62,10 @@ class Transfer:
         object costs more than writing the object."""
         self.series: dict[str, str] = {}
         """series UID -> study UID of everything that arrived."""
+        self.on_series = on_series
+        """Called with (study UID, series UID), from the thread that indexed it, when a series has its first
+        rows in the library: a GUI shows each series as it arrives, without polling."""
+        self._shown: set[str] = set()
         self.received = 0
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
@@ -120,6 +124,11 @@ class Transfer:
                 self._indexed_at = time.monotonic()
             if pending:
                 self.library.add_instances(pending)
+                new = {h.series_uid: h.study_uid for h in pending if h.series_uid not in self._shown}
+                self._shown.update(new)
+                if self.on_series is not None:
+                    for series_uid, study_uid in new.items():
+                        self.on_series(study_uid, series_uid)
 
     def _folder(self, folder: Path) -> None:
         if folder not in self._folders:
@@ -161,12 +170,13 @@ class Announced:
 
 @contextmanager
 def retrieving(library: Library | None, keep_dir: Path | None, study_uid: str, series_uid: str = "",
-               batch: int = 1) -> Iterator[tuple[Transfer, Announced]]:
+               batch: int = 1, on_series: Callable[[str, str], None] | None = None,
+               ) -> Iterator[tuple[Transfer, Announced]]:
     """The frame of one retrieve (C-GET, C-MOVE or WADO-RS): its transfer ends complete, or incomplete with
     a ``NetworkError`` line naming what is missing; a library opened here is closed."""
     own = library is None
     library = library or Library()
-    transfer = Transfer(library, keep_dir=keep_dir, batch=batch)
+    transfer = Transfer(library, keep_dir=keep_dir, batch=batch, on_series=on_series)
     announced = Announced()
     try:
         yield transfer, announced

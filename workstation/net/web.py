@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,6 +84,14 @@ def _errors(node: Node) -> Iterator[None]:
         raise NetworkError(f"{node}: {type(exc).__name__}") from exc
 
 
+def echo(node: Node, timeout: float = 30.0) -> float:
+    """DICOMweb has no echo: a QIDO-RS search that matches nothing proves the service answers (with our
+    credentials and TLS settings); returns the round trip in seconds."""
+    started = time.monotonic()
+    find(node, Query(level="study", study_uid="0.0"), timeout)
+    return time.monotonic() - started
+
+
 def find(node: Node, query: Query, timeout: float = 30.0) -> list[dict[str, str]]:
     """QIDO-RS at study or series level; patient level groups the studies by patient."""
     web = client(node, timeout)
@@ -108,12 +117,14 @@ def find(node: Node, query: Query, timeout: float = 30.0) -> list[dict[str, str]
 
 
 def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_uid: str, series_uid: str = "",
-             keep_dir: Path | None = None, library: Library | None = None, timeout: float = 30.0) -> int:
-    """Job: WADO-RS retrieve of a study or series into the library; returns the objects received."""
+             keep_dir: Path | None = None, library: Library | None = None, timeout: float = 30.0,
+             on_series: Callable[[str, str], None] | None = None) -> int:
+    """Job: WADO-RS retrieve of a study or series into the library; returns the objects received.
+    ``on_series(study UID, series UID)`` when a series has its first rows in the library."""
     progress = progress or no_progress
     web = client(node, timeout)
     url = f"{node.url}/studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "")
-    with retrieving(library, keep_dir, study_uid, series_uid, batch=INDEX_BATCH) as (transfer, counts), \
+    with retrieving(library, keep_dir, study_uid, series_uid, INDEX_BATCH, on_series) as (transfer, counts), \
             _errors(node), ThreadPoolExecutor(WRITERS, thread_name_prefix="wado-store") as writers:
         announced = writers.submit(_count, web, study_uid, series_uid)  # asked while the download starts
         try:
