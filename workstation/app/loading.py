@@ -18,7 +18,7 @@ import numpy as np
 from workstation.dicom import load
 from workstation.dicom.assemble import SeriesPlan
 from workstation.jobs import CancelFlag, Progress
-from workstation.volume import Volume
+from workstation.volume import Volume, sitk_array
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,18 @@ def preview_volume(plan: SeriesPlan, array: np.ndarray) -> Volume:
 def load_progressively(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan,
                        post: Callable[[object], None]) -> Volume:
     """Job: ``load_plan`` that posts ``FirstSlice`` then ``SliceDone`` events; returns the finished volume."""
-    started = False
+    arrays: list[np.ndarray] = []  # the volume's array, kept to show it while its other slices land
+
+    def allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        arrays.append(sitk_array(shape, dtype))
+        return arrays[0]
 
     def on_slice(k: int, pixels: np.ndarray) -> None:
-        nonlocal started
-        if not started:  # the middle slice, decoded in this thread before the decoder threads start
-            array = pixels.base
-            if isinstance(array, np.ndarray) and array.shape == plan.shape:
-                started = True
-                post(FirstSlice(preview_volume(plan, array), k))
+        try:  # the first slice reported (the middle one, decoded before the decoder threads start) takes it
+            array = arrays.pop()  # atomic: one caller alone gets it
+        except IndexError:
+            post(SliceDone(k))
             return
-        post(SliceDone(k))
+        post(FirstSlice(preview_volume(plan, array), k))
 
-    return load.load_plan(progress, cancel, plan, on_slice=on_slice)
+    return load.load_plan(progress, cancel, plan, on_slice=on_slice, allocate=allocate)
