@@ -1,0 +1,192 @@
+"""The segment editor in the real window on the cirs CT: brush strokes, drawing, undo, statistics, SEG out.
+
+Each result is checked against an independent source: the brush's voxels
+against a disc computed here from the affine in LPS, the drawn frame against
+the segment's colour blended over the image read back from the render
+window, statistics against SimpleITK's LabelStatistics, the SEG against
+dciodvfy and highdicom.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from tests.app.conftest import open_and_load
+
+pytestmark = pytest.mark.gui
+RADIUS_MM = 6.0
+
+
+@pytest.fixture
+def segmenting(qtbot, window, cirs_ct):
+    """The window showing the cirs CT with new, empty labels; annotations off so pixels show image and labels."""
+    open_and_load(qtbot, window, cirs_ct)
+    window.model.set_crosshair_visible(False)
+    window.model.set_annotations_visible(False)
+    controller = window.segmentation
+    assert controller.new_labels() is not None
+    return window, controller
+
+
+def voxel_centres(labels) -> np.ndarray:
+    """LPS centre of every voxel, (k, j, i, 3), from the affine alone."""
+    k, j, i = np.meshgrid(*(np.arange(n) for n in labels.array.shape), indexing="ij")
+    ijk1 = np.stack([i, j, k, np.ones_like(i)], axis=-1).astype(np.float64)
+    return (ijk1 @ labels.volume.affine.T)[..., :3]
+
+
+def disc(labels, centres: list[np.ndarray], normal: np.ndarray, radius: float) -> np.ndarray:
+    """Voxels whose centres lie within ``radius`` of one of ``centres`` and in the slab of one voxel along ``normal``
+    (half a voxel's extent either side)."""
+    lps = voxel_centres(labels)
+    half = 0.5 * np.abs(labels.volume.affine[:3, :3].T @ normal).sum()
+    inside = np.zeros(labels.array.shape, bool)
+    for c in centres:
+        offset = lps - c
+        inside |= (np.einsum("...d,...d->...", offset, offset) <= radius ** 2) & (np.abs(offset @ normal) < half)
+    return inside
+
+
+def drag(canvas, points: list[tuple[int, int]]) -> None:
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(canvas, QPoint(*p))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*points[-1]))
+
+
+def test_a_brush_stroke_paints_the_disc_in_lps_draws_the_segment_colour_and_undoes(qtbot, segmenting):
+    window, controller = segmenting
+    view = window.viewer.slice_view("axial")
+    labels = controller.labels
+    controller.editor.radius.setValue(RADIUS_MM)
+    controller.editor.tool_buttons["paint"].click()
+    w, h = view.canvas.width(), view.canvas.height()
+    points = [(w // 2 - 10, h // 2), (w // 2 + 15, h // 2 + 5)]
+    centres = [view.display_to_world(*p) for p in points]
+    before = view.capture()
+
+    drag(view.canvas, points)
+
+    expected = disc(labels, centres, np.asarray(view.shown.normal), RADIUS_MM)
+    painted = labels.array == 1
+    assert expected.sum() > 50
+    assert np.array_equal(painted, expected), (painted.sum(), expected.sum())
+
+    segment = labels.segment(1)
+    after = view.capture()
+    x, y = points[0]
+    blend = 0.5 * np.asarray(segment.colour) + 0.5 * before[y, x].astype(float)  # segment opacity 0.5
+    assert np.all(np.abs(after[y, x].astype(float) - blend) <= 3), (after[y, x], blend)
+    # outside the disc, the image as it was
+    far = (x, int(y + (RADIUS_MM + 5) / view.mm_per_pixel()))
+    assert np.array_equal(after[far[1], far[0]], before[far[1], far[0]])
+
+    controller.editor.undo_button.click()
+    assert not labels.array.any()
+    assert np.array_equal(view.capture()[y, x], before[y, x])
+    controller.editor.redo_button.click()
+    assert np.array_equal(labels.array == 1, expected)
+
+    controller.editor.tool_buttons["erase"].click()
+    drag(view.canvas, [points[0]])
+    assert np.array_equal(labels.array == 1, expected & ~disc(labels, centres[:1], np.asarray(view.shown.normal),
+                                                                  RADIUS_MM))
+    controller.editor.undo_button.click()  # the erase only
+    assert np.array_equal(labels.array == 1, expected)
+
+
+def test_threshold_statistics_match_simpleitk_and_csv(qtbot, segmenting, tmp_path):
+    window, controller = segmenting
+    image, labels = window.model.volume(), controller.labels
+    controller.editor.lower.setValue(150.0)
+    controller.editor.upper.setValue(3000.0)
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.run_action("threshold")
+    mask = (image.array >= 150) & (image.array <= 3000)
+    assert np.array_equal(labels.array == 1, mask)
+    controller.add_segment()
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.run_action("threshold")  # segment 2 takes nothing: the voxels are segment 1's
+    assert not (labels.array == 2).any()
+
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.compute_statistics()
+    row = controller.statistics_rows()[0]
+    stats = sitk.LabelStatisticsImageFilter()
+    label_image = sitk.GetImageFromArray(labels.array)
+    label_image.CopyInformation(image.to_sitk())
+    stats.Execute(image.to_sitk(), label_image)
+    assert row.voxels == stats.GetCount(1)
+    assert row.volume_ml == pytest.approx(stats.GetCount(1) * np.prod(image.spacing) / 1000, rel=1e-9)
+    assert row.mean == pytest.approx(stats.GetMean(1), rel=1e-9)
+    assert row.sd == pytest.approx(stats.GetSigma(1), rel=1e-6)
+    assert (row.minimum, row.maximum) == (stats.GetMinimum(1), stats.GetMaximum(1))
+    assert row.median == float(np.median(image.array[mask]))
+    assert controller.statistics.table.rowCount() == 2
+
+    out = tmp_path / "segments.csv"
+    controller.export_csv(out)
+    with open(out, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert int(rows[0]["voxels"]) == stats.GetCount(1) and int(rows[1]["voxels"]) == 0
+
+
+def test_region_growing_from_a_click_matches_connected_threshold(qtbot, segmenting):
+    window, controller = segmenting
+    image, labels = window.model.volume(), controller.labels
+    view = window.viewer.slice_view("axial")
+    controller.editor.lower.setValue(-200.0)
+    controller.editor.upper.setValue(200.0)
+    controller.editor.tool_buttons["grow"].click()
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    seed = view.display_to_world(x, y)
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        QTest.mouseClick(view.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(x, y))
+    index = [int(v) for v in np.rint(np.linalg.solve(image.affine, [*seed, 1.0])[:3])]
+    grown = sitk.ConnectedThreshold(image.to_sitk(), seedList=[index], lower=-200, upper=200, replaceValue=1,
+                                    connectivity=sitk.ConnectedThresholdImageFilter.FaceConnectivity)
+    assert np.array_equal(labels.array == 1, sitk.GetArrayFromImage(grown) == 1)
+    assert (labels.array == 1).sum() > 1000
+
+
+def test_seg_saved_from_the_window_passes_dciodvfy_and_reads_back(qtbot, segmenting, tmp_path):
+    window, controller = segmenting
+    view = window.viewer.slice_view("axial")
+    controller.editor.tool_buttons["paint"].click()
+    controller.editor.sphere.setChecked(True)
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    drag(view.canvas, [(x, y)])
+    painted = controller.labels.array.copy()
+    assert painted.any() and len(np.flatnonzero(painted.any(axis=(1, 2)))) > 1  # a sphere spans slices
+
+    out = tmp_path / "seg.dcm"
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.save_seg(out)
+    dciodvfy = shutil.which("dciodvfy")
+    assert dciodvfy, "dciodvfy (Debian package dicom3tools) is required"
+    report = subprocess.run([dciodvfy, str(out)], capture_output=True, text=True)
+    errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+    assert not errors, errors
+
+    seg = hd.seg.segread(out)
+    dataset = pydicom.dcmread(out)
+    image = window.model.volume()
+    by_position = {}
+    for n, frame in enumerate(dataset.PerFrameFunctionalGroupsSequence):
+        position = np.asarray(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+        k = int(round(np.linalg.solve(image.affine, [*position, 1.0])[2]))
+        by_position[k] = seg.pixel_array[n] if seg.pixel_array.ndim == 3 else seg.pixel_array
+    read_back = np.zeros_like(painted)
+    for k, frame in by_position.items():
+        read_back[k] = frame
+    assert np.array_equal(read_back, painted)
