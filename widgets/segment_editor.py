@@ -54,6 +54,8 @@ class SegmentEditor(QWidget):
     redoRequested = Signal()
     saveSegRequested = Signal()
     saveLabelMapRequested = Signal()
+    surfacesRequested = Signal()
+    openObjectRequested = Signal(str)          # a SEG or RTSTRUCT path ("" asks for a file)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +63,17 @@ class SegmentEditor(QWidget):
         self.new_button = QPushButton("New labels on the shown image")
         self.new_button.clicked.connect(self.newLabelsRequested.emit)
         layout.addWidget(self.new_button)
+        row = QHBoxLayout()
+        self.objects = QComboBox()
+        self.objects.setToolTip("Segmentations (SEG, RTSTRUCT) of the shown series in the library")
+        self.open_object_button = QPushButton("Open")
+        self.open_object_button.clicked.connect(
+            lambda: self.objects.currentData() and self.openObjectRequested.emit(self.objects.currentData()))
+        self.open_file_button = QPushButton("SEG/RTSTRUCT file...")
+        self.open_file_button.clicked.connect(lambda: self.openObjectRequested.emit(""))
+        for w in (self.objects, self.open_object_button, self.open_file_button):
+            row.addWidget(w)
+        layout.addLayout(row)
 
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Show", "Colour", "Segment"])
@@ -137,7 +150,9 @@ class SegmentEditor(QWidget):
         self.save_seg_button.clicked.connect(self.saveSegRequested.emit)
         self.save_map_button = QPushButton("Save label map...")
         self.save_map_button.clicked.connect(self.saveLabelMapRequested.emit)
-        for w in (self.undo_button, self.redo_button, self.save_seg_button, self.save_map_button):
+        self.surfaces_button = QPushButton("Show in 3D")
+        self.surfaces_button.clicked.connect(self.surfacesRequested.emit)
+        for w in (self.undo_button, self.redo_button, self.save_seg_button, self.save_map_button, self.surfaces_button):
             row.addWidget(w)
         layout.addLayout(row)
         layout.addStretch(1)
@@ -145,6 +160,15 @@ class SegmentEditor(QWidget):
         self._filling = False
         self.set_segments([], None)
         self.set_history(False, False)
+        self.set_objects([])
+
+    def set_objects(self, objects: list[tuple[str, str]]) -> None:
+        """The segmentations of the shown series that the library holds: (text, path) each."""
+        self.objects.clear()
+        for text, path in objects:
+            self.objects.addItem(text, path)
+        self.objects.setEnabled(bool(objects))
+        self.open_object_button.setEnabled(bool(objects))
 
     @property
     def current(self) -> int | None:
@@ -177,7 +201,7 @@ class SegmentEditor(QWidget):
             self._filling = False
         has = segments is not None and bool(self._numbers)
         for w in (self.remove_button, self.opacity, *self.tool_buttons.values(), *self.action_buttons.values(),
-                  self.save_seg_button, self.save_map_button):
+                  self.save_seg_button, self.save_map_button, self.surfaces_button):
             w.setEnabled(has)
 
     def set_history(self, can_undo: bool, can_redo: bool) -> None:

@@ -190,3 +190,64 @@ def test_seg_saved_from_the_window_passes_dciodvfy_and_reads_back(qtbot, segment
     for k, frame in by_position.items():
         read_back[k] = frame
     assert np.array_equal(read_back, painted)
+
+
+def test_surfaces_in_3d_enclose_the_painted_sphere(qtbot, segmenting):
+    window, controller = segmenting
+    view = window.viewer.slice_view("axial")
+    controller.editor.radius.setValue(RADIUS_MM)
+    controller.editor.sphere.setChecked(True)
+    controller.editor.tool_buttons["paint"].click()
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    centre = view.display_to_world(x, y)
+    drag(view.canvas, [(x, y)])
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.show_surfaces()
+    actor = controller.surfaces.actors[1]
+    bounds = np.asarray(actor.GetBounds()).reshape(3, 2)  # LPS, through the actor's placement
+    spacing = np.asarray(window.model.volume().spacing)
+    # the surface passes between the sphere's outer voxels and the next ones: within a voxel of the radius
+    assert np.all(np.abs(bounds[:, 0] - (centre - RADIUS_MM)) <= spacing), (bounds, centre)
+    assert np.all(np.abs(bounds[:, 1] - (centre + RADIUS_MM)) <= spacing), (bounds, centre)
+    assert window.viewer.volume_view() in window.viewer.visible_views()
+
+
+def test_a_dcmqi_seg_filed_in_the_library_opens_on_its_images(qtbot, window, seg_samples):
+    case = seg_samples / "dcmqi" / "23x38x3"
+    with qtbot.waitSignal(window.libraryListed, timeout=120_000):
+        window.import_folder(case)
+    key = next(k for k, e in window.catalog.entries.items()
+               if e.files and all("/image/" in f for f in e.files))
+    with qtbot.waitSignal(window.volumeLoaded, timeout=60_000):
+        window.load_series(key)
+    controller = window.segmentation
+    assert controller.editor.objects.count() == 1
+    window.model.set_crosshair_visible(False)
+    window.model.set_annotations_visible(False)
+    view = window.viewer.slice_view("axial")
+
+    expected = sitk.ReadImage(str(case / "nrrd" / "label.nrrd"))
+    values = sitk.GetArrayFromImage(expected)
+    k, j, i = np.argwhere(values > 0)[len(np.argwhere(values > 0)) // 2]
+    lps = np.asarray(expected.TransformIndexToPhysicalPoint([int(i), int(j), int(k)]))
+    window.model.set_position(lps)
+    window.viewer.flush()
+    before = view.capture()
+
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.editor.open_object_button.click()
+    labels = controller.labels
+    assert labels is not None
+    for index in np.argwhere(values > 0):  # every labelled voxel of the source label map, by its LPS position
+        point = expected.TransformIndexToPhysicalPoint([int(v) for v in index[::-1]])
+        ii, jj, kk = np.rint(labels.volume.world_to_index(point)).astype(int)
+        assert labels.array[kk, jj, ii] != 0
+    assert np.count_nonzero(labels.array) == np.count_nonzero(values)
+
+    window.viewer.flush()
+    x, y = (int(round(c)) for c in view.world_to_display(lps))
+    segment = labels.segment(int(labels.array[tuple(np.rint(labels.volume.world_to_index(lps)).astype(int)[::-1])]))
+    blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * before[y, x].astype(float)
+    shown = view.capture()[y, x].astype(float)
+    assert np.all(np.abs(shown - blend) <= 3) or np.all(np.abs(shown - np.asarray(segment.colour)) <= 3), \
+        (shown, blend)  # fill, or the outline on a small segment

@@ -35,9 +35,11 @@ from segmentation.morphology import fill_between_slices, fill_holes, smooth
 from segmentation.paint import erase, paint
 from segmentation.statistics import SegmentStatistics, segment_statistics, write_csv
 from widgets.labels_layer import ViewerLabels
+from widgets.labels_surface import SurfaceActors, segment_surfaces
 from widgets.segment_editor import SegmentEditor
 from widgets.segment_statistics import SegmentStatisticsPanel
 from workstation.app.job_runner import JobHandle
+from workstation.dicom.label_objects import read_label_object
 from workstation.dicom.seg import write_seg
 from workstation.errors import WorkstationError
 from workstation.image_io import write_volume
@@ -78,6 +80,7 @@ class SegmentationController(QObject):
         self.current: int | None = None
         self.sphere = False
         self.history: EditHistory | None = None
+        self.surfaces: SurfaceActors | None = None
         self._stroke: EditHistory | None = None
         self._job: JobHandle | None = None
         self._wire()
@@ -109,6 +112,9 @@ class SegmentationController(QObject):
         e.redoRequested.connect(self.redo)
         e.saveSegRequested.connect(self._ask_save_seg)
         e.saveLabelMapRequested.connect(self._ask_save_label_map)
+        e.surfacesRequested.connect(self.show_surfaces)
+        e.openObjectRequested.connect(lambda path: self.open_object(path) if path else self._ask_open_object())
+        self.window.volumeLoaded.connect(self._list_objects)
         self.statistics.computeRequested.connect(self.compute_statistics)
         self.statistics.exportRequested.connect(self._ask_export_csv)
         v.stroke.connect(self._stroke_event)
@@ -121,6 +127,8 @@ class SegmentationController(QObject):
             return
         self.history = EditHistory(labels) if labels is not None else None
         self._stroke = None
+        if self.surfaces is not None:
+            self.surfaces.clear()
         self.current = labels.segments[0].number if labels is not None and labels.segments else None
         self._show()
 
@@ -184,6 +192,9 @@ class SegmentationController(QObject):
         for key, value in changes.items():
             setattr(segment, key, value)
         self.layer.segments_changed()
+        if self.surfaces is not None and self.surfaces.actors:
+            self.surfaces.restyle(self.labels)
+            self.window.viewer.volume_view().render()
 
     # -- tools --------------------------------------------------------------------------------
     def set_tool(self, tool: str | None) -> None:
@@ -311,6 +322,64 @@ class SegmentationController(QObject):
             self.layer.segments_changed()
         self.layer.voxels_changed(edit.region if edit is not None else None)
         self._show()
+
+    # -- 3D -----------------------------------------------------------------------------------
+    def show_surfaces(self) -> JobHandle | None:
+        """The segments as surfaces in the 3D view (the 2x2 layout shows it); a job."""
+        labels = self.labels
+        if labels is None or self._busy():
+            return None
+        copy = LabelMap(replace(labels.volume, array=labels.array.copy()), [replace(s) for s in labels.segments])
+
+        def shown(surfaces: list) -> None:
+            if labels is not self.labels:
+                return
+            view = self.window.viewer.volume_view()
+            if view not in self.window.viewer.visible_views():
+                self.window.set_layout("2x2")
+            if self.surfaces is None or self.surfaces.renderer is not view.renderer:
+                self.surfaces = SurfaceActors(view.renderer)
+            self.surfaces.show(labels, surfaces)
+            view.render()
+
+        return self._run(Job(segment_surfaces, copy), "segment surfaces", shown)
+
+    # -- opening segmentations ------------------------------------------------------------------
+    def _list_objects(self, key: str) -> None:
+        """A series finished loading: offer the segmentations the library files under it."""
+        catalog = self.window.catalog
+        entry = catalog[key] if key in catalog else None
+        paths = [] if entry is None else self.window.library.segmentations_of(entry.plan.series_uid)
+        self.editor.set_objects([(Path(p).name, p) for p in paths])
+
+    def _ask_open_object(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open a DICOM SEG or RTSTRUCT on the shown image", "",
+                                              "DICOM (*.dcm *.seg);;All files (*)")
+        if path:
+            self.open_object(path)
+
+    def open_object(self, path: str | Path) -> JobHandle | None:
+        """A DICOM SEG or RTSTRUCT drawn on the shown series as its labels layer; a job.
+
+        Overlapping segments come as several maps: the first is shown, and the message log says so.
+        """
+        image = self.model.volume()
+        if image is None or self._busy():
+            return None
+        source = str(path)
+
+        def read(progress: Progress, cancel: CancelFlag | None) -> list[LabelMap]:
+            progress(0.0, f"reading {Path(source).name}")
+            return read_label_object(source, image)
+
+        def opened(maps: list[LabelMap]) -> None:
+            if self.model.volume() is not image:
+                return
+            self.model.set_labels(LabelsLayer(maps[0]))
+            extra = f"; {len(maps) - 1} more layer(s) of overlapping segments not shown" if len(maps) > 1 else ""
+            self._report(f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}{extra}")
+
+        return self._run(Job(read), f"opening {Path(source).name}", opened)
 
     # -- statistics ---------------------------------------------------------------------------
     def compute_statistics(self) -> JobHandle | None:
