@@ -43,6 +43,8 @@ LABELS_Z = -0.5
 BRUSH_TOOLS = ("paint", "erase")
 CLICK_TOOLS = ("grow",)
 CIRCLE_POINTS = 64
+PREVIEW_ALPHA = 160
+"""How opaque the threshold preview is drawn (of 255): stronger than a segment's fill, so it reads as a preview."""
 
 
 def colour_tables(labels: LabelMap, opacity: float, visible: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +109,7 @@ class SliceLabels:
         self.brush.SetVisibility(False)
         view.renderer.AddActor(self.brush)
         self.layer: LabelsLayer | None = None
+        self.preview: tuple[float, float, tuple[int, int, int]] | None = None  # threshold range and colour
         self.label_image: vtkImageData | None = None
         self.rgba: np.ndarray | None = None  # the drawn slice, (rows, cols, 4); VTK shows this memory
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
@@ -165,17 +168,34 @@ class SliceLabels:
         self.reslice.Update()
         out = self.reslice.GetOutput()
         key = (out.GetMTime(),)
+        if self.preview is not None:
+            self.view.layer.reslice.Update()
+            key += (self.view.layer.reslice.GetOutput().GetMTime(), self.preview)
         if key == self._key:
             return
         self._key = key
         cols, rows, _ = out.GetDimensions()
         numbers = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(rows, cols)
         self.rgba = colourise(numbers, *self._tables)
+        if self.preview is not None:
+            self._draw_preview(rows, cols)
         self.image.SetDimensions(cols, rows, 1)
         self.image.SetOrigin(out.GetOrigin())
         self.image.SetSpacing(out.GetSpacing())
         self.image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(self.rgba.reshape(-1, 4), deep=False))
         self.image.Modified()
+
+    def _draw_preview(self, rows: int, cols: int) -> None:
+        """The image's pixels within the threshold range, in the preview colour over the labels (as resliced)."""
+        lower, upper, colour = self.preview
+        image = self.view.layer.reslice.GetOutput()
+        values = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(rows, cols)
+        inside = (values >= lower) & (values <= upper)
+        self.rgba[inside] = (*colour, PREVIEW_ALPHA)
+
+    def set_preview(self, preview: tuple[float, float, tuple[int, int, int]] | None) -> None:
+        self.preview = preview
+        self._key = None
 
     def show_brush(self, lps: np.ndarray | None, radius_mm: float) -> None:
         """The brush as a circle of ``radius_mm`` around an LPS point on the shown slice (None hides it)."""
@@ -214,6 +234,7 @@ class ViewerLabels(QObject):
         self.layers: dict[tuple[int, str], SliceLabels] = {}
         self._shown: dict[int, LabelsLayer | None] = {}
         self._painting = False
+        self._preview: tuple[float, float, tuple[int, int, int]] | None = None
         self._painted_in: SliceView | None = None
         self._later: set[SliceView] = set()
         self._later_timer = QTimer(self, singleShot=True, interval=0)
@@ -234,6 +255,15 @@ class ViewerLabels(QObject):
             layer.view.canvas.setCursor(cursor)
             if tool not in BRUSH_TOOLS:
                 layer.show_brush(None, 0.0)
+
+    def set_preview(self, lower: float | None, upper: float | None = None,
+                    colour: tuple[int, int, int] = (255, 255, 0)) -> None:
+        """Show the image's pixels within [lower, upper] live on every slice drawn (None: no preview)."""
+        preview = self._preview = None if lower is None else (float(lower), float(upper), tuple(colour))
+        for drawn in self.layers.values():
+            drawn.set_preview(preview)
+        for slot in range(len(self.viewer.model.slots)):
+            self._render(slot)
 
     def _views(self, slot: int) -> list[SliceView]:
         if self.viewer.model.volume(slot) is None:
@@ -261,6 +291,7 @@ class ViewerLabels(QObject):
                 drawn = None
             if drawn is None and view is not None:
                 drawn = self.layers[(slot, name)] = SliceLabels(view)
+                drawn.set_preview(self._preview)
                 view.canvas.installEventFilter(self)
             if drawn is not None:
                 drawn.set_layer(layer)

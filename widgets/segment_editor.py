@@ -55,6 +55,7 @@ class SegmentEditor(QWidget):
     saveSegRequested = Signal()
     saveLabelMapRequested = Signal()
     surfacesRequested = Signal()
+    previewChanged = Signal()                  # the threshold range or its preview switch changed
     openObjectRequested = Signal(str)          # a SEG or RTSTRUCT path ("" asks for a file)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -117,8 +118,13 @@ class SegmentEditor(QWidget):
         self.upper = QDoubleSpinBox(minimum=-100000, maximum=100000, value=300.0, decimals=1)
         form.addRow("Brush radius", self.radius)
         form.addRow("", self.sphere)
+        self.preview = QCheckBox("Preview the threshold range")
+        for w in (self.lower, self.upper):
+            w.valueChanged.connect(lambda _value: self.previewChanged.emit())
+        self.preview.toggled.connect(lambda _on: self.previewChanged.emit())
         form.addRow("Threshold from", self.lower)
         form.addRow("to", self.upper)
+        form.addRow("", self.preview)
         grid.addLayout(form, 1, 0, 1, len(TOOLS))
         layout.addWidget(tools)
 

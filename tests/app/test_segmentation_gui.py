@@ -251,3 +251,38 @@ def test_a_dcmqi_seg_filed_in_the_library_opens_on_its_images(qtbot, window, seg
     shown = view.capture()[y, x].astype(float)
     assert np.all(np.abs(shown - blend) <= 3) or np.all(np.abs(shown - np.asarray(segment.colour)) <= 3), \
         (shown, blend)  # fill, or the outline on a small segment
+
+
+def test_threshold_preview_shows_the_range_live_on_the_slice(qtbot, segmenting):
+    window, controller = segmenting
+    window.model.set_interpolation(False)  # the axial view's pixels are then the voxels of its slice
+    view = window.viewer.slice_view("axial")
+    image = window.model.volume()
+    window.viewer.flush()
+    before = view.capture()
+    k = int(round(image.world_to_index(view.shown.center)[2]))
+    values = image.array[k]
+    rows, cols = values.shape
+    in_range = (values >= -100) & (values <= 200)  # the phantom's soft-tissue body
+
+    def amid(mask: np.ndarray) -> np.ndarray:
+        """A voxel of the slice whose 7 x 7 neighbours are all in ``mask`` (a pixel on screen is more than one
+        voxel: an isolated voxel need not show), taken from the middle of those found."""
+        found = [p for p in np.argwhere(mask[8:-8, 8:-8]) + 8 if mask[p[0] - 3:p[0] + 4, p[1] - 3:p[1] + 4].all()]
+        return found[len(found) // 2]
+
+    inside, outside = amid(in_range), amid(values < -500)  # air
+    controller.editor.lower.setValue(-100.0)
+    controller.editor.upper.setValue(200.0)
+    controller.editor.preview.setChecked(True)
+    shown = view.capture()
+    colour = np.asarray(controller.labels.segment(1).colour, dtype=float)
+    alpha = 160 / 255
+    for (j, i), previewed in ((inside, True), (outside, False)):
+        x, y = (int(round(c)) for c in view.world_to_display(image.index_to_world([i, j, k])))
+        expected = alpha * colour + (1 - alpha) * before[y, x] if previewed else before[y, x].astype(float)
+        assert np.all(np.abs(shown[y, x] - expected) <= 3), (previewed, shown[y, x], expected)
+    assert not controller.labels.array.any()  # a preview writes nothing
+    controller.editor.preview.setChecked(False)
+    x, y = (int(round(c)) for c in view.world_to_display(image.index_to_world([inside[1], inside[0], k])))
+    assert np.array_equal(view.capture()[y, x], before[y, x])

@@ -113,6 +113,7 @@ class SegmentationController(QObject):
         e.saveSegRequested.connect(self._ask_save_seg)
         e.saveLabelMapRequested.connect(self._ask_save_label_map)
         e.surfacesRequested.connect(self.show_surfaces)
+        e.previewChanged.connect(self._preview)
         e.openObjectRequested.connect(lambda path: self.open_object(path) if path else self._ask_open_object())
         self.window.volumeLoaded.connect(self._list_objects)
         self.statistics.computeRequested.connect(self.compute_statistics)
@@ -186,6 +187,7 @@ class SegmentationController(QObject):
 
     def select(self, number: int) -> None:
         self.current = number
+        self._preview()
 
     def _edit_segment(self, number: int, **changes: Any) -> None:
         segment = self.labels.segment(number)
@@ -256,6 +258,14 @@ class SegmentationController(QObject):
         if edit is not None:
             self.layer.voxels_changed(edit.region)
         self._show()
+
+    def _preview(self) -> None:
+        """The threshold range drawn live in the current segment's colour while the preview is on."""
+        labels = self.labels
+        if not self.editor.preview.isChecked() or labels is None or self.current is None:
+            self.labels_view.set_preview(None)
+            return
+        self.labels_view.set_preview(*self._range(), labels.segment(self.current).colour)
 
     def _range(self) -> tuple[float, float]:
         return self.editor.lower.value(), self.editor.upper.value()
