@@ -57,6 +57,15 @@ def disc(labels, centres: list[np.ndarray], normal: np.ndarray, radius: float) -
     return inside
 
 
+def assert_valid(path) -> None:
+    """dciodvfy reports no Error line for the object at ``path``."""
+    dciodvfy = shutil.which("dciodvfy")
+    assert dciodvfy, "dciodvfy (Debian package dicom3tools) is required"
+    report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
+    errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+    assert not errors, errors
+
+
 def drag(canvas, points: list[tuple[int, int]]) -> None:
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*points[0]))
     for p in points[1:]:
@@ -172,11 +181,7 @@ def test_seg_saved_from_the_window_passes_dciodvfy_and_reads_back(qtbot, segment
     out = tmp_path / "seg.dcm"
     with qtbot.waitSignal(controller.finished, timeout=120_000):
         controller.save_seg(out)
-    dciodvfy = shutil.which("dciodvfy")
-    assert dciodvfy, "dciodvfy (Debian package dicom3tools) is required"
-    report = subprocess.run([dciodvfy, str(out)], capture_output=True, text=True)
-    errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
-    assert not errors, errors
+    assert_valid(out)
 
     seg = hd.seg.segread(out)
     dataset = pydicom.dcmread(out)
@@ -286,3 +291,43 @@ def test_threshold_preview_shows_the_range_live_on_the_slice(qtbot, segmenting):
     controller.editor.preview.setChecked(False)
     x, y = (int(round(c)) for c in view.world_to_display(image.index_to_world([inside[1], inside[0], k])))
     assert np.array_equal(view.capture()[y, x], before[y, x])
+
+
+def test_segment_statistics_go_into_the_sr_beside_the_measurements(qtbot, segmenting, tmp_path):
+    window, controller = segmenting
+    view = window.viewer.slice_view("axial")
+    controller.editor.tool_buttons["paint"].click()
+    controller.editor.sphere.setChecked(True)
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    drag(view.canvas, [(x, y)])
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.compute_statistics()
+    seg = tmp_path / "seg.dcm"
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.save_seg(seg)
+    volume_ml = controller.statistics_rows()[0].volume_ml
+    assert volume_ml == pytest.approx(np.count_nonzero(controller.labels.array)
+                                      * abs(np.linalg.det(window.model.volume().affine[:3, :3])) / 1000)
+    out = tmp_path / "report.dcm"
+    failures: list[str] = []
+    window.jobFailed.connect(failures.append)
+    with qtbot.waitSignal(window.runner.jobsChanged, check_params_cb=lambda n: n == 0, timeout=120_000):
+        window.export_sr(out)
+    assert not failures
+    assert_valid(out)
+
+    def numbers(items):
+        for item in items:
+            if item.ValueType == "NUM":
+                yield item
+            yield from numbers(item.get("ContentSequence", []))
+
+    report = pydicom.dcmread(out)
+    volumes = [float(item.MeasuredValueSequence[0].NumericValue) for item in numbers(report.ContentSequence)
+               if item.ConceptNameCodeSequence[0].CodeMeaning == "Volume"]
+    assert volumes == [pytest.approx(volume_ml, rel=1e-6)]
+    referenced = pydicom.dcmread(seg)
+    assert referenced.SOPInstanceUID in str(report.CurrentRequestedProcedureEvidenceSequence)
+
+    controller.editor.undo_button.click()  # the labels change: the statistics no longer describe them
+    assert controller.report_segments() == ([], None)

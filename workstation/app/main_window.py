@@ -627,7 +627,9 @@ class MainWindow(QMainWindow):
         if self.current_key not in self.catalog:
             self.messages.add("SR export: no series is open")
             return None
-        job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path))
+        segment_records, segmentation_file = self.segmentation.report_segments()
+        job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path),
+                  segment_records, segmentation_file)
         return self.run_job(job, "sr", "SR export",
                             lambda out: self.messages.add(f"report written to {out}", logging.INFO))
 

@@ -18,7 +18,7 @@ them:
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from widgets.segment_editor import SegmentEditor
 from widgets.segment_statistics import SegmentStatisticsPanel
 from workstation.app.job_runner import JobHandle
 from workstation.dicom.label_objects import read_label_object
-from workstation.dicom.seg import write_seg
+from workstation.dicom.seg import seg_numbers, write_seg
 from workstation.errors import WorkstationError
 from workstation.image_io import write_volume
 from workstation.jobs import CancelFlag, Job, Progress
@@ -81,6 +81,9 @@ class SegmentationController(QObject):
         self.sphere = False
         self.history: EditHistory | None = None
         self.surfaces: SurfaceActors | None = None
+        self.revision = 0  # counts changes of the shown labels: statistics and a SEG belong to one revision
+        self._statistics_revision = -1
+        self._seg: tuple[str, int] | None = None  # the SEG last written of these labels, and of which revision
         self._stroke: EditHistory | None = None
         self._job: JobHandle | None = None
         self._wire()
@@ -128,10 +131,18 @@ class SegmentationController(QObject):
             return
         self.history = EditHistory(labels) if labels is not None else None
         self._stroke = None
+        self._edited()
+        self._seg = None
+        if labels is not None:
+            self.layer.changed.connect(self._edited)
+            self.layer.voxels.connect(self._edited)
         if self.surfaces is not None:
             self.surfaces.clear()
         self.current = labels.segments[0].number if labels is not None and labels.segments else None
         self._show()
+
+    def _edited(self, *_: object) -> None:
+        self.revision += 1
 
     def _show(self) -> None:
         labels = self.labels
@@ -397,7 +408,30 @@ class SegmentationController(QObject):
         if labels is None or self._busy():
             return None
         copy = LabelMap(replace(labels.volume, array=labels.array.copy()), [replace(s) for s in labels.segments])
-        return self._run(Job(segment_statistics, copy, image), "segment statistics", self.statistics.set_rows)
+        revision = self.revision
+
+        def computed(rows: list[SegmentStatistics]) -> None:
+            self._statistics_revision = revision
+            self.statistics.set_rows(rows)
+
+        return self._run(Job(segment_statistics, copy, image), "segment statistics", computed)
+
+    def report_segments(self) -> tuple[list[dict], str | None]:
+        """What a DICOM SR of the shown series reports of the segments: statistics records and their SEG file.
+
+        Only when the statistics and the SEG last saved are both of the labels
+        as they are now (a report never mixes two states of an edited map);
+        else nothing, and the message log says why.
+        """
+        labels = self.labels
+        if labels is None or not self.statistics.rows:
+            return [], None
+        if self._seg is None or self._seg[1] != self.revision or self._statistics_revision != self.revision:
+            self._report("report: segment statistics left out; compute them and save the SEG after the last edit")
+            return [], None
+        numbers = seg_numbers(labels)
+        return ([{**asdict(row), "segment_number": numbers[row.number]} for row in self.statistics.rows
+                 if row.number in numbers and row.voxels], self._seg[0])
 
     def statistics_rows(self) -> list[SegmentStatistics]:
         return self.statistics.rows
@@ -425,8 +459,14 @@ class SegmentationController(QObject):
         labels, image = self.labels, self.model.volume()
         if labels is None or self._busy():
             return None
-        return self._run(Job(write_seg, labels, image, str(path)), "saving the segmentation",
-                         lambda out: self._report(f"segmentation written to {out}"))
+        revision = self.revision
+
+        def written(out: Path) -> None:
+            if labels is self.labels:
+                self._seg = (str(out), revision)
+            self._report(f"segmentation written to {out}")
+
+        return self._run(Job(write_seg, labels, image, str(path)), "saving the segmentation", written)
 
     def _ask_save_label_map(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save the label map", "labels.nii.gz",
