@@ -38,22 +38,27 @@ def segmenting(qtbot, window, cirs_ct):
     return window, controller
 
 
-def voxel_centres(labels) -> np.ndarray:
-    """LPS centre of every voxel, (k, j, i, 3), from the affine alone."""
-    k, j, i = np.meshgrid(*(np.arange(n) for n in labels.array.shape), indexing="ij")
-    ijk1 = np.stack([i, j, k, np.ones_like(i)], axis=-1).astype(np.float64)
-    return (ijk1 @ labels.volume.affine.T)[..., :3]
-
-
 def disc(labels, centres: list[np.ndarray], normal: np.ndarray, radius: float) -> np.ndarray:
     """Voxels whose centres lie within ``radius`` of one of ``centres`` and in the slab of one voxel along ``normal``
-    (half a voxel's extent either side)."""
-    lps = voxel_centres(labels)
-    half = 0.5 * np.abs(labels.volume.affine[:3, :3].T @ normal).sum()
+    (half a voxel's extent either side), from the affine alone.
+
+    Evaluated in a box of whole slices and rows around the centres, two voxels wider than the radius reaches
+    (a whole-grid evaluation of the CT's centres would take gigabytes); outside it nothing can be in.
+    """
+    affine = labels.volume.affine
+    inverse = np.linalg.inv(affine)
+    reach = radius / np.linalg.norm(affine[:3, :3], axis=0) + 2
+    index = np.array([(inverse @ [*c, 1.0])[:3] for c in centres])
+    low = np.maximum(np.floor(index.min(axis=0) - reach), 0).astype(int)
+    high = np.minimum(np.ceil(index.max(axis=0) + reach) + 1, labels.array.shape[::-1]).astype(int)
+    k, j, i = np.meshgrid(*(np.arange(lo, hi) for lo, hi in zip(low[::-1], high[::-1], strict=True)), indexing="ij")
+    lps = (np.stack([i, j, k, np.ones_like(i)], axis=-1).astype(np.float64) @ affine.T)[..., :3]
+    half = 0.5 * np.abs(affine[:3, :3].T @ normal).sum()
     inside = np.zeros(labels.array.shape, bool)
+    box = inside[low[2]:high[2], low[1]:high[1], low[0]:high[0]]
     for c in centres:
         offset = lps - c
-        inside |= (np.einsum("...d,...d->...", offset, offset) <= radius ** 2) & (np.abs(offset @ normal) < half)
+        box |= (np.einsum("...d,...d->...", offset, offset) <= radius ** 2) & (np.abs(offset @ normal) < half)
     return inside
 
 
