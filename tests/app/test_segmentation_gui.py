@@ -336,3 +336,24 @@ def test_segment_statistics_go_into_the_sr_beside_the_measurements(qtbot, segmen
 
     controller.editor.undo_button.click()  # the labels change: the statistics no longer describe them
     assert controller.report_segments() == ([], None)
+
+
+def test_keep_largest_island_as_a_job_is_one_undoable_edit(qtbot, segmenting):
+    window, controller = segmenting
+    view = window.viewer.slice_view("axial")
+    labels = controller.labels
+    controller.editor.tool_buttons["paint"].click()
+    w, h = view.canvas.width(), view.canvas.height()
+    controller.editor.radius.setValue(8.0)
+    drag(view.canvas, [(w // 2 - 60, h // 2)])   # the larger island
+    controller.editor.radius.setValue(3.0)
+    drag(view.canvas, [(w // 2 + 60, h // 2)])   # the smaller one, far from it
+    painted = labels.array.copy()
+    pieces = sitk.GetArrayFromImage(sitk.RelabelComponent(sitk.ConnectedComponent(
+        sitk.GetImageFromArray(painted), False), sortByObjectSize=True))
+    assert pieces.max() == 2
+    with qtbot.waitSignal(controller.finished, timeout=120_000):
+        controller.run_action("keep largest")
+    assert np.array_equal(labels.array == 1, pieces == 1)
+    controller.editor.undo_button.click()
+    assert np.array_equal(labels.array, painted)
