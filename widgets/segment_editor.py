@@ -144,6 +144,8 @@ class SegmentEditor(QWidget):
         form.addRow("Small islands under", self.min_voxels)
         form.addRow("Smoothing", self.smoothing)
         form.addRow("Smoothing radius", self.smoothing_mm)
+        self.registration_mask = QCheckBox("The selected segment masks registration (fixed image)")
+        form.addRow("", self.registration_mask)
         grid.addLayout(form, len(ACTIONS) // 2 + 1, 0, 1, 2)
         layout.addWidget(operations)
 

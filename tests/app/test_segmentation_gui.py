@@ -22,6 +22,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from tests.app.conftest import open_and_load
+from tests.app.test_registration_ui import paired  # noqa: F401 - the fixture: demo CT fused with its MR
 
 pytestmark = pytest.mark.gui
 RADIUS_MM = 6.0
@@ -357,3 +358,27 @@ def test_keep_largest_island_as_a_job_is_one_undoable_edit(qtbot, segmenting):
     assert np.array_equal(labels.array == 1, pieces == 1)
     controller.editor.undo_button.click()
     assert np.array_equal(labels.array, painted)
+
+
+def test_the_selected_segment_is_the_registration_runs_fixed_mask(qtbot, paired):  # noqa: F811 - the fixture
+    window, registration = paired
+    controller = window.segmentation
+    controller.new_labels()  # on the fixed CT, which the fused views show
+    view = window.viewer.slice_view("axial")
+    controller.editor.radius.setValue(20.0)
+    controller.editor.sphere.setChecked(True)
+    controller.editor.tool_buttons["paint"].click()
+    drag(view.canvas, [(view.canvas.width() // 2, view.canvas.height() // 2)])
+    painted = controller.labels.array == 1
+    controller.editor.registration_mask.setChecked(True)
+
+    qtbot.mouseClick(registration.panel.run_button, Qt.MouseButton.LeftButton)
+    handle = registration.job
+    _fixed, _moving, request = handle.job.args
+    fixed = registration.fixed.volume
+    assert request.fixed_mask_name == "Segment 1" and request.to_dict()["fixed_mask"] == "Segment 1"
+    assert np.array_equal(request.fixed_mask.array.astype(bool), painted)
+    assert np.allclose(request.fixed_mask.affine, fixed.affine) and request.fixed_mask.array.shape == fixed.array.shape
+    with qtbot.waitSignal(registration.runFailed, timeout=120_000):
+        qtbot.mouseClick(registration.panel.cancel_button, Qt.MouseButton.LeftButton)
+        assert handle.wait(60.0)

@@ -344,6 +344,17 @@ class SegmentationController(QObject):
         self.layer.voxels_changed(edit.region if edit is not None else None)
         self._show()
 
+    # -- registration ---------------------------------------------------------------------------
+    def registration_mask(self) -> tuple[str, Volume] | None:
+        """The selected segment as the fixed image's registration mask (0/1 on its grid), when the editor says so.
+
+        Read when a run starts, so the segment as it is then is the mask.
+        """
+        labels, number = self.labels, self.current
+        if not self.editor.registration_mask.isChecked() or labels is None or number is None:
+            return None
+        return labels.segment(number).label, labels.mask_volume(number)
+
     # -- 3D -----------------------------------------------------------------------------------
     def show_surfaces(self) -> JobHandle | None:
         """The segments as surfaces in the 3D view (the 2x2 layout shows it); a job."""
@@ -491,7 +502,8 @@ class SegmentationController(QObject):
 
 
 def install(window: Any) -> SegmentationController:
-    """Add the segment editor and statistics docks to the main window (View menu) and Ctrl+Z / Ctrl+Y."""
+    """Add the segment editor and statistics docks to the main window (View menu), Ctrl+Z / Ctrl+Y, and the
+    registration's mask from the editor (install after the registration)."""
     controller = SegmentationController(window)
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "View")
     for title, panel in (("Segment editor", controller.editor), ("Segment statistics", controller.statistics)):
@@ -505,6 +517,7 @@ def install(window: Any) -> SegmentationController:
         dock.hide()
         view_menu.addAction(dock.toggleViewAction())
         setattr(controller, "editor_dock" if panel is controller.editor else "statistics_dock", dock)
+    window.registration.fixed_mask_source = controller.registration_mask
     QShortcut(QKeySequence.StandardKey.Undo, window, controller.undo)
     QShortcut(QKeySequence.StandardKey.Redo, window, controller.redo)
     return controller
