@@ -238,7 +238,7 @@ class ViewerLabels(QObject):
         self._painted_in: SliceView | None = None
         self._later: set[SliceView] = set()
         self._later_timer = QTimer(self, singleShot=True, interval=0)
-        self._later_timer.timeout.connect(self._render_later)
+        self._later_timer.timeout.connect(self.flush)
         for n, slot in enumerate(viewer.model.slots):
             slot.layers.connect(lambda n=n: self._layers_changed(n))
             slot.image.connect(lambda n=n: self._layers_changed(n))
@@ -326,7 +326,9 @@ class ViewerLabels(QObject):
         if self._later and not self._later_timer.isActive():
             self._later_timer.start()
 
-    def _render_later(self) -> None:
+    def flush(self) -> None:
+        """Render now the views a labels change left for the next turn of the event loop (tests call it too)."""
+        self._later_timer.stop()
         views, self._later = self._later, set()
         shown = set(self.viewer.visible_views())
         for view in views:
