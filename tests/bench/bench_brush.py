@@ -74,7 +74,8 @@ def test_brush_stroke_to_frame(qtbot, window, cirs_ct):  # noqa: F811 - the fixt
                        QPoint(x0 + 4 * MOVES, y0))
     assert controller.labels.array.any()
     base = statistics.median(empty)
-    print(f"\nbrush stroke to drawn frame (axial, 5 mm disc): {_ms(stroke)}  "
+    print(f"\naxial view {view.render_window.GetSize()[0]} x {view.render_window.GetSize()[1]} pixels, {MOVES} moves")
+    print(f"brush stroke to drawn frame (axial, 5 mm disc): {_ms(stroke)}  "
           f"({statistics.median(stroke) / base:4.2f} x empty scene)")
     print(f"empty scene render (same view, props hidden):   {_ms(empty)}")
     print(f"the same frame again (nothing changed):         {_ms(same)}  "
