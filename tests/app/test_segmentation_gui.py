@@ -79,6 +79,17 @@ def drag(canvas, points: list[tuple[int, int]]) -> None:
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*points[-1]))
 
 
+def paint_sphere(window, controller, radius_mm: float = RADIUS_MM) -> np.ndarray:
+    """A click with the 3D brush at the middle of the axial view; the LPS point it painted around."""
+    view = window.viewer.slice_view("axial")
+    controller.editor.radius.setValue(radius_mm)
+    controller.editor.sphere.setChecked(True)
+    controller.editor.tool_buttons["paint"].click()
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    drag(view.canvas, [(x, y)])
+    return view.display_to_world(x, y)
+
+
 def test_a_brush_stroke_paints_the_disc_in_lps_draws_the_segment_colour_and_undoes(qtbot, segmenting):
     window, controller = segmenting
     view = window.viewer.slice_view("axial")
@@ -176,11 +187,7 @@ def test_region_growing_from_a_click_matches_connected_threshold(qtbot, segmenti
 
 def test_seg_saved_from_the_window_passes_dciodvfy_and_reads_back(qtbot, segmenting, tmp_path):
     window, controller = segmenting
-    view = window.viewer.slice_view("axial")
-    controller.editor.tool_buttons["paint"].click()
-    controller.editor.sphere.setChecked(True)
-    x, y = view.canvas.width() // 2, view.canvas.height() // 2
-    drag(view.canvas, [(x, y)])
+    paint_sphere(window, controller)
     painted = controller.labels.array.copy()
     assert painted.any() and len(np.flatnonzero(painted.any(axis=(1, 2)))) > 1  # a sphere spans slices
 
@@ -205,13 +212,7 @@ def test_seg_saved_from_the_window_passes_dciodvfy_and_reads_back(qtbot, segment
 
 def test_surfaces_in_3d_enclose_the_painted_sphere(qtbot, segmenting):
     window, controller = segmenting
-    view = window.viewer.slice_view("axial")
-    controller.editor.radius.setValue(RADIUS_MM)
-    controller.editor.sphere.setChecked(True)
-    controller.editor.tool_buttons["paint"].click()
-    x, y = view.canvas.width() // 2, view.canvas.height() // 2
-    centre = view.display_to_world(x, y)
-    drag(view.canvas, [(x, y)])
+    centre = paint_sphere(window, controller)
     with qtbot.waitSignal(controller.finished, timeout=120_000):
         controller.show_surfaces()
     actor = controller.surfaces.actors[1]
@@ -301,11 +302,7 @@ def test_threshold_preview_shows_the_range_live_on_the_slice(qtbot, segmenting):
 
 def test_segment_statistics_go_into_the_sr_beside_the_measurements(qtbot, segmenting, tmp_path):
     window, controller = segmenting
-    view = window.viewer.slice_view("axial")
-    controller.editor.tool_buttons["paint"].click()
-    controller.editor.sphere.setChecked(True)
-    x, y = view.canvas.width() // 2, view.canvas.height() // 2
-    drag(view.canvas, [(x, y)])
+    paint_sphere(window, controller)
     with qtbot.waitSignal(controller.finished, timeout=120_000):
         controller.compute_statistics()
     seg = tmp_path / "seg.dcm"
@@ -364,11 +361,7 @@ def test_the_selected_segment_is_the_registration_runs_fixed_mask(qtbot, paired)
     window, registration = paired
     controller = window.segmentation
     controller.new_labels()  # on the fixed CT, which the fused views show
-    view = window.viewer.slice_view("axial")
-    controller.editor.radius.setValue(20.0)
-    controller.editor.sphere.setChecked(True)
-    controller.editor.tool_buttons["paint"].click()
-    drag(view.canvas, [(view.canvas.width() // 2, view.canvas.height() // 2)])
+    paint_sphere(window, controller, 20.0)
     painted = controller.labels.array == 1
     controller.editor.registration_mask.setChecked(True)
 
