@@ -8,7 +8,7 @@ or a CSV file.
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from segmentation.statistics import SegmentStatistics
 
@@ -42,14 +42,23 @@ class SegmentStatisticsPanel(QWidget):
         self.compute_button.clicked.connect(self.computeRequested.emit)
         self.export_button = QPushButton("Export CSV...")
         self.export_button.clicked.connect(self.exportRequested.emit)
+        self.stale = QLabel("The segments changed since: compute again")
+        self.stale.hide()
         row.addWidget(self.compute_button)
         row.addWidget(self.export_button)
+        row.addWidget(self.stale)
         row.addStretch(1)
         layout.addLayout(row)
         self.rows: list[SegmentStatistics] = []
 
+    def set_stale(self, stale: bool) -> None:
+        """Say that the rows no longer describe the labels (they were edited after the figures were computed)."""
+        self.stale.setVisible(stale and bool(self.rows))
+        self.table.setEnabled(not stale)
+
     def set_rows(self, rows: list[SegmentStatistics]) -> None:
         self.rows = list(rows)
+        self.set_stale(False)
         self.table.setRowCount(len(rows))
         for r, stats in enumerate(rows):
             for c, key in enumerate(COLUMNS):

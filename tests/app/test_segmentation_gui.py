@@ -332,8 +332,10 @@ def test_segment_statistics_go_into_the_sr_beside_the_measurements(qtbot, segmen
     referenced = pydicom.dcmread(seg)
     assert referenced.SOPInstanceUID in str(report.CurrentRequestedProcedureEvidenceSequence)
 
+    assert controller.statistics.stale.isHidden()
     controller.editor.undo_button.click()  # the labels change: the statistics no longer describe them
     assert controller.report_segments() == ([], None)
+    assert not controller.statistics.stale.isHidden() and not controller.statistics.table.isEnabled()
 
 
 def test_keep_largest_island_as_a_job_is_one_undoable_edit(qtbot, segmenting):

@@ -143,6 +143,7 @@ class SegmentationController(QObject):
 
     def _edited(self, *_: object) -> None:
         self.revision += 1
+        self.statistics.set_stale(True)
 
     def _show(self) -> None:
         labels = self.labels
