@@ -65,6 +65,8 @@ class RunRequest:
     initial: np.ndarray | None = None            # a manual start (init "manual")
     fixed_landmarks: np.ndarray | None = None
     moving_landmarks: np.ndarray | None = None
+    fixed_mask: Volume | None = None             # 0/1 on the fixed grid: where the metric samples (a segment)
+    fixed_mask_name: str = ""                    # what the mask was (the history names it; its voxels are not kept)
 
     def to_dict(self) -> dict[str, Any]:
         def listed(a: np.ndarray | None) -> list | None:
@@ -72,7 +74,8 @@ class RunRequest:
 
         return {"parameters": self.params.to_dict(), "init": self.init, "seed": self.seed, "threads": self.threads,
                 "initial_matrix_lps": listed(self.initial), "fixed_landmarks": listed(self.fixed_landmarks),
-                "moving_landmarks": listed(self.moving_landmarks)}
+                "moving_landmarks": listed(self.moving_landmarks),
+                "fixed_mask": self.fixed_mask_name if self.fixed_mask is not None else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRequest:
@@ -153,6 +156,7 @@ def run_registration(progress: Progress, cancel: CancelFlag, fixed: Volume, movi
     batcher = EventBatcher(post, progress, [level.iterations for level in request.params.levels])
     result = register(fixed, moving, request.params, init=request.init, seed=request.seed, threads=request.threads,
                       on_iteration=batcher, cancel=cancel, initial_transform=request.initial,
+                      fixed_mask=request.fixed_mask,
                       fixed_landmarks=request.fixed_landmarks, moving_landmarks=request.moving_landmarks)
     batcher.flush()
     progress(1.0, "registration done")

@@ -49,6 +49,7 @@ from workstation.app.loading import FirstSlice, SliceDone, load_progressively
 from workstation.app.messages import MessageLog, one_line
 from workstation.app.pacs_controller import install_pacs
 from workstation.app.registration_controller import install as install_registration
+from workstation.app.segmentation_controller import install as install_segmentation
 from workstation.app.settings import RecentItems, app_settings
 from workstation.app.view_controls import install as install_view_controls
 from workstation.demo import ensure_demo_study
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.registration = install_registration(self)
         self.view_controls = install_view_controls(self)
         self.pacs = install_pacs(self)
+        self.segmentation = install_segmentation(self)
 
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_volume)
@@ -625,7 +627,9 @@ class MainWindow(QMainWindow):
         if self.current_key not in self.catalog:
             self.messages.add("SR export: no series is open")
             return None
-        job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path))
+        segment_records, segmentation_file = self.segmentation.report_segments()
+        job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path),
+                  segment_records, segmentation_file)
         return self.run_job(job, "sr", "SR export",
                             lambda out: self.messages.add(f"report written to {out}", logging.INFO))
 

@@ -38,7 +38,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +144,8 @@ class RegistrationController(QObject):
         self.moving: OpenVolume | None = None
         self.matrix = np.eye(4)
         self.accepted = np.eye(4)
+        # The fixed image's metric mask at the start of a run: (name, 0/1 Volume) or None; the segmentation sets it.
+        self.fixed_mask_source: Callable[[], tuple[str, Volume] | None] = lambda: None
         self.history: list[dict[str, Any]] = []
         self.dock: QDockWidget | None = None  # set by ``install``
         self.job: JobHandle | None = None
@@ -341,6 +343,14 @@ class RegistrationController(QObject):
         """Start a run in the background; the views follow it; the result lands in the history."""
         if self.fixed is None or self.moving is None or self.running:
             return None
+        mask = self.fixed_mask_source()
+        if mask is not None:
+            name, volume = mask
+            fixed = self.fixed.volume
+            if volume.array.shape != fixed.array.shape[-3:] or not np.allclose(volume.affine, fixed.affine, atol=1e-4):
+                self.panel.set_status(f"the mask {name} is not on the fixed image's grid: no run")
+                return None
+            request = replace(request, fixed_mask=volume, fixed_mask_name=name)
         if self._forget_deformation():  # the views follow the optimiser's linear matrices, not a deformation
             self._show_fused()
         self._before_run = self.matrix.copy()

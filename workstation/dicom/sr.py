@@ -121,6 +121,20 @@ def segment_items(records: Sequence[Mapping[str, Any]]) -> list[SegmentItem]:
     return items
 
 
+def _referenced_segment(segmentation: hd.seg.Segmentation, number: int) -> hd.sr.ReferencedSegment:
+    """The segment as TID 1411 references it: the whole segment of the SEG, on the series it was drawn on.
+
+    Not ``ReferencedSegment.from_segmentation``: highdicom 0.28 looks for the
+    segment's identification in every frame, and a SEG of one segment keeps
+    it once, in the shared functional groups (so does highdicom's own writer).
+    """
+    import highdicom as hd
+
+    series = segmentation.ReferencedSeriesSequence[0].SeriesInstanceUID
+    return hd.sr.ReferencedSegment(segmentation.SOPClassUID, segmentation.SOPInstanceUID, number,
+                                   source_series=hd.sr.SourceSeriesForSegmentation(series))
+
+
 def _segment_group(item: SegmentItem, segmentation: hd.seg.Segmentation) -> \
         hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
     """TID 1411: a segment's values, the region given by the segment of the SEG (by reference)."""
@@ -130,7 +144,7 @@ def _segment_group(item: SegmentItem, segmentation: hd.seg.Segmentation) -> \
     millilitre = hd.sr.CodedConcept(value="mL", scheme_designator="UCUM", meaning="milliliter")
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=item.uid, identifier=item.label),
-        referenced_segment=hd.sr.ReferencedSegment.from_segmentation(segmentation, item.segment_number),
+        referenced_segment=_referenced_segment(segmentation, item.segment_number),
         finding_type=code("SCT.Finding"),
         measurements=[hd.sr.Measurement(name=code(names[key]), value=value,
                                         unit=millilitre if unit == "mL" else unit_code(unit))

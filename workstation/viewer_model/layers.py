@@ -102,11 +102,18 @@ class FusedLayer:
 
 
 class LabelsLayer:
-    """A label map drawn over the slot's image; the segments' own colours and visibility say how."""
+    """A label map drawn over the slot's image; the segments' own colours and visibility say how.
+
+    ``changed``: segments, colours, opacity or visibility; ``voxels(region)``:
+    voxels changed in place within a (k, j, i) box of slices (None: anywhere),
+    so views whose slice misses the box are not redrawn.
+    """
 
     changed = Signal()
+    voxels = Signal(object)
 
-    def __init__(self, labels: LabelMap, opacity: float = 0.5, visible: bool = True) -> None:
+    def __init__(self, labels: LabelMap, opacity: float = 1.0, visible: bool = True) -> None:
+        """``opacity`` scales every segment's own (a segment's fill is drawn at its opacity times this)."""
         self.labels, self.opacity, self.visible = labels, opacity, visible
 
     def set_opacity(self, opacity: float) -> None:
@@ -117,8 +124,12 @@ class LabelsLayer:
         self.visible = bool(visible)
         self.changed.emit()
 
-    def voxels_changed(self) -> None:
-        """A tool painted into ``labels.array`` in place: redraw."""
+    def voxels_changed(self, region: tuple[slice, slice, slice] | None = None) -> None:
+        """A tool wrote into ``labels.array`` in place (within ``region`` when given): redraw."""
+        self.voxels.emit(region)
+
+    def segments_changed(self) -> None:
+        """A segment was added, removed, renamed, recoloured, hidden or shown: redraw."""
         self.changed.emit()
 
 

@@ -1,0 +1,115 @@
+"""The labels layer drawn in the MPR views under Xvfb, checked on rendered pixels against the map's LPS geometry.
+
+A box phantom with a labelled block of known LPS extent: on straight and
+oblique planes a point inside the block shows the segment's fill blended
+over the image, a point outside shows the image alone; hiding the segment
+or the layer restores the image; a voxel change redraws only the views whose
+slice crosses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.widgets.volumes import box_phantom
+from widgets.labels_layer import ViewerLabels, colour_tables, colourise
+from workstation.labels import LabelMap, default_segment
+from workstation.viewer_model import LabelsLayer
+
+pytestmark = pytest.mark.gui
+BLOCK = (slice(10, 26), slice(16, 40), slice(14, 44))  # k, j, i of the labelled block (inside the phantom's box)
+
+
+@pytest.fixture
+def labelled(viewer):
+    image = box_phantom()
+    viewer.model.set_image(image)
+    viewer.model.set_crosshair_visible(False)
+    viewer.model.set_annotations_visible(False)
+    viewer.model.set_interpolation(False)
+    drawing = ViewerLabels(viewer)
+    labels = LabelMap.empty_like(image, [default_segment(1, "block")])
+    labels.array[BLOCK] = 1
+    layer = LabelsLayer(labels)
+    viewer.model.set_labels(layer)
+    return viewer, image, labels, layer, drawing
+
+
+def inside_block(image, lps: np.ndarray, margin: float = 1.0) -> bool | None:
+    """True inside the block by at least ``margin`` voxels, False outside by as much, None near its faces."""
+    ijk = image.world_to_index(lps)
+    low = np.array([BLOCK[2].start, BLOCK[1].start, BLOCK[0].start]) - 0.5
+    high = np.array([BLOCK[2].stop, BLOCK[1].stop, BLOCK[0].stop]) - 0.5
+    if np.all(ijk > low + margin) and np.all(ijk < high - margin):
+        return True
+    if np.any(ijk < low - margin) or np.any(ijk > high + margin):
+        return False
+    return None
+
+
+def test_colourise_fills_and_outlines_each_number():
+    labels = LabelMap.empty_like(box_phantom(), [default_segment(1), default_segment(2)])
+    fill, outline = colour_tables(labels, 1.0, True)
+    numbers = np.zeros((6, 7), np.uint8)
+    numbers[1:5, 1:4] = 1
+    numbers[1:5, 4:6] = 2
+    rgba = colourise(numbers, fill, outline)
+    assert np.array_equal(rgba[0, 0], [0, 0, 0, 0])
+    assert np.array_equal(rgba[2, 2], fill[1]) and fill[1][3] == round(255 * labels.segment(1).opacity)
+    assert np.array_equal(rgba[1, 2], outline[1]) and np.array_equal(rgba[2, 3], outline[1])  # edge, and next to 2
+    assert np.array_equal(rgba[2, 4], outline[2]) and outline[2][3] == 255
+
+
+@pytest.mark.parametrize("turn", [0.0, 25.0])
+def test_the_block_shows_its_colour_where_the_plane_cuts_it(labelled, turn):
+    viewer, image, labels, layer, _ = labelled
+    if turn:
+        viewer.model.rotate_crosshair("axial", turn)  # coronal and sagittal become oblique
+    segment = labels.segment(1)
+    for name in ("axial", "coronal", "sagittal"):
+        view = viewer.slice_view(name)
+        layer.set_visible(False)
+        image_only = view.capture()
+        layer.set_visible(True)
+        shown = view.capture()
+        checked = {True: 0, False: 0}
+        h, w, _ = shown.shape
+        for y in range(5, h - 5, 11):
+            for x in range(5, w - 5, 11):
+                where = inside_block(image, view.display_to_world(x, y))
+                if where is None:
+                    continue
+                expected = (segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * image_only[y, x]
+                            if where else image_only[y, x].astype(float))
+                assert np.all(np.abs(shown[y, x] - expected) <= 3), (name, turn, x, y, where, shown[y, x], expected)
+                checked[where] += 1
+        assert checked[True] > 20 and checked[False] > 20, (name, checked)
+
+
+def test_hiding_a_segment_shows_the_image_and_a_change_redraws_only_the_views_it_crosses(labelled):
+    viewer, image, labels, layer, drawing = labelled
+    views = {name: viewer.slice_view(name) for name in ("axial", "coronal", "sagittal")}
+    axial = views["axial"]
+    x, y = (int(round(c)) for c in axial.world_to_display(image.index_to_world([28, 28, 18])))
+    shown = axial.capture()[y, x]
+    labels.segment(1).visible = False
+    layer.segments_changed()
+    hidden = axial.capture()[y, x]
+    labels.segment(1).visible = True
+    layer.segments_changed()
+    assert not np.array_equal(shown, hidden) and np.array_equal(axial.capture()[y, x], shown)
+
+    frames = {name: 0 for name in views}
+    for name, view in views.items():
+        view.render_window.AddObserver("EndEvent", lambda *_, n=name: frames.__setitem__(n, frames[n] + 1))
+    k = int(round(image.world_to_index(viewer.model.position())[2]))
+    labels.array[k, 0:3, 0:3] = 1  # on the axial slice shown, away from the coronal and sagittal planes
+    layer.voxels_changed((slice(k, k + 1), slice(0, 3), slice(0, 3)))
+    drawing.flush()  # the deferred views now, rather than at the next turn of the event loop
+    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
+    far = 0 if k > 5 else image.array.shape[0] - 1  # a slice no view shows there
+    labels.array[far, 0:3, 0:3] = 1
+    layer.voxels_changed((slice(far, far + 1), slice(0, 3), slice(0, 3)))
+    drawing.flush()
+    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
