@@ -21,7 +21,7 @@ import numpy as np
 
 from workstation.dicom.assemble import SeriesPlan, assemble
 from workstation.dicom.header import read_header
-from workstation.dicom.load import load_volumes
+from workstation.dicom.load import Allocator, load_volumes
 from workstation.dicom.scan import scan_folder, skip_reasons
 from workstation.errors import Skipped, WorkstationError
 from workstation.image_io import is_image_file, read_image
@@ -38,17 +38,18 @@ class OpenError(WorkstationError):
 
 
 def open_volume(progress: Progress, cancel: CancelFlag | None, path: str | PathLike[str], series: str | None = None,
-                skipped: list[Skipped] | None = None) -> Volume:
+                skipped: list[Skipped] | None = None, allocate: Allocator = np.empty) -> Volume:
     """The volume at ``path``: an image file, or the one volume of a DICOM folder or file (or of ``series``).
 
-    Files left out of a DICOM volume go to ``skipped`` when given (the CLI lists them).
+    Files left out of a DICOM volume go to ``skipped`` when given (the CLI lists them). ``allocate``: see
+    ``workstation.dicom.load.Allocator`` (the command line's jobs pass ``volume.sitk_array``).
     """
     p = Path(path)
     if not p.exists():
         raise OpenError("no such file or folder", p)
     if is_image_file(p):
         return read_image(p)
-    loaded = load_volumes(progress, cancel, p, series)
+    loaded = load_volumes(progress, cancel, p, series, allocate=allocate)
     if skipped is not None:
         skipped.extend(loaded.skipped)
     if len(loaded.volumes) > 1:

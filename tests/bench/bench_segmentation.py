@@ -72,9 +72,10 @@ def run(ct_folder: Path) -> dict[str, float]:
     from workstation.dicom.seg import _description, read_seg, read_source_headers, write_seg
     from workstation.jobs import no_progress
     from workstation.labels import LabelMap, default_segment
+    from workstation.volume import sitk_array
 
     warnings.filterwarnings("ignore", message=".*intended person name.*")
-    [ct] = load_volumes(no_progress, None, ct_folder).volumes
+    [ct] = load_volumes(no_progress, None, ct_folder, allocate=sitk_array).volumes  # as the CLI loads
     image = sitk.GetImageFromArray(ct.array)  # the peer's own image, not ours
     image.CopyInformation(ct.to_sitk())
     results: dict[str, float] = {}

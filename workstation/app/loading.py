@@ -18,7 +18,7 @@ import numpy as np
 from workstation.dicom import load
 from workstation.dicom.assemble import SeriesPlan
 from workstation.jobs import CancelFlag, Progress
-from workstation.volume import Volume, sitk_array
+from workstation.volume import Volume
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def load_progressively(progress: Progress, cancel: CancelFlag | None, plan: Seri
     arrays: list[np.ndarray] = []  # the volume's array, kept to show it while its other slices land
 
     def allocate(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        arrays.append(sitk_array(shape, dtype))
+        arrays.append(np.empty(shape, dtype))
         return arrays[0]
 
     def on_slice(k: int, pixels: np.ndarray) -> None:

@@ -76,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if label_objects.label_object_paths(args.paths):
         return label_objects.convert(args)
     from workstation.dicom.load import load_volumes
+    from workstation.volume import sitk_array
 
-    result = run_job(Job(load_volumes, args.paths, args.series, scaling=args.scaling), cli_progress() or no_progress)
+    job = Job(load_volumes, args.paths, args.series, allocate=sitk_array, scaling=args.scaling)
+    result = run_job(job, cli_progress() or no_progress)
     for volume, path in zip(result.volumes, output_paths(args.output, result.volumes), strict=True):
         write_volume(volume, path)
         size = " x ".join(str(n) for n in (*volume.shape_ijk, *(

@@ -98,9 +98,10 @@ def load_mask(spec: str) -> Volume:
 def load_one(path: Path) -> Volume:
     """The single 3D volume at ``path`` (``workstation.opening.open_volume``), its left-out files reported."""
     from workstation.opening import open_volume
+    from workstation.volume import sitk_array
 
     skipped: list[Skipped] = []
-    volume = open_volume(no_progress, None, path, skipped=skipped)
+    volume = open_volume(no_progress, None, path, skipped=skipped, allocate=sitk_array)
     report_skipped("register", skipped)
     if volume.array.ndim != 3:
         raise RegistrationError("registration needs a 3D volume, this one has time points", path)

@@ -89,8 +89,9 @@ def _segment(progress: Progress, cancel: CancelFlag | None, series: Path, series
     from segmentation.statistics import segment_statistics
     from workstation.dicom.load import load_volumes
     from workstation.labels import LabelMap, default_segment  # noqa: F811 - the runtime import
+    from workstation.volume import sitk_array
 
-    loaded = load_volumes(scaled_progress(progress, 0.0, 0.6), cancel, series, series_uid)
+    loaded = load_volumes(scaled_progress(progress, 0.0, 0.6), cancel, series, series_uid, allocate=sitk_array)
     if len(loaded.volumes) != 1:
         raise WorkstationError(f"holds {len(loaded.volumes)} volumes; name one with --series-uid", series)
     image = loaded.volumes[0]

@@ -52,8 +52,12 @@ if TYPE_CHECKING:  # workstation.volume imports SimpleITK (0.2 s): only loading 
 PathsLike = str | PathLike[str] | Iterable[str | PathLike[str]]
 SliceCallback = Callable[[int, np.ndarray], None]
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
-"""Makes the uninitialised array a volume is decoded into; by default (None) ``volume.sitk_array``, inside a
-SimpleITK image, so that ``Volume.to_sitk`` hands the voxels over without a copy."""
+"""Makes the uninitialised array a volume is decoded into (``np.empty`` by default).
+
+Command-line jobs pass ``volume.sitk_array`` (the array lives inside a SimpleITK image, so ``Volume.to_sitk``
+hands it over without a 0.3 s copy). The window must not: a SimpleITK image releases the GIL when it is
+freed, and a volume's array is often freed inside VTK's garbage collector (from a render window's
+ghost), which holds a lock the GUI thread then waits for with the GIL: a deadlock, seen in CI."""
 DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -97,7 +101,7 @@ def plan_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike
 
 
 def load_volumes(progress: Progress, cancel: CancelFlag | None, paths: PathsLike, series_uid: str | None = None,
-                 allocate: Allocator | None = None, scaling: Scaling = "display") -> LoadResult:
+                 allocate: Allocator = np.empty, scaling: Scaling = "display") -> LoadResult:
     """Load every volume under ``paths`` (or those of one series), Philips data in ``scaling``'s values; a job.
 
     Raises ``DicomError`` when nothing loadable is found, with the first
@@ -141,7 +145,7 @@ def _first_path(paths: PathsLike) -> str:
 # -- one volume ------------------------------------------------------------------------------------------------------
 
 def load_plan(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan, on_slice: SliceCallback | None = None,
-              skipped: list[Skipped] | None = None, allocate: Allocator | None = None) -> Volume:
+              skipped: list[Skipped] | None = None, allocate: Allocator = np.empty) -> Volume:
     """Decode one planned volume into one preallocated array; a job.
 
     The middle slice (of the first time point) is decoded first, in this
@@ -157,10 +161,6 @@ def load_plan(progress: Progress, cancel: CancelFlag | None, plan: SeriesPlan, o
     ensure_fits(math.prod(plan.shape) * np.dtype(kind.dtype).itemsize,
                 f"a volume of {' x '.join(map(str, plan.shape[::-1]))} {np.dtype(kind.dtype).name}",
                 present[0].header.path if present else None)
-    if allocate is None:
-        from workstation.volume import sitk_array
-
-        allocate = sitk_array
     array = allocate(plan.shape, np.dtype(kind.dtype))
     decoder = _SlotDecoder(plan, array, kind, on_slice)
     middle = plan.slices // 2

@@ -51,8 +51,9 @@ def _hash_file(path: Path, digest: hashlib._Hash) -> None:
 def load_volume(path: Path, series_uid: str | None = None) -> Volume:
     """A DICOM folder (one series, or the one named) or an image file: ``workstation.opening.open_volume``."""
     from workstation.opening import open_volume  # the DICOM stack is only paid for by DICOM inputs
+    from workstation.volume import sitk_array
 
-    return open_volume(no_progress, None, path, series_uid)
+    return open_volume(no_progress, None, path, series_uid, allocate=sitk_array)
 
 
 def load_points(path: Path) -> tuple[list[str] | None, np.ndarray]:
