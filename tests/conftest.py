@@ -6,6 +6,7 @@ run; a missing data set fails the test that needs it, it never skips.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import subprocess
 import sys
@@ -79,6 +80,36 @@ def workstation_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("WORKSTATION_HOME", str(home))
     return home
+
+
+WATCHDOG_SECONDS = 900
+"""A test not ended this long after it started is stuck where pytest-timeout (600 s) cannot act.
+
+pytest-timeout raises from a signal handler or a Python thread; both need the GIL. A deadlock in C code that
+holds it (CI hung 20 minutes on one: VTK's garbage collector against a SimpleITK destructor) stops both, so
+faulthandler's C watchdog writes every thread's stack to ``STUCK_TEST`` and ends the run (exit 1)."""
+STUCK_TEST = ROOT / "stuck-test.txt"
+_stuck_file = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201 - a hook wrapper
+    """Arm the watchdog for the test's setup, call and teardown; the file names the test while it runs."""
+    global _stuck_file
+    if _stuck_file is None:
+        _stuck_file = open(STUCK_TEST, "w")  # noqa: SIM115 - open for the whole run: faulthandler writes to it
+    _stuck_file.seek(0)
+    _stuck_file.truncate()
+    _stuck_file.write(f"stuck for {WATCHDOG_SECONDS} s in {item.nodeid}\n")
+    _stuck_file.flush()
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True, file=_stuck_file)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        _stuck_file.seek(0)
+        _stuck_file.truncate()
+        _stuck_file.flush()
 
 
 _exit_status = 0
