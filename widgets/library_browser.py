@@ -1,4 +1,5 @@
-"""The study browser: patients, studies and series, with search, thumbnails and warnings.
+"""The study browser: patients, studies and series (with the SEG/RTSTRUCT files drawn on each), search, thumbnails
+and warnings.
 
 Widgets do not read DICOM, so the app hands over plain dicts (see
 ``PatientEntry``) built from the library or from a folder opened without
@@ -14,15 +15,26 @@ from collections.abc import Sequence
 from typing import TypedDict
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QLineEdit, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QMenu, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 THUMB_SIZE = 40
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 3
 COLUMNS = ("Patient / study / series", "Date", "Modality", "Images")
+
+
+class LabelObjectEntry(TypedDict, total=False):
+    """A SEG or RTSTRUCT file drawn on a series, shown as a child row of it."""
+
+    path: str
+    modality: str  # SEG or RTSTRUCT
+    label: str
+    segments: int
+    tool: str  # the writing tool (manufacturer, model, version)
+    date: str  # DICOM DA
 
 
 class SeriesEntry(TypedDict, total=False):
@@ -33,6 +45,7 @@ class SeriesEntry(TypedDict, total=False):
     count: int
     warnings: list[str]
     measured: bool
+    objects: list[LabelObjectEntry]
 
 
 class StudyEntry(TypedDict, total=False):
@@ -66,6 +79,7 @@ class LibraryBrowser(QWidget):
 
     seriesSelected = Signal(str)  # current series changed (show its tags)
     seriesActivated = Signal(str)  # double-click or Enter: open it
+    labelObjectActivated = Signal(str, str)  # (series key, SEG/RTSTRUCT path): open the series with its labels
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +103,8 @@ class LibraryBrowser(QWidget):
         self.search.textChanged.connect(self._apply_search)
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemActivated.connect(self._activated)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self._warning_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
 
     # -- content ----------------------------------------------------------------------
@@ -152,8 +168,31 @@ class LibraryBrowser(QWidget):
             item.setText(3, f"{series.get('count', 0)}  ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})")
         if uid in self._thumbnails:
             item.setIcon(0, self._thumbnails[uid])
+        for entry in series.get("objects", []):
+            item.addChild(self._object_item(entry))
         self._series_items[uid] = item
         return item
+
+    @staticmethod
+    def _object_item(entry: LabelObjectEntry) -> QTreeWidgetItem:
+        """A SEG/RTSTRUCT row under its series: label and segment count, written by which tool and when."""
+        count = entry.get("segments", 0)
+        title = f"{entry.get('label') or '(segmentation)'}: {count} segment{'' if count == 1 else 's'}"
+        item = QTreeWidgetItem([title, display_date(entry.get("date", "")), entry.get("modality", ""), ""])
+        item.setData(0, KIND_ROLE, "object")
+        item.setData(0, KEY_ROLE, entry.get("path", ""))
+        item.setToolTip(0, "\n".join(line for line in (entry.get("path", ""), entry.get("tool", "")) if line)
+                        + "\nDouble-click: open the series with these labels")
+        return item
+
+    def label_objects(self, series_uid: str) -> list[str]:
+        """Paths of the SEG/RTSTRUCT rows listed under a series."""
+        item = self._series_items[series_uid]
+        return [item.child(n).data(0, KEY_ROLE) for n in range(item.childCount())]
+
+    def object_item(self, series_uid: str, path: str) -> QTreeWidgetItem:
+        item = self._series_items[series_uid]
+        return next(item.child(n) for n in range(item.childCount()) if item.child(n).data(0, KEY_ROLE) == path)
 
     def set_thumbnail(self, series_uid: str, pixels: np.ndarray) -> None:
         """Show a (rows, columns) uint8 thumbnail beside the series."""
@@ -199,6 +238,17 @@ class LibraryBrowser(QWidget):
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         if item.data(0, KIND_ROLE) == "series":
             self.seriesActivated.emit(item.data(0, KEY_ROLE))
+        elif item.data(0, KIND_ROLE) == "object":
+            self.labelObjectActivated.emit(item.parent().data(0, KEY_ROLE), item.data(0, KEY_ROLE))
+
+    def _context_menu(self, point: QPoint) -> None:
+        item = self.tree.itemAt(point)
+        if item is None or item.data(0, KIND_ROLE) not in ("series", "object"):
+            return
+        menu = QMenu(self)
+        text = "Open the series with these labels" if item.data(0, KIND_ROLE) == "object" else "Open"
+        menu.addAction(text, lambda: self._activated(item, 0))
+        menu.exec(self.tree.viewport().mapToGlobal(point))
 
     def _apply_search(self, text: str) -> None:
         """Show the series whose patient, study and series together match every word."""

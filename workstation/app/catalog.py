@@ -8,7 +8,7 @@ own key, the series UID alone when it is the only one, else ``UID:n``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from workstation.dicom.assemble import SeriesPlan
@@ -63,9 +63,11 @@ class Catalog:
     def __getitem__(self, key: str) -> CatalogEntry:
         return self.entries[key]
 
-    def patients(self, measured: Iterable[str] = ()) -> list[dict]:
-        """The browser's tree (``widgets.library_browser.PatientEntry`` dicts): patient, study, series."""
-        measured = set(measured)
+    def patients(self, measured: Iterable[str] = (),
+                 objects: Mapping[str, list[dict]] | None = None) -> list[dict]:
+        """The browser's tree (``widgets.library_browser.PatientEntry`` dicts): patient, study, series, and under
+        a series the SEG/RTSTRUCT files drawn on it (``objects``: series UID -> ``Library.label_objects`` rows)."""
+        measured, objects = set(measured), objects or {}
         patients: dict[tuple[str, str], dict] = {}
         studies: dict[tuple[tuple[str, str], str], dict] = {}
         for key, entry in self.entries.items():
@@ -84,6 +86,7 @@ class Catalog:
                 "description": entry.plan.description or h.series_description,
                 "modality": h.modality, "count": entry.plan.slices * entry.plan.timepoints,
                 "warnings": list(entry.plan.warnings), "measured": key in measured,
+                "objects": list(objects.get(entry.plan.series_uid, [])),
             })
         for study in studies.values():
             study["series"].sort(key=lambda s: (s["number"] is None, s["number"] or 0, s["description"]))

@@ -86,6 +86,7 @@ class SegmentationController(QObject):
         self._seg: tuple[str, int] | None = None  # the SEG last written of these labels, and of which revision
         self._stroke: EditHistory | None = None
         self._job: JobHandle | None = None
+        self._pending: tuple[str, str] | None = None  # (series key, SEG/RTSTRUCT path) to open once it has loaded
         self._wire()
 
     # -- state --------------------------------------------------------------------------------
@@ -384,6 +385,20 @@ class SegmentationController(QObject):
         entry = catalog[key] if key in catalog else None
         paths = [] if entry is None else self.window.library.segmentations_of(entry.plan.series_uid)
         self.editor.set_objects([(Path(p).name, p) for p in paths])
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == key:
+            self.open_object(pending[1])
+
+    def open_with_images(self, key: str, path: str) -> JobHandle | None:
+        """A SEG/RTSTRUCT picked in the library browser: its series (loaded unless shown) with it as the labels.
+
+        The object opens when the whole series has loaded (``volumeLoaded``),
+        never on a preview the loader is still filling.
+        """
+        if self.model.showing(key, loading=False):
+            return self.open_object(path)
+        self._pending = (key, path)
+        return self.window.load_series(key)
 
     def _ask_open_object(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Open a DICOM SEG or RTSTRUCT on the shown image", "",
@@ -519,6 +534,7 @@ def install(window: Any) -> SegmentationController:
         view_menu.addAction(dock.toggleViewAction())
         setattr(controller, "editor_dock" if panel is controller.editor else "statistics_dock", dock)
     window.registration.fixed_mask_source = controller.registration_mask
+    window.browser.labelObjectActivated.connect(controller.open_with_images)
     QShortcut(QKeySequence.StandardKey.Undo, window, controller.undo)
     QShortcut(QKeySequence.StandardKey.Redo, window, controller.redo)
     return controller

@@ -463,11 +463,22 @@ class Library:
 
     def segmentations_of(self, series_uid: str) -> list[str]:
         """Paths of the SEG and RTSTRUCT files drawn on a series, to open with it."""
+        return [row["path"] for row in self.label_objects().get(series_uid, [])]
+
+    def label_objects(self) -> dict[str, list[dict[str, object]]]:
+        """Referenced series UID -> the SEG and RTSTRUCT files drawn on it, for the browser: path, modality,
+        label, segments (count), tool and date (YYYYMMDD) each, by path."""
         rows = self._query(
-            "SELECT i.path, i.header FROM instances i JOIN series se ON i.series = se.id"
+            "SELECT i.path, se.modality, i.header FROM instances i JOIN series se ON i.series = se.id"
             " WHERE se.modality IN ('SEG', 'RTSTRUCT') ORDER BY i.path")
-        return [path for path, text in rows
-                if series_uid in (header_from_json(text).extra.get("referenced_series_uids") or [])]
+        out: dict[str, list[dict[str, object]]] = {}
+        for path, modality, text in rows:
+            extra = header_from_json(text).extra
+            row = {"path": path, "modality": modality, "label": extra.get("label", ""),
+                   "segments": extra.get("segments", 0), "tool": extra.get("tool", ""), "date": extra.get("date", "")}
+            for uid in extra.get("referenced_series_uids") or []:
+                out.setdefault(uid, []).append(row)
+        return out
 
     def series_headers(self, series_uid: str, folder: str | os.PathLike[str] | None = None) -> list[InstanceHeader]:
         """The stored headers of a series (of its files under ``folder`` if given), by instance number then path.
