@@ -46,6 +46,7 @@ class SeriesEntry(TypedDict, total=False):
     warnings: list[str]
     measured: bool
     objects: list[LabelObjectEntry]
+    alone: LabelObjectEntry  # a SEG/RTSTRUCT whose images are not at hand, listed in place of a series
 
 
 class StudyEntry(TypedDict, total=False):
@@ -79,13 +80,14 @@ class LibraryBrowser(QWidget):
 
     seriesSelected = Signal(str)  # current series changed (show its tags)
     seriesActivated = Signal(str)  # double-click or Enter: open it
-    labelObjectActivated = Signal(str, str)  # (series key, SEG/RTSTRUCT path): open the series with its labels
+    labelObjectActivated = Signal(str, str)  # (series key or "" when not at hand, SEG/RTSTRUCT path): open it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._hide_identity = False
         self._patients: list[PatientEntry] = []
         self._series_items: dict[str, QTreeWidgetItem] = {}
+        self._alone_items: dict[str, QTreeWidgetItem] = {}  # SEG/RTSTRUCT rows without their series, by path
         self._thumbnails: dict[str, QIcon] = {}
         self.search = QLineEdit(placeholderText="Search name, ID, date, modality")
         self.search.setClearButtonEnabled(True)
@@ -117,6 +119,7 @@ class LibraryBrowser(QWidget):
         current = self.current_series()
         self.tree.clear()
         self._series_items.clear()
+        self._alone_items.clear()
         for n, patient in enumerate(self._patients, start=1):
             self.tree.addTopLevelItem(self._patient_item(n, patient))
         self.tree.expandAll()
@@ -145,7 +148,8 @@ class LibraryBrowser(QWidget):
         item.setData(0, KEY_ROLE, study.get("uid", ""))
         item.setData(0, SEARCH_ROLE, f"{study.get('description', '')} {date} {display_date(date)}".lower())
         for entry in series:
-            item.addChild(self._series_item(entry, date))
+            item.addChild(self._object_item(entry["alone"], alone=True) if "alone" in entry
+                          else self._series_item(entry, date))
         return item
 
     def _series_item(self, series: SeriesEntry, date: str) -> QTreeWidgetItem:
@@ -173,16 +177,23 @@ class LibraryBrowser(QWidget):
         self._series_items[uid] = item
         return item
 
-    @staticmethod
-    def _object_item(entry: LabelObjectEntry) -> QTreeWidgetItem:
-        """A SEG/RTSTRUCT row under its series: label and segment count, written by which tool and when."""
+    def _object_item(self, entry: LabelObjectEntry, alone: bool = False) -> QTreeWidgetItem:
+        """A SEG/RTSTRUCT row: label and segment count, written by which tool and when; under its series, or
+        ``alone`` in its study when its images are not at hand (then it opens on its own geometry)."""
         count = entry.get("segments", 0)
         title = f"{entry.get('label') or '(segmentation)'}: {count} segment{'' if count == 1 else 's'}"
+        if alone:
+            title += "  [images missing]"
         item = QTreeWidgetItem([title, display_date(entry.get("date", "")), entry.get("modality", ""), ""])
         item.setData(0, KIND_ROLE, "object")
         item.setData(0, KEY_ROLE, entry.get("path", ""))
+        item.setData(0, SEARCH_ROLE, f"{entry.get('label', '')} {entry.get('modality', '')}".lower())
+        action = ("open it on its own geometry (the images it was drawn on are not in the library)" if alone
+                  else "open the series with these labels")
         item.setToolTip(0, "\n".join(line for line in (entry.get("path", ""), entry.get("tool", "")) if line)
-                        + "\nDouble-click: open the series with these labels")
+                        + f"\nDouble-click: {action}")
+        if alone:
+            self._alone_items[entry.get("path", "")] = item
         return item
 
     def label_objects(self, series_uid: str) -> list[str]:
@@ -191,6 +202,9 @@ class LibraryBrowser(QWidget):
         return [item.child(n).data(0, KEY_ROLE) for n in range(item.childCount())]
 
     def object_item(self, series_uid: str, path: str) -> QTreeWidgetItem:
+        """The row of a SEG/RTSTRUCT file under a series (``series_uid`` empty: listed alone)."""
+        if not series_uid:
+            return self._alone_items[path]
         item = self._series_items[series_uid]
         return next(item.child(n) for n in range(item.childCount()) if item.child(n).data(0, KEY_ROLE) == path)
 
@@ -239,14 +253,16 @@ class LibraryBrowser(QWidget):
         if item.data(0, KIND_ROLE) == "series":
             self.seriesActivated.emit(item.data(0, KEY_ROLE))
         elif item.data(0, KIND_ROLE) == "object":
-            self.labelObjectActivated.emit(item.parent().data(0, KEY_ROLE), item.data(0, KEY_ROLE))
+            parent = item.parent()
+            key = parent.data(0, KEY_ROLE) if parent.data(0, KIND_ROLE) == "series" else ""
+            self.labelObjectActivated.emit(key, item.data(0, KEY_ROLE))
 
     def _context_menu(self, point: QPoint) -> None:
         item = self.tree.itemAt(point)
         if item is None or item.data(0, KIND_ROLE) not in ("series", "object"):
             return
         menu = QMenu(self)
-        text = "Open the series with these labels" if item.data(0, KIND_ROLE) == "object" else "Open"
+        text = "Open with its images" if item.data(0, KIND_ROLE) == "object" else "Open"
         menu.addAction(text, lambda: self._activated(item, 0))
         menu.exec(self.tree.viewport().mapToGlobal(point))
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from tests.dicom.test_rtstruct import expected_from_contours
+from widgets.library_browser import KEY_ROLE
 
 pytestmark = pytest.mark.gui
 
@@ -96,3 +97,46 @@ def test_seg_and_rtstruct_rows_under_their_series_open_with_the_images(qtbot, li
     expected_rt = expected_from_contours(rt, window.model.volume())
     assert np.count_nonzero(expected_rt)
     assert np.array_equal(labels.array, expected_rt)
+
+
+def import_alone(qtbot, window, tmp_path, path: Path) -> Path:
+    """Import ``path`` into the library without the images it was drawn on."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    (folder / path.name).symlink_to(path)
+    with qtbot.waitSignal(window.libraryListed, timeout=120_000):
+        window.import_folder(folder)
+    return folder / path.name
+
+
+def test_a_seg_without_its_images_opens_on_its_own_geometry(qtbot, window, seg_samples, tmp_path):
+    case = seg_samples / "dcmqi" / "24x38x3"
+    seg = import_alone(qtbot, window, tmp_path, case / "seg" / "label.seg")
+    browser, controller = window.browser, window.segmentation
+    item = browser.object_item("", str(seg))
+    assert "[images missing]" in item.text(0) and item.text(2) == "SEG"
+    assert item.parent().data(0, KEY_ROLE) == pydicom.dcmread(seg, stop_before_pixels=True).StudyInstanceUID
+
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        double_click(browser, item)
+    labels, image = controller.labels, window.model.volume()
+    assert labels is not None and image is not None
+    assert "not in the library" in window.messages.item(window.messages.count() - 1).text()
+    expected = sitk.ReadImage(str(case / "nrrd" / "label.nrrd"))
+    values = sitk.GetArrayFromImage(expected)
+    for index in np.argwhere(values > 0):  # dcmqi's label map and ours agree voxel by voxel in LPS
+        point = expected.TransformIndexToPhysicalPoint([int(v) for v in index[::-1]])
+        i, j, k = np.rint(labels.volume.world_to_index(point)).astype(int)
+        assert labels.array[k, j, i] == values[tuple(index)]
+        assert np.allclose(labels.volume.index_to_world([i, j, k]), point, atol=1e-3)
+    assert np.count_nonzero(labels.array) == np.count_nonzero(values)
+    assert np.array_equal(image.array, labels.array)  # the image shown is the labels' own, on the same grid
+    assert np.allclose(image.index_to_world([0, 0, 0]), labels.volume.index_to_world([0, 0, 0]))
+
+
+def test_an_rtstruct_without_its_images_is_refused_in_one_line(qtbot, window, seg_samples, tmp_path):
+    rt = import_alone(qtbot, window, tmp_path, seg_samples / "rt-utils" / "rt.dcm")
+    with qtbot.waitSignal(window.jobFailed, timeout=60_000) as failed:
+        double_click(window.browser, window.browser.object_item("", str(rt)))
+    assert "images are not loaded" in failed.args[0] and "\n" not in failed.args[0]
+    assert window.model.volume() is None and window.segmentation.labels is None  # nothing half-loaded

@@ -395,10 +395,37 @@ class SegmentationController(QObject):
         The object opens when the whole series has loaded (``volumeLoaded``),
         never on a preview the loader is still filling.
         """
+        if not key:
+            return self.open_alone(path)
         if self.model.showing(key, loading=False):
             return self.open_object(path)
         self._pending = (key, path)
         return self.window.load_series(key)
+
+    def open_alone(self, path: str) -> JobHandle | None:
+        """A SEG whose images are not at hand, on its own geometry: shown over an image of its own labels
+        (voxel value = segment number), with one line saying the images are missing; a job.
+
+        Read whole before anything is shown, so a damaged file leaves the
+        window as it was (its one line in the message log).
+        """
+        if self._busy():
+            return None
+
+        def read(progress: Progress, cancel: CancelFlag | None) -> list[LabelMap]:
+            progress(0.0, f"reading {Path(path).name}")
+            return read_label_object(path, None)
+
+        def opened(maps: list[LabelMap]) -> None:
+            labels = maps[0]
+            image = replace(labels.volume, array=labels.array.astype(np.int16))
+            self.window._show_volume(path, image)  # noqa: SLF001 - the window's one way to show a volume
+            self.model.set_labels(LabelsLayer(labels))
+            self.window.volumeLoaded.emit(path)
+            self.window.messages.add(f"{Path(path).name}: the images it was drawn on are not in the library; shown "
+                                     "on its own geometry over an image of its labels")
+
+        return self._run(Job(read), f"opening {Path(path).name}", opened)
 
     def _ask_open_object(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Open a DICOM SEG or RTSTRUCT on the shown image", "",

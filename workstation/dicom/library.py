@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workstation import paths
 from workstation.dicom import dicomdir
@@ -463,21 +464,23 @@ class Library:
 
     def segmentations_of(self, series_uid: str) -> list[str]:
         """Paths of the SEG and RTSTRUCT files drawn on a series, to open with it."""
-        return [row["path"] for row in self.label_objects().get(series_uid, [])]
+        return [row["path"] for row in self.label_objects() if series_uid in row["references"]]
 
-    def label_objects(self) -> dict[str, list[dict[str, object]]]:
-        """Referenced series UID -> the SEG and RTSTRUCT files drawn on it, for the browser: path, modality,
-        label, segments (count), tool and date (YYYYMMDD) each, by path."""
+    def label_objects(self) -> list[dict[str, Any]]:
+        """The SEG and RTSTRUCT files, by path, for the browser: path, modality, references (series UIDs),
+        label, segments (count), tool, date (YYYYMMDD), and the patient and study they belong to (a file whose
+        images are not in the library is listed on its own)."""
         rows = self._query(
             "SELECT i.path, se.modality, i.header FROM instances i JOIN series se ON i.series = se.id"
             " WHERE se.modality IN ('SEG', 'RTSTRUCT') ORDER BY i.path")
-        out: dict[str, list[dict[str, object]]] = {}
+        out = []
         for path, modality, text in rows:
-            extra = header_from_json(text).extra
-            row = {"path": path, "modality": modality, "label": extra.get("label", ""),
-                   "segments": extra.get("segments", 0), "tool": extra.get("tool", ""), "date": extra.get("date", "")}
-            for uid in extra.get("referenced_series_uids") or []:
-                out.setdefault(uid, []).append(row)
+            h = header_from_json(text)
+            out.append({"path": path, "modality": modality, "references": h.extra.get("referenced_series_uids") or [],
+                        "label": h.extra.get("label", ""), "segments": h.extra.get("segments", 0),
+                        "tool": h.extra.get("tool", ""), "date": h.extra.get("date", ""),
+                        "patient_id": h.patient_id, "patient_name": h.patient_name, "study_uid": h.study_uid,
+                        "study_date": h.study_date, "study_description": h.study_description})
         return out
 
     def series_headers(self, series_uid: str, folder: str | os.PathLike[str] | None = None) -> list[InstanceHeader]:
