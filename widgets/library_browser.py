@@ -257,14 +257,20 @@ class LibraryBrowser(QWidget):
             key = parent.data(0, KEY_ROLE) if parent.data(0, KIND_ROLE) == "series" else ""
             self.labelObjectActivated.emit(key, item.data(0, KEY_ROLE))
 
-    def _context_menu(self, point: QPoint) -> None:
-        item = self.tree.itemAt(point)
-        if item is None or item.data(0, KIND_ROLE) not in ("series", "object"):
-            return
+    def context_menu(self, item: QTreeWidgetItem) -> QMenu | None:
+        """The menu of a series or SEG/RTSTRUCT row: open it (as a double-click does)."""
+        if item.data(0, KIND_ROLE) not in ("series", "object"):
+            return None
         menu = QMenu(self)
         text = "Open with its images" if item.data(0, KIND_ROLE) == "object" else "Open"
         menu.addAction(text, lambda: self._activated(item, 0))
-        menu.exec(self.tree.viewport().mapToGlobal(point))
+        return menu
+
+    def _context_menu(self, point: QPoint) -> None:
+        item = self.tree.itemAt(point)
+        menu = self.context_menu(item) if item is not None else None
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(point))
 
     def _apply_search(self, text: str) -> None:
         """Show the series whose patient, study and series together match every word."""

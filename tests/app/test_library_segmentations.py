@@ -88,9 +88,11 @@ def test_seg_and_rtstruct_rows_under_their_series_open_with_the_images(qtbot, li
         assert labels.array[k, j, i] != 0
     assert np.count_nonzero(labels.array) == np.count_nonzero(values)
 
-    # double-click the RTSTRUCT: the CT replaces the images, its contours are the labels
+    # the RTSTRUCT from its context menu: the CT replaces the images, its contours are the labels
+    [action] = browser.context_menu(browser.object_item(ct, str(rt))).actions()
+    assert action.text() == "Open with its images"
     with qtbot.waitSignal(controller.finished, timeout=60_000):
-        double_click(browser, browser.object_item(ct, str(rt)))
+        action.trigger()
     assert window.model.showing(ct, loading=False)
     labels = controller.labels
     assert labels.volume.meta.modality == "RTSTRUCT"

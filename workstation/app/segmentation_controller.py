@@ -56,6 +56,14 @@ def on_copy(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, ope
     return copy
 
 
+def opened_line(maps: list[LabelMap], source: str, note: str = "") -> str:
+    """The message of a SEG/RTSTRUCT opened: its segments, the layers of overlapping segments left out, a note."""
+    line = f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}"
+    if len(maps) > 1:
+        line += f"; {len(maps) - 1} more layer(s) of overlapping segments not shown"
+    return f"{line}; {note}" if note else line
+
+
 def brush_box(labels: LabelMap, centre: np.ndarray, radius_mm: float) -> Region:
     """A (k, j, i) box of the map holding every voxel a brush of ``radius_mm`` at ``centre`` can reach."""
     middle = labels.volume.world_to_index(centre)
@@ -422,8 +430,8 @@ class SegmentationController(QObject):
             self.window._show_volume(path, image)  # noqa: SLF001 - the window's one way to show a volume
             self.model.set_labels(LabelsLayer(labels))
             self.window.volumeLoaded.emit(path)
-            self.window.messages.add(f"{Path(path).name}: the images it was drawn on are not in the library; shown "
-                                     "on its own geometry over an image of its labels")
+            self.window.messages.add(opened_line(maps, path, "the images it was drawn on are not in the library: "
+                                                             "shown on its own geometry over an image of its labels"))
 
         return self._run(Job(read), f"opening {Path(path).name}", opened)
 
@@ -451,8 +459,7 @@ class SegmentationController(QObject):
             if self.model.volume() is not image:
                 return
             self.model.set_labels(LabelsLayer(maps[0]))
-            extra = f"; {len(maps) - 1} more layer(s) of overlapping segments not shown" if len(maps) > 1 else ""
-            self._report(f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}{extra}")
+            self._report(opened_line(maps, source))
 
         return self._run(Job(read), f"opening {Path(source).name}", opened)
 
