@@ -38,6 +38,7 @@ from typing import Any
 from workstation import paths
 from workstation.dicom import dicomdir
 from workstation.dicom.header import InstanceHeader, header_from_json, header_to_json
+from workstation.dicom.label_objects import read_summary
 from workstation.dicom.scan import iter_headers, list_files
 from workstation.errors import LibraryError, Skipped
 from workstation.jobs import CancelFlag, Progress, no_progress
@@ -476,9 +477,10 @@ class Library:
         out = []
         for path, modality, text in rows:
             h = header_from_json(text)
+            extra = h.extra if "label" in h.extra else read_summary(path)  # stored before the library kept it
             out.append({"path": path, "modality": modality, "references": h.extra.get("referenced_series_uids") or [],
-                        "label": h.extra.get("label", ""), "segments": h.extra.get("segments", 0),
-                        "tool": h.extra.get("tool", ""), "date": h.extra.get("date", ""),
+                        "label": extra["label"], "segments": extra["segments"], "tool": extra["tool"],
+                        "date": extra["date"],
                         "patient_id": h.patient_id, "patient_name": h.patient_name, "study_uid": h.study_uid,
                         "study_date": h.study_date, "study_description": h.study_description})
         return out
