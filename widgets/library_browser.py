@@ -1,4 +1,5 @@
-"""The study browser: patients, studies and series, with search, thumbnails and warnings.
+"""The study browser: patients, studies and series (with the SEG/RTSTRUCT files drawn on each), search, thumbnails
+and warnings.
 
 Widgets do not read DICOM, so the app hands over plain dicts (see
 ``PatientEntry``) built from the library or from a folder opened without
@@ -14,15 +15,26 @@ from collections.abc import Sequence
 from typing import TypedDict
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QLineEdit, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLineEdit, QMenu, QStyle, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 THUMB_SIZE = 40
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 3
 COLUMNS = ("Patient / study / series", "Date", "Modality", "Images")
+
+
+class LabelObjectEntry(TypedDict, total=False):
+    """A SEG or RTSTRUCT file drawn on a series, shown as a child row of it."""
+
+    path: str
+    modality: str  # SEG or RTSTRUCT
+    label: str
+    segments: int
+    tool: str  # the writing tool (manufacturer, model, version)
+    date: str  # DICOM DA
 
 
 class SeriesEntry(TypedDict, total=False):
@@ -33,6 +45,8 @@ class SeriesEntry(TypedDict, total=False):
     count: int
     warnings: list[str]
     measured: bool
+    objects: list[LabelObjectEntry]
+    alone: LabelObjectEntry  # a SEG/RTSTRUCT whose images are not at hand, listed in place of a series
 
 
 class StudyEntry(TypedDict, total=False):
@@ -66,12 +80,14 @@ class LibraryBrowser(QWidget):
 
     seriesSelected = Signal(str)  # current series changed (show its tags)
     seriesActivated = Signal(str)  # double-click or Enter: open it
+    labelObjectActivated = Signal(str, str)  # (series key or "" when not at hand, SEG/RTSTRUCT path): open it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._hide_identity = False
         self._patients: list[PatientEntry] = []
         self._series_items: dict[str, QTreeWidgetItem] = {}
+        self._alone_items: dict[str, QTreeWidgetItem] = {}  # SEG/RTSTRUCT rows without their series, by path
         self._thumbnails: dict[str, QIcon] = {}
         self.search = QLineEdit(placeholderText="Search name, ID, date, modality")
         self.search.setClearButtonEnabled(True)
@@ -89,6 +105,8 @@ class LibraryBrowser(QWidget):
         self.search.textChanged.connect(self._apply_search)
         self.tree.currentItemChanged.connect(self._current_changed)
         self.tree.itemActivated.connect(self._activated)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self._warning_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
 
     # -- content ----------------------------------------------------------------------
@@ -101,6 +119,7 @@ class LibraryBrowser(QWidget):
         current = self.current_series()
         self.tree.clear()
         self._series_items.clear()
+        self._alone_items.clear()
         for n, patient in enumerate(self._patients, start=1):
             self.tree.addTopLevelItem(self._patient_item(n, patient))
         self.tree.expandAll()
@@ -129,7 +148,8 @@ class LibraryBrowser(QWidget):
         item.setData(0, KEY_ROLE, study.get("uid", ""))
         item.setData(0, SEARCH_ROLE, f"{study.get('description', '')} {date} {display_date(date)}".lower())
         for entry in series:
-            item.addChild(self._series_item(entry, date))
+            item.addChild(self._object_item(entry["alone"], alone=True) if "alone" in entry
+                          else self._series_item(entry, date))
         return item
 
     def _series_item(self, series: SeriesEntry, date: str) -> QTreeWidgetItem:
@@ -152,8 +172,41 @@ class LibraryBrowser(QWidget):
             item.setText(3, f"{series.get('count', 0)}  ({len(warnings)} warning{'s' if len(warnings) > 1 else ''})")
         if uid in self._thumbnails:
             item.setIcon(0, self._thumbnails[uid])
+        for entry in series.get("objects", []):
+            item.addChild(self._object_item(entry))
         self._series_items[uid] = item
         return item
+
+    def _object_item(self, entry: LabelObjectEntry, alone: bool = False) -> QTreeWidgetItem:
+        """A SEG/RTSTRUCT row: label and segment count, written by which tool and when; under its series, or
+        ``alone`` in its study when its images are not at hand (then it opens on its own geometry)."""
+        count = entry.get("segments", 0)
+        title = f"{entry.get('label') or '(segmentation)'}: {count} segment{'' if count == 1 else 's'}"
+        if alone:
+            title += "  [images missing]"
+        item = QTreeWidgetItem([title, display_date(entry.get("date", "")), entry.get("modality", ""), ""])
+        item.setData(0, KIND_ROLE, "object")
+        item.setData(0, KEY_ROLE, entry.get("path", ""))
+        item.setData(0, SEARCH_ROLE, f"{entry.get('label', '')} {entry.get('modality', '')}".lower())
+        action = ("open it on its own geometry (the images it was drawn on are not in the library)" if alone
+                  else "open the series with these labels")
+        item.setToolTip(0, "\n".join(line for line in (entry.get("path", ""), entry.get("tool", "")) if line)
+                        + f"\nDouble-click: {action}")
+        if alone:
+            self._alone_items[entry.get("path", "")] = item
+        return item
+
+    def label_objects(self, series_uid: str) -> list[str]:
+        """Paths of the SEG/RTSTRUCT rows listed under a series."""
+        item = self._series_items[series_uid]
+        return [item.child(n).data(0, KEY_ROLE) for n in range(item.childCount())]
+
+    def object_item(self, series_uid: str, path: str) -> QTreeWidgetItem:
+        """The row of a SEG/RTSTRUCT file under a series (``series_uid`` empty: listed alone)."""
+        if not series_uid:
+            return self._alone_items[path]
+        item = self._series_items[series_uid]
+        return next(item.child(n) for n in range(item.childCount()) if item.child(n).data(0, KEY_ROLE) == path)
 
     def set_thumbnail(self, series_uid: str, pixels: np.ndarray) -> None:
         """Show a (rows, columns) uint8 thumbnail beside the series."""
@@ -199,6 +252,25 @@ class LibraryBrowser(QWidget):
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         if item.data(0, KIND_ROLE) == "series":
             self.seriesActivated.emit(item.data(0, KEY_ROLE))
+        elif item.data(0, KIND_ROLE) == "object":
+            parent = item.parent()
+            key = parent.data(0, KEY_ROLE) if parent.data(0, KIND_ROLE) == "series" else ""
+            self.labelObjectActivated.emit(key, item.data(0, KEY_ROLE))
+
+    def context_menu(self, item: QTreeWidgetItem) -> QMenu | None:
+        """The menu of a series or SEG/RTSTRUCT row: open it (as a double-click does)."""
+        if item.data(0, KIND_ROLE) not in ("series", "object"):
+            return None
+        menu = QMenu(self)
+        text = "Open with its images" if item.data(0, KIND_ROLE) == "object" else "Open"
+        menu.addAction(text, lambda: self._activated(item, 0))
+        return menu
+
+    def _context_menu(self, point: QPoint) -> None:
+        item = self.tree.itemAt(point)
+        menu = self.context_menu(item) if item is not None else None
+        if menu is not None:
+            menu.exec(self.tree.viewport().mapToGlobal(point))
 
     def _apply_search(self, text: str) -> None:
         """Show the series whose patient, study and series together match every word."""

@@ -3,7 +3,9 @@
 Qt-free so that it is tested and read without a window: an entry is
 ``RegistrationResult.to_dict()`` plus the ``RunRequest`` that replays it, or
 a manual transform; one is marked accepted. The file name is a hash of the
-two series UIDs, never patient data.
+two series UIDs, never patient data. A run's fixed mask is kept beside the
+history as a label map (``save_mask``, named by a hash of its voxels and
+grid, written once and atomically), so a masked run replays with its mask.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from workstation.atomic import atomic_output
 from workstation.errors import WorkstationError
+from workstation.image_io import read_image, write_volume
 from workstation.paths import data_dir
 from workstation.volume import Volume
 
@@ -53,6 +56,25 @@ def save_history(path: Path, runs: list[dict[str, Any]]) -> None:
     text = json.dumps({"format": HISTORY_FORMAT, "runs": runs}, indent=1)
     with atomic_output(path, "registration history") as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
+
+
+def save_mask(history: Path, mask: Volume) -> str:
+    """Keep a run's mask beside ``history`` (a gzipped NRRD, written once per content); its file name."""
+    digest = hashlib.sha256(np.ascontiguousarray(mask.array, dtype=np.uint8).tobytes())
+    digest.update(np.asarray(mask.affine, dtype=np.float64).tobytes())
+    path = history.parent / f"{history.stem}-mask-{digest.hexdigest()[:20]}.nrrd"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_volume(mask, path)
+    return path.name
+
+
+def load_mask(history: Path, name: str) -> Volume:
+    """A mask ``save_mask`` kept beside ``history``; an error naming the file when it is gone or damaged."""
+    path = history.parent / Path(name).name  # only beside the history, whatever the entry says
+    if not path.is_file():
+        raise WorkstationError("the run's registration mask is missing: the run cannot be replayed as it was", path)
+    return read_image(path)
 
 
 def describe_matrix(matrix: np.ndarray) -> str:

@@ -66,7 +66,8 @@ class RunRequest:
     fixed_landmarks: np.ndarray | None = None
     moving_landmarks: np.ndarray | None = None
     fixed_mask: Volume | None = None             # 0/1 on the fixed grid: where the metric samples (a segment)
-    fixed_mask_name: str = ""                    # what the mask was (the history names it; its voxels are not kept)
+    fixed_mask_name: str = ""                    # what the mask was (the history names it)
+    fixed_mask_file: str = ""                    # where the history keeps the mask's voxels (``save_mask``)
 
     def to_dict(self) -> dict[str, Any]:
         def listed(a: np.ndarray | None) -> list | None:
@@ -75,16 +76,19 @@ class RunRequest:
         return {"parameters": self.params.to_dict(), "init": self.init, "seed": self.seed, "threads": self.threads,
                 "initial_matrix_lps": listed(self.initial), "fixed_landmarks": listed(self.fixed_landmarks),
                 "moving_landmarks": listed(self.moving_landmarks),
-                "fixed_mask": self.fixed_mask_name if self.fixed_mask is not None else None}
+                "fixed_mask": self.fixed_mask_name if self.fixed_mask is not None else None,
+                "fixed_mask_file": self.fixed_mask_file or None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRequest:
+        """The request back, without the mask's voxels: ``fixed_mask_file`` says where they are kept."""
         def array(key: str) -> np.ndarray | None:
             return None if data.get(key) is None else np.asarray(data[key], dtype=np.float64)
 
         return cls(RegistrationParameters.from_dict(data["parameters"]), data.get("init", "auto"),
                    int(data.get("seed", 0)), data.get("threads"), array("initial_matrix_lps"),
-                   array("fixed_landmarks"), array("moving_landmarks"))
+                   array("fixed_landmarks"), array("moving_landmarks"),
+                   fixed_mask_name=data.get("fixed_mask") or "", fixed_mask_file=data.get("fixed_mask_file") or "")
 
 
 @dataclass

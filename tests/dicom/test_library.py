@@ -341,3 +341,34 @@ def test_seg_and_rtstruct_are_filed_under_the_series_they_were_drawn_on(tmp_path
             f.name for f in folder.iterdir() if f.name.endswith(("label.seg", "ppv5.dcm")))
         assert [Path(p).name for p in library.segmentations_of(ct_series)] == [
             next(f.name for f in folder.iterdir() if f.name.endswith("rt.dcm"))]
+
+
+def test_label_objects_list_what_the_headers_say_also_when_stored_before_the_summary(tmp_path: Path,
+                                                                                      seg_samples: Path) -> None:
+    """The browser's rows of SEG/RTSTRUCT files, against pydicom; a library written before the library kept the
+    label, segment count, tool and date (headers without them) still lists them, read from the file."""
+    import json
+
+    import pydicom as dicom
+
+    rt = seg_samples / "rt-utils"
+    with Library(tmp_path / "library.sqlite") as library:
+        library.import_folder(no_progress, None, rt)
+        first = library.label_objects()
+        conn = sqlite3.connect(library.path)
+        with conn:
+            for row_id, text in conn.execute("SELECT id, header FROM instances").fetchall():
+                header = json.loads(text)
+                extra = header["extra"]
+                assert "label" in extra or not extra  # the summary is stored with a SEG/RTSTRUCT's header
+                header["extra"] = {k: v for k, v in extra.items() if k == "referenced_series_uids"}
+                conn.execute("UPDATE instances SET header = ? WHERE id = ?", (json.dumps(header), row_id))
+        conn.close()
+        assert library.label_objects() == first
+    ds = dicom.dcmread(rt / "rt.dcm", stop_before_pixels=True)
+    [row] = first
+    assert row["path"] == str(rt / "rt.dcm") and row["modality"] == "RTSTRUCT"
+    assert row["references"] == [str(dicom.dcmread(rt / "ct_1.dcm", stop_before_pixels=True).SeriesInstanceUID)]
+    assert (row["label"], row["segments"], row["date"]) == (ds.SeriesDescription, len(ds.StructureSetROISequence),
+                                                            ds.StructureSetDate)
+    assert ds.Manufacturer in row["tool"] and row["study_uid"] == ds.StudyInstanceUID

@@ -8,7 +8,7 @@ own key, the series UID alone when it is the only one, else ``UID:n``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from workstation.dicom.assemble import SeriesPlan
@@ -63,28 +63,43 @@ class Catalog:
     def __getitem__(self, key: str) -> CatalogEntry:
         return self.entries[key]
 
-    def patients(self, measured: Iterable[str] = ()) -> list[dict]:
-        """The browser's tree (``widgets.library_browser.PatientEntry`` dicts): patient, study, series."""
+    def patients(self, measured: Iterable[str] = (), objects: Sequence[dict] = ()) -> list[dict]:
+        """The browser's tree (``widgets.library_browser.PatientEntry`` dicts): patient, study, series.
+
+        ``objects`` (``Library.label_objects`` rows): each SEG/RTSTRUCT file is
+        listed under every series it references that is catalogued, or, when
+        none is, as a row of its own in its study (it opens on its own geometry).
+        """
         measured = set(measured)
         patients: dict[tuple[str, str], dict] = {}
         studies: dict[tuple[tuple[str, str], str], dict] = {}
+
+        def study_of(patient_id: str, patient_name: str, study_uid: str, date: str, description: str) -> dict:
+            pkey = (patient_id, patient_name)
+            patient = patients.setdefault(pkey, {"key": f"{patient_id}\x00{patient_name}",
+                                                 "name": patient_name or UNKNOWN, "patient_id": patient_id,
+                                                 "studies": []})
+            if (pkey, study_uid) not in studies:
+                studies[pkey, study_uid] = {"uid": study_uid, "date": date, "description": description, "series": []}
+                patient["studies"].append(studies[pkey, study_uid])
+            return studies[pkey, study_uid]
+
+        listed = {entry.plan.series_uid for entry in self.entries.values()}
         for key, entry in self.entries.items():
             h = entry.plan.reference
-            pkey = (h.patient_id, h.patient_name)
-            patient = patients.setdefault(pkey, {"key": f"{h.patient_id}\x00{h.patient_name}",
-                                                 "name": h.patient_name or UNKNOWN, "patient_id": h.patient_id,
-                                                 "studies": []})
-            skey = (pkey, h.study_uid)
-            if skey not in studies:
-                studies[skey] = {"uid": h.study_uid, "date": h.study_date,
-                                 "description": h.study_description, "series": []}
-                patient["studies"].append(studies[skey])
-            studies[skey]["series"].append({
+            study_of(h.patient_id, h.patient_name, h.study_uid, h.study_date, h.study_description)["series"].append({
                 "uid": key, "number": h.series_number,
                 "description": entry.plan.description or h.series_description,
                 "modality": h.modality, "count": entry.plan.slices * entry.plan.timepoints,
                 "warnings": list(entry.plan.warnings), "measured": key in measured,
+                "objects": [o for o in objects if entry.plan.series_uid in o["references"]],
             })
+        for o in objects:
+            if not listed.intersection(o["references"]):
+                study_of(o["patient_id"], o["patient_name"], o["study_uid"], o["study_date"],
+                         o["study_description"])["series"].append({
+                    "uid": o["path"], "number": None, "description": o["label"], "modality": o["modality"],
+                    "count": 0, "alone": o})
         for study in studies.values():
             study["series"].sort(key=lambda s: (s["number"] is None, s["number"] or 0, s["description"]))
         return list(patients.values())

@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
         self._refresh_browser()
 
     def _refresh_browser(self) -> None:
-        self.browser.set_patients(self.catalog.patients(self.store.measured_series()))
+        self.browser.set_patients(self.catalog.patients(self.store.measured_series(), self.library.label_objects()))
         self._thumbnail_queue = [k for k in self.browser.series_uids()
                                  if not self.browser.has_thumbnail(k) and k in self.catalog]
         self._next_thumbnail()

@@ -61,9 +61,11 @@ from workstation.registration_history import (
     history_label,
     history_path,
     load_history,
+    load_mask,
     now,
     pair_id,
     save_history,
+    save_mask,
 )
 from workstation.registration_jobs import (
     LIVE_INTERVAL_S,
@@ -339,11 +341,24 @@ class RegistrationController(QObject):
         initial = self.matrix.copy() if init == "current" else None
         self.run(RunRequest(params, "manual" if init == "current" else init, seed, initial=initial))
 
-    def run(self, request: RunRequest) -> JobHandle | None:
-        """Start a run in the background; the views follow it; the result lands in the history."""
+    def run(self, request: RunRequest, replay: bool = False) -> JobHandle | None:
+        """Start a run in the background; the views follow it; the result lands in the history.
+
+        A new run takes the fixed mask the segment editor offers; a ``replay``
+        takes the mask its history entry kept (or none if it had none).
+        """
         if self.fixed is None or self.moving is None or self.running:
             return None
-        mask = self.fixed_mask_source()
+        if replay and request.fixed_mask_file:
+            try:
+                mask: tuple[str, Volume] | None = (request.fixed_mask_name,
+                                                   load_mask(self._history_path(), request.fixed_mask_file))
+            except WorkstationError as exc:
+                self.panel.set_status(str(exc))
+                self.report(str(exc))
+                return None
+        else:
+            mask = None if replay else self.fixed_mask_source()
         if mask is not None:
             name, volume = mask
             fixed = self.fixed.volume
@@ -400,6 +415,11 @@ class RegistrationController(QObject):
         self._live_timer.stop()
         self.panel.set_running(False)
         request.threads = result.threads  # a replay needs the same thread count
+        if request.fixed_mask is not None and not request.fixed_mask_file:  # and the same mask
+            try:
+                request.fixed_mask_file = save_mask(self._history_path(), request.fixed_mask)
+            except WorkstationError as exc:
+                self.report(f"registration: the mask is not kept, a replay will run without it ({exc})")
         entry = {**result.to_dict(), "kind": "run", "created": now(), "request": request.to_dict(),
                  "accepted": False}
         self.history.append(entry)
@@ -470,7 +490,7 @@ class RegistrationController(QObject):
         if "request" not in entry:
             self.report("registration: a manual transform has no run to repeat")
             return None
-        return self.run(RunRequest.from_dict(entry["request"]))
+        return self.run(RunRequest.from_dict(entry["request"]), replay=True)
 
     # -- landmarks -----------------------------------------------------------------------------------------
     def place_landmark(self, point: np.ndarray) -> None:

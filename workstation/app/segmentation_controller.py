@@ -56,6 +56,14 @@ def on_copy(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, ope
     return copy
 
 
+def opened_line(maps: list[LabelMap], source: str, note: str = "") -> str:
+    """The message of a SEG/RTSTRUCT opened: its segments, the layers of overlapping segments left out, a note."""
+    line = f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}"
+    if len(maps) > 1:
+        line += f"; {len(maps) - 1} more layer(s) of overlapping segments not shown"
+    return f"{line}; {note}" if note else line
+
+
 def brush_box(labels: LabelMap, centre: np.ndarray, radius_mm: float) -> Region:
     """A (k, j, i) box of the map holding every voxel a brush of ``radius_mm`` at ``centre`` can reach."""
     middle = labels.volume.world_to_index(centre)
@@ -86,6 +94,7 @@ class SegmentationController(QObject):
         self._seg: tuple[str, int] | None = None  # the SEG last written of these labels, and of which revision
         self._stroke: EditHistory | None = None
         self._job: JobHandle | None = None
+        self._pending: tuple[str, str] | None = None  # (series key, SEG/RTSTRUCT path) to open once it has loaded
         self._wire()
 
     # -- state --------------------------------------------------------------------------------
@@ -384,6 +393,47 @@ class SegmentationController(QObject):
         entry = catalog[key] if key in catalog else None
         paths = [] if entry is None else self.window.library.segmentations_of(entry.plan.series_uid)
         self.editor.set_objects([(Path(p).name, p) for p in paths])
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == key:
+            self.open_object(pending[1])
+
+    def open_with_images(self, key: str, path: str) -> JobHandle | None:
+        """A SEG/RTSTRUCT picked in the library browser: its series (loaded unless shown) with it as the labels.
+
+        The object opens when the whole series has loaded (``volumeLoaded``),
+        never on a preview the loader is still filling.
+        """
+        if not key:
+            return self.open_alone(path)
+        if self.model.showing(key, loading=False):
+            return self.open_object(path)
+        self._pending = (key, path)
+        return self.window.load_series(key)
+
+    def open_alone(self, path: str) -> JobHandle | None:
+        """A SEG whose images are not at hand, on its own geometry: shown over an image of its own labels
+        (voxel value = segment number), with one line saying the images are missing; a job.
+
+        Read whole before anything is shown, so a damaged file leaves the
+        window as it was (its one line in the message log).
+        """
+        if self._busy():
+            return None
+
+        def read(progress: Progress, cancel: CancelFlag | None) -> list[LabelMap]:
+            progress(0.0, f"reading {Path(path).name}")
+            return read_label_object(path, None)
+
+        def opened(maps: list[LabelMap]) -> None:
+            labels = maps[0]
+            image = replace(labels.volume, array=labels.array.astype(np.int16))
+            self.window._show_volume(path, image)  # noqa: SLF001 - the window's one way to show a volume
+            self.model.set_labels(LabelsLayer(labels))
+            self.window.volumeLoaded.emit(path)
+            self.window.messages.add(opened_line(maps, path, "the images it was drawn on are not in the library: "
+                                                             "shown on its own geometry over an image of its labels"))
+
+        return self._run(Job(read), f"opening {Path(path).name}", opened)
 
     def _ask_open_object(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Open a DICOM SEG or RTSTRUCT on the shown image", "",
@@ -409,8 +459,7 @@ class SegmentationController(QObject):
             if self.model.volume() is not image:
                 return
             self.model.set_labels(LabelsLayer(maps[0]))
-            extra = f"; {len(maps) - 1} more layer(s) of overlapping segments not shown" if len(maps) > 1 else ""
-            self._report(f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}{extra}")
+            self._report(opened_line(maps, source))
 
         return self._run(Job(read), f"opening {Path(source).name}", opened)
 
@@ -519,6 +568,7 @@ def install(window: Any) -> SegmentationController:
         view_menu.addAction(dock.toggleViewAction())
         setattr(controller, "editor_dock" if panel is controller.editor else "statistics_dock", dock)
     window.registration.fixed_mask_source = controller.registration_mask
+    window.browser.labelObjectActivated.connect(controller.open_with_images)
     QShortcut(QKeySequence.StandardKey.Undo, window, controller.undo)
     QShortcut(QKeySequence.StandardKey.Redo, window, controller.redo)
     return controller

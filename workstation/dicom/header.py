@@ -204,12 +204,13 @@ def _build(get: Callable[..., object], path: str, file_size: int, mtime_ns: int,
 
 
 def _label_object_extra(sop_class_uid: str, path: str) -> dict[str, object]:
-    """For a SEG or RTSTRUCT, the series it was drawn on (its sequences, which the tag scanner skips)."""
-    from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES, read_references
+    """For a SEG or RTSTRUCT, the series it was drawn on and what the library lists of it (its sequences, which
+    the tag scanner skips)."""
+    from workstation.dicom.label_objects import LABEL_OBJECT_CLASSES, read_summary
 
     if sop_class_uid not in LABEL_OBJECT_CLASSES:
         return {}
-    return {"referenced_series_uids": read_references(path)}
+    return read_summary(path)
 
 
 _ENCODINGS = {(True, True): tagscan.IMPLICIT_LE, (False, True): tagscan.EXPLICIT_LE,

@@ -47,14 +47,32 @@ def referenced_series(dataset: pydicom.Dataset) -> list[str]:
 
 def read_references(path: str | PathLike[str]) -> list[str]:
     """The series a SEG or RTSTRUCT file references, from its header (empty when it names none or is damaged)."""
+    return read_summary(path)["referenced_series_uids"]  # type: ignore[return-value]
+
+
+_SUMMARY_TAGS = ["ReferencedSeriesSequence", "ReferencedFrameOfReferenceSequence", "SegmentSequence",
+                 "StructureSetROISequence", "SeriesDescription", "ContentLabel", "StructureSetLabel", "Manufacturer",
+                 "ManufacturerModelName", "SoftwareVersions", "ContentDate", "StructureSetDate", "SeriesDate"]
+
+
+def read_summary(path: str | PathLike[str]) -> dict[str, object]:
+    """What the library lists of a SEG or RTSTRUCT file, from its header: the series it references, its label,
+    its segment count, the tool that wrote it and the date (empty values when the header is damaged)."""
     import pydicom
 
     try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=[
-            "ReferencedSeriesSequence", "ReferencedFrameOfReferenceSequence"])
-        return referenced_series(header)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=_SUMMARY_TAGS)
+        segments = ds.get("SegmentSequence") or ds.get("StructureSetROISequence") or []
+        tool = " ".join(v for v in dict.fromkeys(str(ds.get(k, "")).strip() for k in (
+            "Manufacturer", "ManufacturerModelName", "SoftwareVersions")) if v)
+        return {"referenced_series_uids": referenced_series(ds),
+                "label": next((str(ds.get(k, "")) for k in ("SeriesDescription", "StructureSetLabel", "ContentLabel")
+                               if str(ds.get(k, "")).strip()), ""),
+                "segments": len(segments), "tool": tool,
+                "date": next((str(ds.get(k, "")) for k in ("ContentDate", "StructureSetDate", "SeriesDate")
+                              if str(ds.get(k, "")).strip()), "")}
     except Exception:  # noqa: BLE001 - a damaged reference names nothing; reading the object will say why
-        return []
+        return {"referenced_series_uids": [], "label": "", "segments": 0, "tool": "", "date": ""}
 
 
 def object_kind(path: str | PathLike[str]) -> str | None:

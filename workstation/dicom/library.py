@@ -33,10 +33,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workstation import paths
 from workstation.dicom import dicomdir
 from workstation.dicom.header import InstanceHeader, header_from_json, header_to_json
+from workstation.dicom.label_objects import read_summary
 from workstation.dicom.scan import iter_headers, list_files
 from workstation.errors import LibraryError, Skipped
 from workstation.jobs import CancelFlag, Progress, no_progress
@@ -463,11 +465,25 @@ class Library:
 
     def segmentations_of(self, series_uid: str) -> list[str]:
         """Paths of the SEG and RTSTRUCT files drawn on a series, to open with it."""
+        return [row["path"] for row in self.label_objects() if series_uid in row["references"]]
+
+    def label_objects(self) -> list[dict[str, Any]]:
+        """The SEG and RTSTRUCT files, by path, for the browser: path, modality, references (series UIDs),
+        label, segments (count), tool, date (YYYYMMDD), and the patient and study they belong to (a file whose
+        images are not in the library is listed on its own)."""
         rows = self._query(
-            "SELECT i.path, i.header FROM instances i JOIN series se ON i.series = se.id"
+            "SELECT i.path, se.modality, i.header FROM instances i JOIN series se ON i.series = se.id"
             " WHERE se.modality IN ('SEG', 'RTSTRUCT') ORDER BY i.path")
-        return [path for path, text in rows
-                if series_uid in (header_from_json(text).extra.get("referenced_series_uids") or [])]
+        out = []
+        for path, modality, text in rows:
+            h = header_from_json(text)
+            extra = h.extra if "label" in h.extra else read_summary(path)  # stored before the library kept it
+            out.append({"path": path, "modality": modality, "references": h.extra.get("referenced_series_uids") or [],
+                        "label": extra["label"], "segments": extra["segments"], "tool": extra["tool"],
+                        "date": extra["date"],
+                        "patient_id": h.patient_id, "patient_name": h.patient_name, "study_uid": h.study_uid,
+                        "study_date": h.study_date, "study_description": h.study_description})
+        return out
 
     def series_headers(self, series_uid: str, folder: str | os.PathLike[str] | None = None) -> list[InstanceHeader]:
         """The stored headers of a series (of its files under ``folder`` if given), by instance number then path.
