@@ -46,7 +46,9 @@ def levels(values: np.ndarray, window: Window, entries: int = 256) -> np.ndarray
     scale = np.float32((entries - 1) / max(window.width, 1e-6))
     level = (np.asarray(values, dtype=np.float32) - np.float32(window.lower)) * scale + np.float32(0.5)
     np.clip(level, 0, entries - 1, out=level)
-    return np.nan_to_num(level, copy=False, nan=0.0).astype(np.uint8)
+    if np.issubdtype(level.dtype, np.floating) and np.issubdtype(np.asarray(values).dtype, np.floating):
+        np.nan_to_num(level, copy=False, nan=0.0)
+    return level.astype(np.uint8)
 
 
 def colour_table(display: Display, entries: int = 256) -> np.ndarray:
@@ -55,9 +57,29 @@ def colour_table(display: Display, entries: int = 256) -> np.ndarray:
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
+def colour_words(display: Display, entries: int = 256) -> np.ndarray:
+    """(entries,) uint32 colours 0xFFRRGGBB, the pixels of a 32-bit RGB ``QImage``."""
+    rgb = colour_table(display, entries).astype(np.uint32)
+    return np.uint32(0xFF000000) | rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]
+
+
+def rgb_of(words: np.ndarray) -> np.ndarray:
+    """The (h, w, 3) uint8 red, green, blue view of (h, w) 0xFFRRGGBB pixels (little-endian memory), no copy."""
+    return words.view(np.uint8).reshape(*words.shape, 4)[..., 2::-1]
+
+
+def coloured_words(values: np.ndarray, display: Display) -> np.ndarray:
+    """(h, w) uint32 0xFFRRGGBB colours of a slice through the display's window and colour map.
+
+    One gather of 32-bit words: several times faster than gathering three
+    bytes per pixel, and already the screen's pixel format.
+    """
+    return colour_words(display)[levels(values, display.window)]
+
+
 def coloured(values: np.ndarray, display: Display) -> np.ndarray:
     """(h, w, 3) uint8 colours of a slice through the display's window and colour map."""
-    return colour_table(display)[levels(values, display.window)]
+    return rgb_of(coloured_words(values, display))
 
 
 def checker_mask(shape: tuple[int, int], origin: tuple[float, float], spacing: tuple[float, float],
