@@ -15,6 +15,7 @@ image shows alone whatever the mode.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,13 +69,30 @@ def rgb_of(words: np.ndarray) -> np.ndarray:
     return words.view(np.uint8).reshape(*words.shape, 4)[..., 2::-1]
 
 
+INTEGER_TABLE = (-32768, 65535)
+"""Stored values an integer slice is coloured through a table of (every CT and MR value; beyond: clipped)."""
+
+
+@lru_cache(maxsize=8)
+def integer_colour_words(display: Display) -> np.ndarray:
+    """Colour words of every integer value in ``INTEGER_TABLE``, exactly as ``levels`` maps each one."""
+    lo, hi = INTEGER_TABLE
+    return colour_words(display)[levels(np.arange(lo, hi + 1, dtype=np.int32), display.window)]
+
+
 def coloured_words(values: np.ndarray, display: Display) -> np.ndarray:
     """(h, w) uint32 0xFFRRGGBB colours of a slice through the display's window and colour map.
 
     One gather of 32-bit words: several times faster than gathering three
-    bytes per pixel, and already the screen's pixel format.
+    bytes per pixel, and already the screen's pixel format. Integer slices
+    (CT, MR) index a table of every value directly, which skips the float
+    arithmetic of ``levels``: about a millisecond of every slice step.
     """
-    return colour_words(display)[levels(values, display.window)]
+    kind, size = values.dtype.kind, values.dtype.itemsize
+    if (kind == "i" and size <= 4) or (kind == "u" and size <= 2):
+        index = np.add(values, -INTEGER_TABLE[0], dtype=np.int32)
+        return np.take(integer_colour_words(display), index, mode="clip")  # beyond the table: its end colours
+    return np.take(colour_words(display), levels(values, display.window))
 
 
 def coloured(values: np.ndarray, display: Display) -> np.ndarray:

@@ -166,6 +166,7 @@ class SliceView(QWidget):
         self.grid: SliceGrid | None = None
         self.stack: SliceStack | None = None
         self._probe_line = ""
+        self._text_stale = True
         self._drag: dict | None = None
         self._creating: dict | None = None
         self._closed = False
@@ -204,6 +205,7 @@ class SliceView(QWidget):
 
     def voxels_changed(self) -> None:
         self.layer.volume_modified()
+        self.measure_layer.forget()
 
     def planes_changed(self) -> None:
         """The crosshair or the oblique axes moved: reslice through the crosshair, draw the crosshair lines."""
@@ -259,6 +261,7 @@ class SliceView(QWidget):
 
     def annotation(self) -> dict[str, str]:
         """The corner texts as shown (keys lower_left, lower_right, upper_left, upper_right)."""
+        self._refresh_text()
         return dict(self.corners.texts)
 
     def mm_per_pixel(self) -> float:
@@ -323,7 +326,7 @@ class SliceView(QWidget):
                 composed = layer.compose(rgb)
                 if composed is not rgb:
                     rgb[...] = composed
-            self._outside_grid_black(rgb)
+            self._outside_grid_black(pixels)
             rows, cols = pixels.shape
             self._pixels = pixels  # the QImage below reads this memory
             self._frame = QImage(pixels.data, cols, rows, 4 * cols, QImage.Format.Format_RGB32)
@@ -340,10 +343,11 @@ class SliceView(QWidget):
                               for b in (lo, hi))
         return slice(r0, r1), slice(c0, c1)
 
-    def _outside_grid_black(self, rgb: np.ndarray) -> None:
+    def _outside_grid_black(self, pixels: np.ndarray) -> None:
         """Pixels beyond the slice's grid are black, whatever the colour map (as a viewer's empty space is)."""
         rows, cols = self.footprint()
-        rgb[:rows.start], rgb[rows.stop:], rgb[:, :cols.start], rgb[:, cols.stop:] = 0, 0, 0, 0
+        for outside in (np.s_[:rows.start], np.s_[rows.stop:], np.s_[:, :cols.start], np.s_[:, cols.stop:]):
+            pixels[outside] = 0xFF000000
 
     def paint(self, painter: QPainter) -> None:
         """The frame, then the overlays over it (the canvas's paint event, and captures)."""
@@ -360,6 +364,7 @@ class SliceView(QWidget):
             layer.paint(painter)
         self.edges.paint(painter, w, h)
         self.scale_bar.paint(painter, w, h)
+        self._refresh_text()
         self.corners.paint(painter, w, h)
 
     def render(self) -> None:
@@ -440,8 +445,13 @@ class SliceView(QWidget):
         self.measure_layer.update(shown, self.shown, self.volume, self.selected)
 
     def _update_text(self) -> None:
-        if self.volume is None or self.shown is None:
+        """The corner text is out of date; it is worked out once, when next painted or read."""
+        self._text_stale = True
+
+    def _refresh_text(self) -> None:
+        if not self._text_stale or self.volume is None or self.shown is None:
             return
+        self._text_stale = False
         meta = self.volume.meta
         n, count = self.slice_number()
         axis = int(np.argmax(np.abs(self.shown.normal)))
