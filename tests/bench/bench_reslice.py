@@ -150,9 +150,9 @@ def run(ct_folder: Path) -> dict[str, float]:
 
     print(f"volume {volume.shape_ijk} {volume.array.dtype}; axial view {axial.canvas.width()}x{axial.canvas.height()}"
           f" px; median of {STEPS} steps")
-    base = results["peer: numpy copy of the stored slice"]
+    base, empty = results["peer: numpy copy of the stored slice"], results["peer: empty scene, same window size"]
     for label, ms in results.items():
-        print(f"  {label:45s} {ms:8.2f} ms  ({ms / base:6.1f} x numpy copy)")
+        print(f"  {label:45s} {ms:8.2f} ms  ({ms / base:6.1f} x numpy copy, {ms / empty:5.2f} x empty scene)")
     old = results["peer: old whole-frame path, one view"]
     print(f"one view: {old / results['one view: slice change to finished frame']:.1f} x faster than the old path;"
           f" cine {1000 / results['60 Hz frame: cine, everything on, per frame']:.0f} frames per second")
