@@ -65,13 +65,10 @@ def static_line(text: str, pixels: int, bold: bool = False) -> QStaticText:
     return line
 
 
-def shadowed_text(painter: QPainter, rect: QRectF, flags: Qt.AlignmentFlag, text: str, color: QColor,
-                  pixels: int, bold: bool = False) -> None:
-    """Lines of text aligned in ``rect`` as ``flags`` say, with a one-pixel black shadow, readable on any grey."""
+def text_layout(rect: QRectF, flags: Qt.AlignmentFlag, text: str, pixels: int,
+                bold: bool = False) -> list[tuple[QPointF, QStaticText]]:
+    """Where each line of ``text`` goes (top-left corners) when aligned in ``rect`` as ``flags`` say."""
     lines = [static_line(line, pixels, bold) for line in text.split("\n") if line]
-    if not lines:
-        return
-    painter.setFont(font(pixels, bold))
     height = line_height(pixels, bold)
     if flags & Qt.AlignmentFlag.AlignBottom:
         top = rect.bottom() - height * len(lines)
@@ -89,6 +86,22 @@ def shadowed_text(painter: QPainter, rect: QRectF, flags: Qt.AlignmentFlag, text
         else:
             x = rect.left()
         places.append((QPointF(x, top + n * height), line))
+    return places
+
+
+def text_bounds(places: list[tuple[QPointF, QStaticText]]) -> QRectF:
+    """The pixels a laid-out text covers, its shadow and a pixel of rounding included."""
+    bounds = QRectF()
+    for point, line in places:
+        bounds = bounds.united(QRectF(point, line.size()))
+    return bounds.adjusted(-1, -1, 2, 2) if places else bounds
+
+
+def shadowed_text(painter: QPainter, rect: QRectF, flags: Qt.AlignmentFlag, text: str, color: QColor,
+                  pixels: int, bold: bool = False) -> None:
+    """Lines of text aligned in ``rect`` as ``flags`` say, with a one-pixel black shadow, readable on any grey."""
+    places = text_layout(rect, flags, text, pixels, bold)
+    painter.setFont(font(pixels, bold))
     for pen, shift in ((Qt.GlobalColor.black, 1.0), (color, 0.0)):
         painter.setPen(pen)
         for point, line in places:
@@ -109,13 +122,20 @@ class Crosshair:
         point = np.asarray(point_uv, dtype=float)
         self.lines = {name: (point, np.asarray(d, dtype=float)) for name, d in directions.items()} if visible else {}
 
+    def segments(self, to_display: ToDisplay) -> dict[str, tuple[float, float, float, float]]:
+        """Each line as (x, y, dx, dy) in widget pixels: a point on it and its unit direction."""
+        out = {}
+        for name, (point, direction) in self.lines.items():
+            (x, y), (dx, dy) = to_display(point[None])[0], direction / max(np.linalg.norm(direction), 1e-12)
+            out[name] = (float(x), float(y), float(dx), float(dy))
+        return out
+
     def paint(self, painter: QPainter, to_display: ToDisplay, width: int, height: int) -> None:
         """Each line across the widget, opaque: a translucent line costs Qt's rasteriser ten times as much."""
-        for name, (point, direction) in self.lines.items():
+        reach = width + height
+        for name, (x, y, dx, dy) in self.segments(to_display).items():
             painter.setPen(QPen(qcolor(VIEW_COLORS[name]), 1))
-            (x, y), reach = to_display(point[None])[0], direction / max(np.linalg.norm(direction), 1e-12)
-            dx, dy = reach * (width + height)
-            painter.drawLine(QPointF(x - dx, y - dy), QPointF(x + dx, y + dy))
+            painter.drawLine(QPointF(x - dx * reach, y - dy * reach), QPointF(x + dx * reach, y + dy * reach))
 
 
 class EdgeLabels:
@@ -157,6 +177,11 @@ class CornerText:
 
     def set(self, corner: str, lines: list[str]) -> None:
         self.texts[corner] = "\n".join(line for line in lines if line)
+
+    def bounds(self, corner: str, text: str, width: int, height: int) -> QRectF:
+        """The pixels ``text`` covers when painted in ``corner``."""
+        rect = QRectF(MARGIN, MARGIN, width - 2 * MARGIN, height - 2 * MARGIN)
+        return text_bounds(text_layout(rect, self.ALIGN[corner], text, 13))
 
     def paint(self, painter: QPainter, width: int, height: int) -> None:
         if not self.visible:
@@ -212,6 +237,7 @@ class MeasurementLayer:
 
     def __init__(self) -> None:
         self.drawn: list[tuple[np.ndarray, np.ndarray, str, tuple]] = []  # outline uv, points uv, label, colour
+        self.version = 0  # counts the changes of ``drawn``
         self._key: tuple | None = None
 
     def forget(self) -> None:
@@ -229,6 +255,7 @@ class MeasurementLayer:
         if key == self._key:
             return
         self._key = key
+        self.version += 1
         self.drawn = []
         for m in measurements:
             uv = np.array([plane.to_plane(p)[:2] for p in m.points])

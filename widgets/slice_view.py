@@ -36,8 +36,8 @@ from collections.abc import Hashable
 from typing import Protocol
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
+from PySide6.QtCore import QEvent, QRect, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QRegion, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 from widgets.fusion import rgb_of
@@ -92,6 +92,7 @@ class SliceCanvas(QWidget):
             self._handler.paint(painter)
         finally:
             painter.end()
+        self._handler.painted(ev.region())
 
     def mousePressEvent(self, ev: QMouseEvent) -> None:
         self._handler.handle_press(ev)
@@ -154,6 +155,8 @@ class SliceView(QWidget):
         self._mm_per_pixel = 1.0
         self._frame: QImage | None = None         # the image layers composed, one pixel per screen pixel
         self._pixels: np.ndarray | None = None
+        self._on_screen: tuple | None = None      # _screen_state() of the last paint on screen
+        self._requested: QRegion | None = None    # the region render() is repainting
         self._frame_key: tuple | None = None
         self.canvas = SliceCanvas(self, self)
         layout = QVBoxLayout(self)
@@ -368,10 +371,65 @@ class SliceView(QWidget):
         self.corners.paint(painter, w, h)
 
     def render(self) -> None:
-        """Draw the view now (a deferred render of the viewer ends here)."""
-        if not self._closed and self.volume is not None:
-            self.prepare_frame()  # also for a view off screen: captures and layers read its frame
+        """Draw the view now (a deferred render of the viewer ends here): only the pixels that changed.
+
+        A wheel step in one view moves a crosshair line in the others while
+        their image stays: they repaint two strips of pixels, not the frame.
+        """
+        if self._closed or self.volume is None:
+            return
+        self.prepare_frame()  # also for a view off screen: captures and layers read its frame
+        region = self._changed_region()
+        if region is None:
             self.canvas.repaint()
+        elif not region.isEmpty():
+            self._requested = region
+            self.canvas.repaint(region)
+            self._requested = None
+
+    def _screen_state(self) -> tuple:
+        """What a paint shows: the parts a partial repaint can follow (crosshair, corner text) and the rest."""
+        self._refresh_text()
+        w, h = self.canvas.width(), self.canvas.height()
+        rest = (self._frame_key, w, h, self._mm_per_pixel, self._pan(), self.measure_layer.version,
+                tuple(self.edges.labels.items()), self.edges.visible, self.corners.visible,
+                self.scale_bar.enabled, self.scale_bar.length_mm)
+        # Each line as its direction and its offset from the widget's origin (where along it the crosshair point
+        # sits does not change its pixels), rounded: the same line recomputed differs in the 13th digit.
+        lines = {name: (round(dx, 6), round(dy, 6), round(dx * y - dy * x, 4))
+                 for name, (x, y, dx, dy) in self.crosshair.segments(self.plane_to_display).items()}
+        return rest, lines, dict(self.corners.texts)
+
+    def _changed_region(self) -> QRegion | None:
+        """The pixels that differ from the last paint on screen; None when that is not known (repaint all)."""
+        before = self._on_screen
+        if before is None or self.layers or self.shown is None:  # added layers paint markers of their own
+            return None
+        rest, lines, texts = self._screen_state()
+        if rest != before[0]:
+            return None
+        w, h = self.canvas.width(), self.canvas.height()
+        region = QRegion()
+        moved = [line[name] for name in {*lines, *before[1]} if lines.get(name) != before[1].get(name)
+                 for line in (lines, before[1]) if name in line]
+        for dx, dy, offset in moved:  # each line that moved, where it was and where it is
+            if dx == 0:
+                region += QRect(math.floor(-offset / dy) - 1, 0, 3, h)
+            elif dy == 0:
+                region += QRect(0, math.floor(offset / dx) - 1, w, 3)
+            else:
+                return None  # an oblique line crosses most of the view
+        for corner, text in texts.items():
+            if text != before[2][corner]:
+                for shown in (text, before[2][corner]):
+                    region += self.corners.bounds(corner, shown, w, h).toAlignedRect()
+        return region
+
+    def painted(self, region: QRegion) -> None:
+        """The canvas painted ``region``: remember what the screen shows, or forget it after a foreign partial
+        paint (an expose of part of the view while the state had changed would leave the rest unknown)."""
+        whole = region.contains(self.canvas.rect())
+        self._on_screen = self._screen_state() if whole or self._requested is not None else None
 
     def capture(self) -> np.ndarray:
         """The frame as drawn on screen, overlays included, as (h, w, 3) uint8."""
