@@ -37,6 +37,7 @@ MEASURE_COLOR = (0.3, 0.85, 1.0)
 SELECTED_COLOR = (1.0, 0.85, 0.2)
 TEXT_COLOR = (0.9, 0.9, 0.9)
 MARGIN = 5
+SHADOW = QPointF(1, 1)
 
 
 def qcolor(rgb: tuple[float, float, float], opacity: float = 1.0) -> QColor:
@@ -66,30 +67,38 @@ def static_line(text: str, pixels: int, bold: bool = False) -> QStaticText:
 
 
 def text_layout(rect: QRectF, flags: Qt.AlignmentFlag, text: str, pixels: int,
-                bold: bool = False) -> list[tuple[QPointF, QStaticText]]:
+                bold: bool = False) -> tuple[tuple[QPointF, QStaticText], ...]:
     """Where each line of ``text`` goes (top-left corners) when aligned in ``rect`` as ``flags`` say."""
+    return _layout((rect.left(), rect.top(), rect.width(), rect.height()), flags.value, text, pixels, bold)
+
+
+@lru_cache(maxsize=1024)
+def _layout(rect: tuple[float, float, float, float], flags: int, text: str, pixels: int,
+            bold: bool) -> tuple[tuple[QPointF, QStaticText], ...]:
+    """``text_layout`` of plain values, kept: most paints show the texts of the paint before."""
+    left, top, width, height = rect
     lines = [static_line(line, pixels, bold) for line in text.split("\n") if line]
-    height = line_height(pixels, bold)
-    if flags & Qt.AlignmentFlag.AlignBottom:
-        top = rect.bottom() - height * len(lines)
-    elif flags & Qt.AlignmentFlag.AlignVCenter:
-        top = rect.center().y() - height * len(lines) / 2
+    step = line_height(pixels, bold)
+    if flags & Qt.AlignmentFlag.AlignBottom.value:
+        first = top + height - step * len(lines)
+    elif flags & Qt.AlignmentFlag.AlignVCenter.value:
+        first = top + height / 2 - step * len(lines) / 2
     else:
-        top = rect.top()
+        first = top
     places = []
     for n, line in enumerate(lines):
-        width = line.size().width()
-        if flags & Qt.AlignmentFlag.AlignRight:
-            x = rect.right() - width
-        elif flags & Qt.AlignmentFlag.AlignHCenter:
-            x = rect.center().x() - width / 2
+        size = line.size().width()
+        if flags & Qt.AlignmentFlag.AlignRight.value:
+            x = left + width - size
+        elif flags & Qt.AlignmentFlag.AlignHCenter.value:
+            x = left + width / 2 - size / 2
         else:
-            x = rect.left()
-        places.append((QPointF(x, top + n * height), line))
-    return places
+            x = left
+        places.append((QPointF(x, first + n * step), line))
+    return tuple(places)
 
 
-def text_bounds(places: list[tuple[QPointF, QStaticText]]) -> QRectF:
+def text_bounds(places: tuple[tuple[QPointF, QStaticText], ...]) -> QRectF:
     """The pixels a laid-out text covers, its shadow and a pixel of rounding included."""
     bounds = QRectF()
     for point, line in places:
@@ -102,10 +111,12 @@ def shadowed_text(painter: QPainter, rect: QRectF, flags: Qt.AlignmentFlag, text
     """Lines of text aligned in ``rect`` as ``flags`` say, with a one-pixel black shadow, readable on any grey."""
     places = text_layout(rect, flags, text, pixels, bold)
     painter.setFont(font(pixels, bold))
-    for pen, shift in ((Qt.GlobalColor.black, 1.0), (color, 0.0)):
-        painter.setPen(pen)
-        for point, line in places:
-            painter.drawStaticText(point + QPointF(shift, shift), line)
+    painter.setPen(Qt.GlobalColor.black)
+    for point, line in places:
+        painter.drawStaticText(point + SHADOW, line)
+    painter.setPen(color)
+    for point, line in places:
+        painter.drawStaticText(point, line)
 
 
 def polyline(painter: QPainter, xy: np.ndarray) -> None:
