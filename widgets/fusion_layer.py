@@ -31,14 +31,13 @@ import time
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter
-from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonCore import VTK_FLOAT
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonTransforms import vtkTransform
-from vtkmodules.vtkImagingCore import vtkImageReslice
 
 from widgets.fusion import Display, composite
 from widgets.landmarks import LandmarkMarkers
+from widgets.reslice_layer import follow_plane, plane_reslice, resliced
 from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
@@ -70,10 +69,7 @@ class FusionLayer:
 
     def __init__(self, view: SliceView) -> None:
         self.view = view
-        self.reslice = vtkImageReslice()
-        self.reslice.SetOutputDimensionality(2)
-        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
-        self.reslice.AutoCropOutputOff()
+        self.reslice = plane_reslice()
         self.reslice.SetOutputScalarType(VTK_FLOAT)
         self.reslice.SetBackgroundLevel(float("nan"))  # "no moving data here": the fixed image shows alone
         self.transform = vtkTransform()
@@ -109,12 +105,7 @@ class FusionLayer:
     def _sync(self) -> None:
         """Reslice the moving volume exactly where the view's fixed layer reslices."""
         fixed = self.view.layer.reslice
-        axes = fixed.GetResliceAxes()
-        if axes is not None:
-            self.reslice.SetResliceAxes(axes)
-        self.reslice.SetOutputOrigin(fixed.GetOutputOrigin())
-        self.reslice.SetOutputSpacing(fixed.GetOutputSpacing())
-        self.reslice.SetOutputExtent(fixed.GetOutputExtent())
+        follow_plane(self.reslice, fixed)
         self.reslice.SetSlabMode(fixed.GetSlabMode())
         self.reslice.SetSlabNumberOfSlices(fixed.GetSlabNumberOfSlices())
         self.reslice.SetInterpolationMode(fixed.GetInterpolationMode())
@@ -135,7 +126,7 @@ class FusionLayer:
         fixed_out = self.view.layer.reslice.GetOutput()
         origin, spacing = fixed_out.GetOrigin(), fixed_out.GetSpacing()
         fixed = self.view.layer.values()
-        moving = numpy_support.vtk_to_numpy(self.reslice.GetOutput().GetPointData().GetScalars()).reshape(fixed.shape)
+        moving = resliced(self.reslice)
         slot, settings = self.view.slot, self.fused.settings
         self.rgb = composite(fixed.astype(np.float32), moving, Display(slot.window, slot.colormap, slot.invert),
                              Display(self.fused.moving_window), settings, (origin[0], origin[1]),

@@ -27,16 +27,46 @@ from workstation.volume import Volume
 _SLAB_MODES = {"mip": "SetSlabModeToMax", "minip": "SetSlabModeToMin", "mean": "SetSlabModeToMean"}
 
 
+def plane_reslice() -> vtkImageReslice:
+    """A reslice to one 2D slice in plane coordinates (u right, v down, mm), the kind every image layer uses.
+
+    It samples along the reslice axes, not along the input's direction
+    matrix (VTK's default), over exactly the extent asked for.
+    """
+    reslice = vtkImageReslice()
+    reslice.SetOutputDimensionality(2)
+    reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
+    reslice.AutoCropOutputOff()
+    return reslice
+
+
+def follow_plane(reslice: vtkImageReslice, leader: vtkImageReslice) -> None:
+    """Sample exactly where ``leader`` samples: its plane (axes) and screen grid; how (slab, interpolation) stays.
+
+    The same settings again leave ``reslice`` unmodified (VTK compares them),
+    so it re-runs only when the leader moved or its own input changed.
+    """
+    axes = leader.GetResliceAxes()
+    if axes is not None:
+        reslice.SetResliceAxes(axes)
+    reslice.SetOutputOrigin(leader.GetOutputOrigin())
+    reslice.SetOutputSpacing(leader.GetOutputSpacing())
+    reslice.SetOutputExtent(leader.GetOutputExtent())
+
+
+def resliced(reslice: vtkImageReslice) -> np.ndarray:
+    """The last slice of a 2D reslice as a (rows, cols) array over VTK's memory: rows top to bottom (v down)."""
+    out = reslice.GetOutput()
+    cols, rows, _ = out.GetDimensions()
+    return numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(rows, cols)
+
+
 class ResliceLayer:
     """vtkImageReslice of one volume and its display; call ``set_plane`` whenever the slice or the screen grid moves."""
 
     def __init__(self) -> None:
-        self.reslice = vtkImageReslice()
-        self.reslice.SetOutputDimensionality(2)
-        # Sample along the reslice axes, not along the input's direction matrix (VTK's default).
-        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
+        self.reslice = plane_reslice()
         self.reslice.SetBackgroundLevel(0.0)
-        self.reslice.AutoCropOutputOff()
         self.display: Display | None = None
         self.volume: Volume | None = None
         self.time_point = 0
@@ -111,9 +141,7 @@ class ResliceLayer:
 
     def values(self) -> np.ndarray:
         """The last resliced slice as a (rows, cols) array over VTK's memory: rows top to bottom (v down)."""
-        out = self.reslice.GetOutput()
-        cols, rows, _ = out.GetDimensions()
-        return numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(rows, cols)
+        return resliced(self.reslice)
 
     def pixels(self) -> np.ndarray:
         """(rows, cols) uint32 0xFFRRGGBB: the last slice through the window and colour map."""

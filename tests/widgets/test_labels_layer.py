@@ -4,13 +4,14 @@ A box phantom with a labelled block of known LPS extent: on straight and
 oblique planes a point inside the block shows the segment's fill blended
 over the image, a point outside shows the image alone; hiding the segment
 or the layer restores the image; a voxel change redraws only the views whose
-slice crosses it.
+slice crosses it (only they are repainted, only their frames rebuilt).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QObject
 
 from tests.widgets.volumes import box_phantom
 from widgets.labels_layer import ViewerLabels, colour_tables, colourise
@@ -100,16 +101,40 @@ def test_hiding_a_segment_shows_the_image_and_a_change_redraws_only_the_views_it
     layer.segments_changed()
     assert not np.array_equal(shown, hidden) and np.array_equal(axial.capture()[y, x], shown)
 
-    frames = {name: 0 for name in views}
-    for name, view in views.items():
-        view.render_window.AddObserver("EndEvent", lambda *_, n=name: frames.__setitem__(n, frames[n] + 1))
+    before = axial.capture()
+    paints = Paints(views)
+    kept = {name: view.prepare_frame() for name, view in views.items()}
     k = int(round(image.world_to_index(viewer.model.position())[2]))
     labels.array[k, 0:3, 0:3] = 1  # on the axial slice shown, away from the coronal and sagittal planes
     layer.voxels_changed((slice(k, k + 1), slice(0, 3), slice(0, 3)))
     drawing.flush()  # the deferred views now, rather than at the next turn of the event loop
-    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert paints.count == {"axial": 1, "coronal": 0, "sagittal": 0}
+    rebuilt = {name for name, view in views.items() if view.prepare_frame() is not kept[name]}
+    assert rebuilt == {"axial"}  # asked for their frames, the others still have the one they had
+    x, y = (int(round(c)) for c in axial.world_to_display(image.index_to_world([1, 1, k])))
+    segment = labels.segment(1)
+    blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * before[y, x]
+    assert np.all(np.abs(axial.capture()[y, x] - blend) <= 3), (axial.capture()[y, x], blend)  # the new voxels show
     far = 0 if k > 5 else image.array.shape[0] - 1  # a slice no view shows there
+    kept = {name: view.prepare_frame() for name, view in views.items()}
     labels.array[far, 0:3, 0:3] = 1
     layer.voxels_changed((slice(far, far + 1), slice(0, 3), slice(0, 3)))
     drawing.flush()
-    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert paints.count == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert all(view.prepare_frame() is kept[name] for name, view in views.items())
+
+
+class Paints(QObject):
+    """Counts the paint events each view's canvas receives (a view repaints synchronously when it renders)."""
+
+    def __init__(self, views: dict) -> None:
+        super().__init__()
+        self.count = {name: 0 for name in views}
+        self._names = {view.canvas: name for name, view in views.items()}
+        for view in views.values():
+            view.canvas.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint and watched in self._names:
+            self.count[self._names[watched]] += 1
+        return False
