@@ -85,19 +85,25 @@ def colourise(numbers: np.ndarray, fill: np.ndarray, outline: np.ndarray) -> np.
     return rgba.view(np.uint8).reshape(*numbers.shape, 4)
 
 
-def blend(rgb: np.ndarray, rgba: np.ndarray) -> None:
-    """Draw ``rgba`` (rows, cols, 4) over ``rgb`` (rows, cols, 3) in place, where its alpha is not zero.
+def labelled_box(numbers: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest (rows, cols) box holding every labelled pixel of a slice; None when it has none.
 
-    Only those pixels are touched, in integer arithmetic: most of a frame
-    holds no label, and a stroke's frame must stay within a 60 Hz frame.
+    Colouring and blending only this box gives the same pixels as the whole
+    slice (its labelled pixels on the box's edge have unlabelled neighbours
+    beyond it, so they are outline either way) at the cost of the labels, not
+    of the frame: a stroke's frame must stay within a 60 Hz frame.
     """
-    where = np.nonzero(rgba[..., 3])
-    if not where[0].size:
-        return
-    over = rgba[where].astype(np.uint16)
-    alpha = over[:, 3:]
-    under = rgb[where].astype(np.uint16)
-    rgb[where] = ((over[:, :3] * alpha + under * (255 - alpha) + 127) // 255).astype(np.uint8)
+    rows = np.flatnonzero(numbers.any(axis=1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(numbers[rows[0]:rows[-1] + 1].any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def blend(rgb: np.ndarray, rgba: np.ndarray) -> None:
+    """Draw ``rgba`` (rows, cols, 4) over ``rgb`` (rows, cols, 3) in place, in integer arithmetic (alpha 0: as is)."""
+    alpha = rgba[..., 3:].astype(np.uint16)
+    rgb[...] = (rgba[..., :3] * alpha + rgb * (255 - alpha) + 127) // 255
 
 
 class SliceLabels:
@@ -163,12 +169,15 @@ class SliceLabels:
         if self.frame_key() is None:
             return rgb
         numbers = resliced(self.reslice)
-        rgba = colourise(numbers, *self._tables)
+        box = (slice(None), slice(None)) if self.preview is not None else labelled_box(numbers)
+        if box is None:
+            return rgb
+        rgba = colourise(numbers[box], *self._tables)
         if self.preview is not None:
             lower, upper, colour = self.preview
             values = self.view.layer.values()  # the image as the view shows it, on the same pixels
             rgba[(values >= lower) & (values <= upper)] = (*colour, PREVIEW_ALPHA)
-        blend(rgb, rgba)
+        blend(rgb[box], rgba)
         return rgb
 
     def paint(self, painter: QPainter) -> None:

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 
 from tests.widgets.volumes import box_phantom
-from widgets.labels_layer import ViewerLabels, colour_tables, colourise
+from widgets.labels_layer import ViewerLabels, colour_tables, colourise, labelled_box
 from workstation.labels import LabelMap, default_segment
 from workstation.viewer_model import LabelsLayer
 
@@ -60,6 +60,22 @@ def test_colourise_fills_and_outlines_each_number():
     assert np.array_equal(rgba[2, 2], fill[1]) and fill[1][3] == round(255 * labels.segment(1).opacity)
     assert np.array_equal(rgba[1, 2], outline[1]) and np.array_equal(rgba[2, 3], outline[1])  # edge, and next to 2
     assert np.array_equal(rgba[2, 4], outline[2]) and outline[2][3] == 255
+
+
+def test_colouring_the_labelled_box_alone_gives_the_whole_slices_pixels():
+    labels = LabelMap.empty_like(box_phantom(), [default_segment(1), default_segment(2)])
+    tables = colour_tables(labels, 1.0, True)
+    numbers = np.zeros((40, 50), np.uint8)
+    numbers[5:20, 30:45] = 1
+    numbers[12:18, 8:31] = 2  # touching segment 1: the outline between them lies inside the box
+    box = labelled_box(numbers)
+    assert box == (slice(5, 20), slice(8, 45))
+    whole = colourise(numbers, *tables)
+    assert np.array_equal(colourise(numbers[box], *tables), whole[box])
+    outside = np.ones(numbers.shape, bool)
+    outside[box] = False
+    assert not whole[outside][:, 3].any()  # nothing drawn outside the box
+    assert labelled_box(np.zeros((4, 4), np.uint8)) is None
 
 
 @pytest.mark.parametrize("turn", [0.0, 25.0])
