@@ -231,8 +231,10 @@ class ViewerLabels(QObject):
         self._later_timer = QTimer(self, singleShot=True, interval=0)
         self._later_timer.timeout.connect(self.flush)
         for n, slot in enumerate(viewer.model.slots):
-            slot.layers.connect(lambda n=n: self._layers_changed(n))
-            slot.image.connect(lambda n=n: self._layers_changed(n))
+            # After every other subscriber (lower priority): the views exist, and a layer another one adds to
+            # them in the same change (fusion, whose composite replaces the colours beneath it) goes under ours.
+            slot.layers.connect(lambda n=n: self._layers_changed(n), priority=-1)
+            slot.image.connect(lambda n=n: self._layers_changed(n), priority=-1)
             self._layers_changed(n)
 
     def set_tool(self, tool: str | None, radius_mm: float | None = None) -> None:

@@ -14,9 +14,13 @@ import pytest
 from PySide6.QtCore import QEvent, QObject
 
 from tests.widgets.volumes import box_phantom
+from widgets.fusion import FusionSettings
+from widgets.fusion_layer import ViewerFusion
 from widgets.labels_layer import ViewerLabels, colour_tables, colourise, labelled_box
 from workstation.labels import LabelMap, default_segment
-from workstation.viewer_model import LabelsLayer
+from workstation.viewer_model import FusedLayer, LabelsLayer
+from workstation.viewer_model.display import Window
+from workstation.volume import Volume
 
 pytestmark = pytest.mark.gui
 BLOCK = (slice(10, 26), slice(16, 40), slice(14, 44))  # k, j, i of the labelled block (inside the phantom's box)
@@ -154,3 +158,19 @@ class Paints(QObject):
         if event.type() == QEvent.Type.Paint and watched in self._names:
             self.count[self._names[watched]] += 1
         return False
+
+
+def test_the_labels_show_over_a_fused_image_set_after_them(labelled):
+    viewer, image, labels, layer, _ = labelled
+    fusion = ViewerFusion(viewer)  # subscribed after the labels drawing: its layer joins the views later
+    moving = Volume(np.full(image.array.shape, 1000, np.int16), image.affine.copy(), image.meta)
+    viewer.model.set_fused(FusedLayer(moving))
+    viewer.model.slot().fused.set_settings(FusionSettings(mode="blend", opacity=1.0,
+                                                          moving_window=Window(500.0, 1000.0)))
+    assert fusion.active
+    view = viewer.slice_view("axial")
+    segment = labels.segment(1)
+    x, y = (int(round(c)) for c in view.world_to_display(image.index_to_world([28, 28, 18])))
+    shown = view.capture()
+    blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * 255.0  # over the white moving image
+    assert np.all(np.abs(shown[y, x] - blend) <= 3), (shown[y, x], blend)
