@@ -185,13 +185,13 @@ class SliceLabels:
         if self.brush is None or self.view.shown is None:
             return
         lps, radius_mm = self.brush
-        x, y = self.view.world_to_display(lps)
+        x, y = self.view.world_to_display(lps)  # the pixel's centre is at (x + 0.5, y + 0.5) for QPainter
         radius = radius_mm / self.view.mm_per_pixel()
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(qcolor(BRUSH_COLOUR), 1.5))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawEllipse(QPointF(x, y), radius, radius)
+        painter.drawEllipse(QPointF(x + 0.5, y + 0.5), radius, radius)
         painter.restore()
 
     def set_preview(self, preview: tuple[float, float, tuple[int, int, int]] | None) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from tests.widgets.volumes import box_phantom
 from widgets.fusion import FusionSettings
 from widgets.fusion_layer import ViewerFusion
-from widgets.labels_layer import ViewerLabels, colour_tables, colourise, labelled_box
+from widgets.labels_layer import BRUSH_COLOUR, ViewerLabels, colour_tables, colourise, labelled_box
 from workstation.labels import LabelMap, default_segment
 from workstation.viewer_model import FusedLayer, LabelsLayer
 from workstation.viewer_model.display import Window
@@ -174,3 +176,24 @@ def test_the_labels_show_over_a_fused_image_set_after_them(labelled):
     shown = view.capture()
     blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * 255.0  # over the white moving image
     assert np.all(np.abs(shown[y, x] - blend) <= 3), (shown[y, x], blend)
+
+
+def test_the_brush_circle_follows_the_pointer_at_its_radius_in_mm(labelled):
+    viewer, image, labels, layer, drawing = labelled
+    view = viewer.slice_view("axial")
+    before = view.capture()
+    drawing.set_tool("paint", 8.0)
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    hover = QMouseEvent(QEvent.Type.MouseMove, QPointF(x, y), QPointF(view.canvas.mapToGlobal(QPoint(x, y))),
+                        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.canvas, hover)  # delivered now, through the event filters (no pointer warp)
+    shown = view.capture()
+    ring = 8.0 / view.mm_per_pixel()  # pixels from the pointer to the circle, from the view's scale
+    brush = np.asarray(BRUSH_COLOUR) * 255
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        near = [shown[int(round(y + dy * (ring + d))), int(round(x + dx * (ring + d)))] for d in (-1, 0, 1)]
+        assert min(np.abs(p - brush).max() for p in near) <= 40, (dx, dy, near)  # the pen, antialiased
+    inside = (x + int(ring / 2), y)
+    assert np.array_equal(shown[inside[1], inside[0]], before[inside[1], inside[0]])
+    drawing.set_tool(None)
+    assert np.array_equal(view.capture(), before)
