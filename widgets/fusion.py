@@ -15,6 +15,7 @@ image shows alone whatever the mode.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -46,7 +47,9 @@ def levels(values: np.ndarray, window: Window, entries: int = 256) -> np.ndarray
     scale = np.float32((entries - 1) / max(window.width, 1e-6))
     level = (np.asarray(values, dtype=np.float32) - np.float32(window.lower)) * scale + np.float32(0.5)
     np.clip(level, 0, entries - 1, out=level)
-    return np.nan_to_num(level, copy=False, nan=0.0).astype(np.uint8)
+    if np.issubdtype(level.dtype, np.floating) and np.issubdtype(np.asarray(values).dtype, np.floating):
+        np.nan_to_num(level, copy=False, nan=0.0)
+    return level.astype(np.uint8)
 
 
 def colour_table(display: Display, entries: int = 256) -> np.ndarray:
@@ -55,9 +58,46 @@ def colour_table(display: Display, entries: int = 256) -> np.ndarray:
     return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
+def colour_words(display: Display, entries: int = 256) -> np.ndarray:
+    """(entries,) uint32 colours 0xFFRRGGBB, the pixels of a 32-bit RGB ``QImage``."""
+    rgb = colour_table(display, entries).astype(np.uint32)
+    return np.uint32(0xFF000000) | rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]
+
+
+def rgb_of(words: np.ndarray) -> np.ndarray:
+    """The (h, w, 3) uint8 red, green, blue view of (h, w) 0xFFRRGGBB pixels (little-endian memory), no copy."""
+    return words.view(np.uint8).reshape(*words.shape, 4)[..., 2::-1]
+
+
+INTEGER_TABLE = (-32768, 65535)
+"""Stored values an integer slice is coloured through a table of (every CT and MR value; beyond: clipped)."""
+
+
+@lru_cache(maxsize=8)
+def integer_colour_words(display: Display) -> np.ndarray:
+    """Colour words of every integer value in ``INTEGER_TABLE``, exactly as ``levels`` maps each one."""
+    lo, hi = INTEGER_TABLE
+    return colour_words(display)[levels(np.arange(lo, hi + 1, dtype=np.int32), display.window)]
+
+
+def coloured_words(values: np.ndarray, display: Display) -> np.ndarray:
+    """(h, w) uint32 0xFFRRGGBB colours of a slice through the display's window and colour map.
+
+    One gather of 32-bit words: several times faster than gathering three
+    bytes per pixel, and already the screen's pixel format. Integer slices
+    (CT, MR) index a table of every value directly, which skips the float
+    arithmetic of ``levels``: about a millisecond of every slice step.
+    """
+    kind, size = values.dtype.kind, values.dtype.itemsize
+    if (kind == "i" and size <= 4) or (kind == "u" and size <= 2):
+        index = np.add(values, -INTEGER_TABLE[0], dtype=np.int32)
+        return np.take(integer_colour_words(display), index, mode="clip")  # beyond the table: its end colours
+    return np.take(colour_words(display), levels(values, display.window))
+
+
 def coloured(values: np.ndarray, display: Display) -> np.ndarray:
     """(h, w, 3) uint8 colours of a slice through the display's window and colour map."""
-    return colour_table(display)[levels(values, display.window)]
+    return rgb_of(coloured_words(values, display))
 
 
 def checker_mask(shape: tuple[int, int], origin: tuple[float, float], spacing: tuple[float, float],

@@ -8,12 +8,12 @@ view's world point x is read from the moving volume at ``M @ x``: ITK's
 convention, the very matrix a registration returns. Moving the moving image
 while the optimiser works is therefore a 4x4 update, never a resampling of
 the volume. The two slices are combined by ``widgets.fusion.composite`` into
-an RGB image shown instead of the fixed layer's actor.
+an RGB image drawn instead of the fixed image in the view's frame.
 
-The layer follows the view without the view knowing: before each render
-(the renderer's StartEvent) it copies the fixed reslice's plane, grid, slab
-and interpolation, and recomposes only when a slice, the transform or a
-setting changed.
+The layer is one of the view's image layers (``SliceView.add_layer``): when
+the view builds its frame it copies the fixed reslice's plane, grid, slab and
+interpolation, and the frame is recomposed only when a slice, the transform
+or a setting changed. Its landmark markers are painted over the frame.
 
 ``ViewerFusion`` draws the fused and landmarks layers of the viewer model's
 main slot (``workstation.viewer_model.layers``) in its three MPR views: it
@@ -30,16 +30,14 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent
-from vtkmodules.util import numpy_support
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter
 from vtkmodules.vtkCommonCore import VTK_FLOAT
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonTransforms import vtkTransform
-from vtkmodules.vtkImagingCore import vtkImageReslice
-from vtkmodules.vtkRenderingCore import vtkImageActor
 
 from widgets.fusion import Display, composite
 from widgets.landmarks import LandmarkMarkers
+from widgets.reslice_layer import follow_plane, plane_reslice, resliced
 from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
@@ -71,25 +69,16 @@ class FusionLayer:
 
     def __init__(self, view: SliceView) -> None:
         self.view = view
-        self.reslice = vtkImageReslice()
-        self.reslice.SetOutputDimensionality(2)
-        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
-        self.reslice.AutoCropOutputOff()
+        self.reslice = plane_reslice()
         self.reslice.SetOutputScalarType(VTK_FLOAT)
         self.reslice.SetBackgroundLevel(float("nan"))  # "no moving data here": the fixed image shows alone
         self.transform = vtkTransform()
         self.reslice.SetResliceTransform(self.transform)
-        self.image = vtkImageData()
-        self.actor = vtkImageActor()
-        self.actor.GetMapper().SetInputData(self.image)
-        self.actor.SetVisibility(False)
-        view.renderer.AddActor(self.actor)
-        self.markers = LandmarkMarkers(view.renderer)
+        self.markers = LandmarkMarkers()
         self.fused: FusedLayer | None = None
         self.moving_image: vtkImageData | None = None
-        self.rgb: np.ndarray | None = None  # the last composite, (rows, cols, 3) uint8; VTK shows this memory
-        self._key: tuple | None = None
-        self._observer = view.renderer.AddObserver("StartEvent", lambda *_: self.refresh())
+        self.rgb: np.ndarray | None = None  # the last composite, (rows, cols, 3) uint8
+        view.add_layer(self)
 
     @property
     def enabled(self) -> bool:
@@ -105,9 +94,6 @@ class FusionLayer:
             self.moving_image = None
         else:
             self.matrix_changed()
-        self.actor.SetVisibility(fused is not None)
-        self.view.layer.actor.SetVisibility(fused is None and self.view.volume is not None)
-        self._key = None
 
     def matrix_changed(self) -> None:
         """The fused layer's fixed->moving LPS matrix changed: a 4x4 update of the reslice transform."""
@@ -119,51 +105,45 @@ class FusionLayer:
     def _sync(self) -> None:
         """Reslice the moving volume exactly where the view's fixed layer reslices."""
         fixed = self.view.layer.reslice
-        axes = fixed.GetResliceAxes()
-        if axes is not None:
-            self.reslice.SetResliceAxes(axes)
-        self.reslice.SetOutputOrigin(fixed.GetOutputOrigin())
-        self.reslice.SetOutputSpacing(fixed.GetOutputSpacing())
-        self.reslice.SetOutputExtent(fixed.GetOutputExtent())
+        follow_plane(self.reslice, fixed)
         self.reslice.SetSlabMode(fixed.GetSlabMode())
         self.reslice.SetSlabNumberOfSlices(fixed.GetSlabNumberOfSlices())
         self.reslice.SetInterpolationMode(fixed.GetInterpolationMode())
-        self.actor.GetProperty().SetInterpolationType(self.view.layer.actor.GetProperty().GetInterpolationType())
 
-    def refresh(self) -> None:
-        """Recompose the fused slice if anything it depends on changed (called before every render)."""
-        if self.fused is None or self.view.volume is None or self.view.shown is None:
-            return
-        self.view.layer.actor.SetVisibility(False)
+    def frame_key(self) -> tuple | None:
+        """What the fused slice depends on besides the fixed one: re-sliced here if the moving side changed."""
+        if self.fused is None or self.view.shown is None:
+            return None
         self.markers.update(self.view.shown, self.view.stack.step / 2)
         self._sync()
-        self.view.layer.reslice.Update()
         self.reslice.Update()
-        fixed_out, moving_out = self.view.layer.reslice.GetOutput(), self.reslice.GetOutput()
-        slot, settings = self.view.slot, self.fused.settings
-        fixed_display = Display(slot.window, slot.colormap, slot.invert)
-        key = (fixed_out.GetMTime(), moving_out.GetMTime(), settings, self.fused.moving_window, fixed_display)
-        if key == self._key:
-            return
-        self._key = key
-        cols, rows, _ = fixed_out.GetDimensions()
+        return self.reslice.GetOutput().GetMTime(), self.fused.settings, self.fused.moving_window
+
+    def compose(self, rgb: np.ndarray) -> np.ndarray:
+        """The fixed and moving slices combined (the fixed image's colours alone when nothing is fused)."""
+        if self.fused is None:
+            return rgb
+        fixed_out = self.view.layer.reslice.GetOutput()
         origin, spacing = fixed_out.GetOrigin(), fixed_out.GetSpacing()
-        fixed = numpy_support.vtk_to_numpy(fixed_out.GetPointData().GetScalars()).reshape(rows, cols)
-        moving = numpy_support.vtk_to_numpy(moving_out.GetPointData().GetScalars()).reshape(rows, cols)
-        self.rgb = composite(fixed.astype(np.float32), moving, fixed_display, Display(self.fused.moving_window),
-                             settings, (origin[0], origin[1]), (spacing[0], spacing[1]))
-        self.image.SetDimensions(cols, rows, 1)
-        self.image.SetOrigin(origin)
-        self.image.SetSpacing(spacing)
-        scalars = numpy_support.numpy_to_vtk(self.rgb.reshape(-1, 3), deep=False)
-        self.image.GetPointData().SetScalars(scalars)
-        self.image.Modified()
+        fixed = self.view.layer.values()
+        moving = resliced(self.reslice)
+        slot, settings = self.view.slot, self.fused.settings
+        self.rgb = composite(fixed.astype(np.float32), moving, Display(slot.window, slot.colormap, slot.invert),
+                             Display(self.fused.moving_window), settings, (origin[0], origin[1]),
+                             (spacing[0], spacing[1]))
+        return self.rgb
+
+    def paint(self, painter: QPainter) -> None:
+        if self.fused is not None:
+            self.markers.paint(painter, self.view.plane_to_display)
+
+    def refresh(self) -> None:
+        """Compose the view's frame now (live updates spread the work of a round over event-loop turns)."""
+        self.view.prepare_frame()
 
     def detach(self) -> None:
         self.set_fused(None)
-        self.view.renderer.RemoveObserver(self._observer)
-        self.view.renderer.RemoveActor(self.actor)
-        self.markers.remove()
+        self.view.remove_layer(self)
 
 
 def screen_angle(centre: tuple[float, float], x0: float, y0: float, x1: float, y1: float) -> float:

@@ -1,36 +1,37 @@
 """The labels layer in the MPR views: each segment filled in its colour with an outline, and the brush's input.
 
-``SliceLabels`` adds a nearest-neighbour reslice of the label map to one
-``SliceView``: it samples the map on exactly the plane and grid of the
-view's own image layer (so it follows the slice, the oblique axes and the
-slab's centre without the view knowing: it copies them before each render,
-on the renderer's StartEvent) and turns the resliced numbers into RGBA with
-two lookup tables, one for the fill (segment colour, segment opacity times
-layer opacity, alpha 0 when hidden) and one for the outline (the pixels
-whose 4-neighbours hold another number, opaque). It recolours only when the
-resliced slice or the colours changed; a brush stroke re-runs the reslice
-of the views whose slice crosses the changed box, nothing else.
+``SliceLabels`` is one of a ``SliceView``'s image layers (``ImageLayer``): a
+nearest-neighbour reslice of the label map on exactly the plane and screen
+grid of the view's own image (``reslice_layer.follow_plane``, so it follows
+the slice, the oblique axes and the slab's centre without the view knowing),
+whose numbers become colours through two lookup tables, one for the fill
+(segment colour, segment opacity times layer opacity, nothing when hidden)
+and one for the outline (the pixels whose 4-neighbours hold another number,
+opaque), blended into the view's frame. The frame is recomposed only when
+the resliced slice, the colours or the threshold preview changed: a brush
+stroke re-runs the reslice of the views whose slice crosses the changed box
+and of no other (the label map's VTK image is never marked modified as a
+whole, which would re-slice every view). The brush circle is painted over
+the frame with QPainter.
 
 ``ViewerLabels`` draws the labels layer of every slot of the viewer model
 (``workstation.viewer_model.layers.LabelsLayer``) in its slice views and
-turns left-button input into segmentation gestures when a tool is on:
-``stroke(view name, LPS point, phase)`` for the brush (press, move,
-release) and ``seedPicked(view name, LPS point)`` for tools that take a
-click; the app changes the label map. It draws the brush as a circle of its
-radius in mm around the pointer.
+turns left-button input on their canvases into segmentation gestures when a
+tool is on: ``stroke(view name, LPS point, phase)`` for the brush (press,
+move, release) and ``seedPicked(view name, LPS point)`` for tools that take
+a click; the app changes the label map. It draws the brush as a circle of
+its radius in mm around the pointer.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent
-from vtkmodules.util import numpy_support
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent, QPainter, QPen
 from vtkmodules.vtkCommonDataModel import vtkImageData
-from vtkmodules.vtkImagingCore import vtkImageReslice
-from vtkmodules.vtkRenderingCore import vtkImageActor
 
-from widgets.slice_overlays import line_actor, polyline_data
+from widgets.reslice_layer import follow_plane, plane_reslice, resliced
+from widgets.slice_overlays import qcolor
 from widgets.slice_view import SliceView
 from widgets.viewer import Viewer
 from widgets.vtk_bridge import volume_image
@@ -38,11 +39,9 @@ from workstation.labels import LabelMap
 from workstation.viewer_model.display import VIEW_NAMES
 from workstation.viewer_model.layers import LabelsLayer
 
-LABELS_Z = -0.5
-"""The labels sit between the image (z = 0) and the overlays (z = -1), the camera looking along +z."""
 BRUSH_TOOLS = ("paint", "erase")
 CLICK_TOOLS = ("grow",)
-CIRCLE_POINTS = 64
+BRUSH_COLOUR = (1.0, 1.0, 0.3)
 PREVIEW_ALPHA = 160
 """How opaque the threshold preview is drawn (of 255): stronger than a segment's fill, so it reads as a preview."""
 
@@ -86,58 +85,64 @@ def colourise(numbers: np.ndarray, fill: np.ndarray, outline: np.ndarray) -> np.
     return rgba.view(np.uint8).reshape(*numbers.shape, 4)
 
 
+def labelled_box(numbers: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest (rows, cols) box holding every labelled pixel of a slice; None when it has none.
+
+    Colouring and blending only this box gives the same pixels as the whole
+    slice (its labelled pixels on the box's edge have unlabelled neighbours
+    beyond it, so they are outline either way) at the cost of the labels, not
+    of the frame: a stroke's frame must stay within a 60 Hz frame.
+    """
+    rows = np.flatnonzero(numbers.any(axis=1))
+    if not rows.size:
+        return None
+    cols = np.flatnonzero(numbers[rows[0]:rows[-1] + 1].any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def blend(rgb: np.ndarray, rgba: np.ndarray) -> None:
+    """Draw ``rgba`` (rows, cols, 4) over ``rgb`` (rows, cols, 3) in place, in integer arithmetic (alpha 0: as is)."""
+    alpha = rgba[..., 3:].astype(np.uint16)
+    rgb[...] = (rgba[..., :3] * alpha + rgb * (255 - alpha) + 127) // 255
+
+
 class SliceLabels:
-    """One label map on one slice view; see the module docstring."""
+    """One label map on one slice view, as one of its image layers; see the module docstring."""
 
     def __init__(self, view: SliceView) -> None:
         self.view = view
-        self.reslice = vtkImageReslice()
-        self.reslice.SetOutputDimensionality(2)
-        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
-        self.reslice.AutoCropOutputOff()
+        self.reslice = plane_reslice()
         self.reslice.SetInterpolationModeToNearestNeighbor()
         self.reslice.SetBackgroundLevel(0.0)
-        self.image = vtkImageData()
-        self.actor = vtkImageActor()
-        self.actor.GetMapper().SetInputData(self.image)
-        self.actor.GetProperty().SetInterpolationTypeToNearest()
-        self.actor.SetPosition(0.0, 0.0, LABELS_Z)
-        self.actor.SetVisibility(False)
-        self.actor.PickableOff()
-        view.renderer.AddActor(self.actor)
-        self.brush = line_actor((1.0, 1.0, 0.3), width=1.5)
-        self.brush.SetVisibility(False)
-        view.renderer.AddActor(self.brush)
         self.layer: LabelsLayer | None = None
         self.preview: tuple[float, float, tuple[int, int, int]] | None = None  # threshold range and colour
+        self.brush: tuple[np.ndarray, float] | None = None  # LPS centre and radius in mm of the brush circle
         self.label_image: vtkImageData | None = None
-        self.rgba: np.ndarray | None = None  # the drawn slice, (rows, cols, 4); VTK shows this memory
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
-        self._key: tuple | None = None
-        self._observer = view.renderer.AddObserver("StartEvent", lambda *_: self.refresh())
+        self._colours = 0  # counts colour changes: part of the frame key
 
     def set_layer(self, layer: LabelsLayer | None) -> None:
-        """Draw ``layer`` (None: nothing); a new label map is handed to VTK without a copy."""
+        """Draw ``layer`` (None: nothing, and out of the view's layers); a new map goes to VTK without a copy."""
         if layer is not None and (self.layer is None or layer.labels.volume is not self.layer.labels.volume):
             self.label_image = volume_image(layer.labels.volume)
             self.reslice.SetInputData(self.label_image)
         self.layer = layer
+        self.view.remove_layer(self)
         if layer is None:
             self.label_image = None
+        else:
+            self.view.add_layer(self)  # last: over fusion, whose composite replaces the colours beneath it
         self.colours_changed()
 
     def colours_changed(self) -> None:
-        """Segments, colours, opacity or visibility changed: recolour on the next render."""
+        """Segments, colours, opacity or visibility changed: recolour when the view next builds its frame."""
         self._tables = None if self.layer is None else colour_tables(self.layer.labels, self.layer.opacity,
                                                                      self.layer.visible)
-        self._key = None
-        self.actor.SetVisibility(self.layer is not None)
+        self._colours += 1
 
     def voxels_changed(self) -> None:
-        """The map's voxels changed in place: the reslice reads them again on the next render."""
-        if self.label_image is not None:
-            self.label_image.GetPointData().GetScalars().Modified()
-            self.label_image.Modified()
+        """The map's voxels changed in place on this view's slice: its reslice runs again for the next frame."""
+        self.reslice.Modified()
 
     def crosses(self, region: tuple[slice, slice, slice] | None) -> bool:
         """Whether the shown slice passes through a (k, j, i) box of the map (None: anywhere)."""
@@ -150,68 +155,54 @@ class SliceLabels:
         depth = (world - np.asarray(self.view.shown.center)) @ np.asarray(self.view.shown.normal)
         return bool(depth.min() <= 0.0 <= depth.max())
 
-    def _sync(self) -> None:
-        """Reslice the map exactly where the view's image layer reslices (the slab's centre: one slice)."""
-        image = self.view.layer.reslice
-        axes = image.GetResliceAxes()
-        if axes is not None:
-            self.reslice.SetResliceAxes(axes)
-        self.reslice.SetOutputOrigin(image.GetOutputOrigin())
-        self.reslice.SetOutputSpacing(image.GetOutputSpacing())
-        self.reslice.SetOutputExtent(image.GetOutputExtent())
-
-    def refresh(self) -> None:
-        """Recolour the slice if anything it depends on changed (called before every render)."""
-        if self.layer is None or self._tables is None or self.view.shown is None:
-            return
-        self._sync()
+    # -- ImageLayer: drawn into the view's frame ---------------------------------------------------
+    def frame_key(self) -> tuple | None:
+        """The resliced slice (re-sliced here if the plane moved or a stroke crossed it), colours and preview."""
+        if self.layer is None or self.view.shown is None or (not self.layer.visible and self.preview is None):
+            return None
+        follow_plane(self.reslice, self.view.layer.reslice)  # one slice: the slab's centre
         self.reslice.Update()
-        out = self.reslice.GetOutput()
-        key = (out.GetMTime(),)
-        if self.preview is not None:
-            self.view.layer.reslice.Update()
-            key += (self.view.layer.reslice.GetOutput().GetMTime(), self.preview)
-        if key == self._key:
-            return
-        self._key = key
-        cols, rows, _ = out.GetDimensions()
-        numbers = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(rows, cols)
-        self.rgba = colourise(numbers, *self._tables)
-        if self.preview is not None:
-            self._draw_preview(rows, cols)
-        self.image.SetDimensions(cols, rows, 1)
-        self.image.SetOrigin(out.GetOrigin())
-        self.image.SetSpacing(out.GetSpacing())
-        self.image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(self.rgba.reshape(-1, 4), deep=False))
-        self.image.Modified()
+        return self.reslice.GetOutput().GetMTime(), self._colours, self.preview
 
-    def _draw_preview(self, rows: int, cols: int) -> None:
-        """The image's pixels within the threshold range, in the preview colour over the labels (as resliced)."""
-        lower, upper, colour = self.preview
-        image = self.view.layer.reslice.GetOutput()
-        values = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(rows, cols)
-        inside = (values >= lower) & (values <= upper)
-        self.rgba[inside] = (*colour, PREVIEW_ALPHA)
+    def compose(self, rgb: np.ndarray) -> np.ndarray:
+        """Blend fill, outline and the threshold preview into the frame's colours, in place."""
+        if self.frame_key() is None:
+            return rgb
+        numbers = resliced(self.reslice)
+        box = (slice(None), slice(None)) if self.preview is not None else labelled_box(numbers)
+        if box is None:
+            return rgb
+        rgba = colourise(numbers[box], *self._tables)
+        if self.preview is not None:
+            lower, upper, colour = self.preview
+            values = self.view.layer.values()  # the image as the view shows it, on the same pixels
+            rgba[(values >= lower) & (values <= upper)] = (*colour, PREVIEW_ALPHA)
+        blend(rgb[box], rgba)
+        return rgb
+
+    def paint(self, painter: QPainter) -> None:
+        """The brush circle over the frame, in widget pixels."""
+        if self.brush is None or self.view.shown is None:
+            return
+        lps, radius_mm = self.brush
+        x, y = self.view.world_to_display(lps)  # the pixel's centre is at (x + 0.5, y + 0.5) for QPainter
+        radius = radius_mm / self.view.mm_per_pixel()
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(qcolor(BRUSH_COLOUR), 1.5))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(QPointF(x + 0.5, y + 0.5), radius, radius)
+        painter.restore()
 
     def set_preview(self, preview: tuple[float, float, tuple[int, int, int]] | None) -> None:
         self.preview = preview
-        self._key = None
 
     def show_brush(self, lps: np.ndarray | None, radius_mm: float) -> None:
         """The brush as a circle of ``radius_mm`` around an LPS point on the shown slice (None hides it)."""
-        if lps is None or self.view.shown is None:
-            self.brush.SetVisibility(False)
-            return
-        u, v, _ = self.view.shown.to_plane(lps)
-        angles = np.linspace(0.0, 2 * np.pi, CIRCLE_POINTS + 1)
-        circle = np.column_stack([u + radius_mm * np.cos(angles), v + radius_mm * np.sin(angles)])
-        self.brush.GetMapper().SetInputData(polyline_data([circle]))
-        self.brush.SetVisibility(True)
+        self.brush = None if lps is None else (np.asarray(lps, dtype=float), float(radius_mm))
 
     def detach(self) -> None:
-        self.view.renderer.RemoveObserver(self._observer)
-        self.view.renderer.RemoveActor(self.actor)
-        self.view.renderer.RemoveActor(self.brush)
+        self.view.remove_layer(self)
 
 
 class ViewerLabels(QObject):
@@ -240,8 +231,10 @@ class ViewerLabels(QObject):
         self._later_timer = QTimer(self, singleShot=True, interval=0)
         self._later_timer.timeout.connect(self.flush)
         for n, slot in enumerate(viewer.model.slots):
-            slot.layers.connect(lambda n=n: self._layers_changed(n))
-            slot.image.connect(lambda n=n: self._layers_changed(n))
+            # After every other subscriber (lower priority): the views exist, and a layer another one adds to
+            # them in the same change (fusion, whose composite replaces the colours beneath it) goes under ours.
+            slot.layers.connect(lambda n=n: self._layers_changed(n), priority=-1)
+            slot.image.connect(lambda n=n: self._layers_changed(n), priority=-1)
             self._layers_changed(n)
 
     def set_tool(self, tool: str | None, radius_mm: float | None = None) -> None:
@@ -251,10 +244,11 @@ class ViewerLabels(QObject):
         if radius_mm is not None:
             self.radius_mm = float(radius_mm)
         cursor = Qt.CursorShape.CrossCursor if tool else Qt.CursorShape.ArrowCursor
-        for layer in self.layers.values():
-            layer.view.canvas.setCursor(cursor)
-            if tool not in BRUSH_TOOLS:
-                layer.show_brush(None, 0.0)
+        for drawn in self.layers.values():
+            drawn.view.canvas.setCursor(cursor)
+            if tool not in BRUSH_TOOLS and drawn.brush is not None:
+                drawn.show_brush(None, 0.0)
+                drawn.view.render()
 
     def set_preview(self, lower: float | None, upper: float | None = None,
                     colour: tuple[int, int, int] = (255, 255, 0)) -> None:
@@ -297,9 +291,6 @@ class ViewerLabels(QObject):
                 drawn.set_layer(layer)
         self._render(slot)
 
-    def _slot_of(self, layer: LabelsLayer) -> int | None:
-        return next((n for n, shown in self._shown.items() if shown is layer), None)
-
     def _redraw(self) -> None:
         for slot in range(len(self.viewer.model.slots)):
             for name in VIEW_NAMES:
@@ -316,11 +307,11 @@ class ViewerLabels(QObject):
         one turn, so a stroke costs one frame per move where the user looks.
         """
         for slot in range(len(self.viewer.model.slots)):
-            touched = [d for (s, _), d in self.layers.items() if s == slot and d.layer is self._shown.get(slot)
-                       and d.layer is not None]
-            for drawn in touched:
+            crossed = [d for (s, _), d in self.layers.items() if s == slot and d.layer is self._shown.get(slot)
+                       and d.layer is not None and d.crosses(region)]
+            for drawn in crossed:
                 drawn.voxels_changed()
-            views = [d.view for d in touched if d.crosses(region)]
+            views = [d.view for d in crossed]
             self._render(slot, [v for v in views if v is self._painted_in])
             self._later.update(v for v in views if v is not self._painted_in)
         if self._later and not self._later_timer.isActive():

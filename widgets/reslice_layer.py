@@ -1,21 +1,25 @@
-"""One volume resliced onto a view's plane and drawn with a window and a colour map.
+"""One volume resliced onto a view's plane and coloured through a window and a colour map.
 
-Why a class of its own: a slice view shows one layer today, and a fusion view
-(registration) will show a second one resliced onto the same plane and grid,
-blended over the first. The reslice works in LPS world coordinates: the input
-``vtkImageData`` carries the volume's direction matrix, the reslice axes are
-the plane's (right, down, normal, centre), and the output lives in plane
-coordinates (u right, v down, in mm), which is the 2D view's world frame.
+Why a class of its own: a slice view's image is this base layer, and other
+image layers (the fused moving image, labels) are resliced onto the same
+plane and grid and combined with it. The reslice works in LPS world
+coordinates: the input ``vtkImageData`` carries the volume's direction
+matrix, the reslice axes are the plane's (right, down, normal, centre), and
+the output lives in plane coordinates (u right, v down, in mm). The view
+asks for the grid of its screen pixels, so the reslice is the only sampling
+between the voxels and the screen: no texture, no second interpolation.
 """
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
+from vtkmodules.util import numpy_support
 from vtkmodules.vtkImagingCore import vtkImageReslice
-from vtkmodules.vtkRenderingCore import vtkImageActor
 
-from widgets.vtk_bridge import lookup_table, matrix4, volume_image
+from widgets.fusion import Display, coloured_words
+from widgets.vtk_bridge import matrix4, volume_image
 from workstation.geometry import Plane
 from workstation.viewer_model.display import SliceGrid, Window, slab_slices
 from workstation.volume import Volume
@@ -23,20 +27,47 @@ from workstation.volume import Volume
 _SLAB_MODES = {"mip": "SetSlabModeToMax", "minip": "SetSlabModeToMin", "mean": "SetSlabModeToMean"}
 
 
+def plane_reslice() -> vtkImageReslice:
+    """A reslice to one 2D slice in plane coordinates (u right, v down, mm), the kind every image layer uses.
+
+    It samples along the reslice axes, not along the input's direction
+    matrix (VTK's default), over exactly the extent asked for.
+    """
+    reslice = vtkImageReslice()
+    reslice.SetOutputDimensionality(2)
+    reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
+    reslice.AutoCropOutputOff()
+    return reslice
+
+
+def follow_plane(reslice: vtkImageReslice, leader: vtkImageReslice) -> None:
+    """Sample exactly where ``leader`` samples: its plane (axes) and screen grid; how (slab, interpolation) stays.
+
+    The same settings again leave ``reslice`` unmodified (VTK compares them),
+    so it re-runs only when the leader moved or its own input changed.
+    """
+    axes = leader.GetResliceAxes()
+    if axes is not None:
+        reslice.SetResliceAxes(axes)
+    reslice.SetOutputOrigin(leader.GetOutputOrigin())
+    reslice.SetOutputSpacing(leader.GetOutputSpacing())
+    reslice.SetOutputExtent(leader.GetOutputExtent())
+
+
+def resliced(reslice: vtkImageReslice) -> np.ndarray:
+    """The last slice of a 2D reslice as a (rows, cols) array over VTK's memory: rows top to bottom (v down)."""
+    out = reslice.GetOutput()
+    cols, rows, _ = out.GetDimensions()
+    return numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(rows, cols)
+
+
 class ResliceLayer:
-    """vtkImageReslice -> vtkImageActor for one volume; call ``set_plane`` whenever the slice moves."""
+    """vtkImageReslice of one volume and its display; call ``set_plane`` whenever the slice or the screen grid moves."""
 
     def __init__(self) -> None:
-        self.reslice = vtkImageReslice()
-        self.reslice.SetOutputDimensionality(2)
-        # Sample along the reslice axes, not along the input's direction matrix (VTK's default).
-        self.reslice.SetOutputDirection(1, 0, 0, 0, 1, 0, 0, 0, 1)
+        self.reslice = plane_reslice()
         self.reslice.SetBackgroundLevel(0.0)
-        self.reslice.AutoCropOutputOff()
-        self.actor = vtkImageActor()
-        self.actor.GetMapper().SetInputConnection(self.reslice.GetOutputPort())
-        self.actor.GetProperty().UseLookupTableScalarRangeOff()
-        self.actor.SetVisibility(False)
+        self.display: Display | None = None
         self.volume: Volume | None = None
         self.time_point = 0
         self.image = None
@@ -52,7 +83,6 @@ class ResliceLayer:
         self.image = volume_image(volume, time_point)
         self.reslice.SetInputData(self.image)
         self.reslice.SetBackgroundLevel(float(volume.array.min()) if volume.array.size else 0.0)
-        self.actor.SetVisibility(True)
 
     def volume_modified(self) -> None:
         """The voxels changed in place (a loader filling the array): re-read them on the next render."""
@@ -64,8 +94,8 @@ class ResliceLayer:
         """Reslice on ``plane`` (the display plane), sampling ``grid`` in plane mm; ``step_mm`` between slab slices.
 
         The same plane again changes nothing: a new axes matrix would re-run the
-        reslice and re-upload the texture, and the views whose slice stays while
-        the crosshair moves in another view would pay a whole frame for it.
+        reslice and re-colour the image, and the views whose slice stays while
+        the crosshair moves in another view would pay for a new image.
         """
         if (plane, grid, step_mm) == self._placed:
             return
@@ -93,22 +123,14 @@ class ResliceLayer:
         return self.reslice.GetSlabNumberOfSlices()
 
     def set_display(self, window: Window, colormap: str, invert: bool) -> None:
-        prop = self.actor.GetProperty()
-        prop.SetLookupTable(lookup_table(colormap, window, invert))
-        prop.SetColorWindow(window.width)
-        prop.SetColorLevel(window.center)
+        self.display = Display(window, colormap, invert)
 
     def set_interpolation(self, on: bool) -> None:
-        """Linear interpolation in the reslice and on screen, or nearest neighbour (the stored pixels)."""
+        """Linear interpolation between voxels, or nearest neighbour (the stored pixels, as blocks when zoomed)."""
         if on:
             self.reslice.SetInterpolationModeToLinear()
-            self.actor.GetProperty().SetInterpolationTypeToLinear()
         else:
             self.reslice.SetInterpolationModeToNearestNeighbor()
-            self.actor.GetProperty().SetInterpolationTypeToNearest()
-
-    def set_opacity(self, opacity: float) -> None:
-        self.actor.GetProperty().SetOpacity(opacity)
 
     def update(self) -> float:
         """Run the reslice now (if anything changed) and return the seconds it took; renders reuse the result."""
@@ -116,3 +138,11 @@ class ResliceLayer:
         self.reslice.Update()
         self.last_reslice_seconds = time.perf_counter() - start
         return self.last_reslice_seconds
+
+    def values(self) -> np.ndarray:
+        """The last resliced slice as a (rows, cols) array over VTK's memory: rows top to bottom (v down)."""
+        return resliced(self.reslice)
+
+    def pixels(self) -> np.ndarray:
+        """(rows, cols) uint32 0xFFRRGGBB: the last slice through the window and colour map."""
+        return coloured_words(self.values(), self.display)

@@ -8,10 +8,19 @@ mm. It holds no shown state of its own beyond what it derives for drawing
 (the resliced plane and grid), so two series side by side and linked views
 stay simple.
 
-Screen frame: the VTK world of a 2D view is the display plane's own (u, v)
-millimetres, u to the screen's right and v down (``Plane.right``/``down``),
-and the camera looks along the plane normal. Qt input is routed to the view
-instead of a VTK interactor style.
+Drawing: the image and the overlays are apart. The image (the base layer's
+slice through window and colour map, then each added image layer: fusion,
+labels) is resliced straight onto the view's screen pixels and kept as a
+frame; it is rebuilt only when something it shows changed (the slice, the
+window, the camera, a layer). Overlays (crosshair, letters, corner text,
+scale bar, measurements, markers) are painted over that frame with QPainter
+at every repaint, so a crosshair move or a probe line costs a blit and a
+few lines of text. No OpenGL is involved: under software OpenGL an empty
+frame alone cost more than a whole slice step does here.
+
+Screen frame: the display plane's own (u, v) millimetres, u to the screen's
+right and v down (``Plane.right``/``down``); pixel (x, y) is at
+``pan + (x + 0.5 - width / 2, y + 0.5 - height / 2) * mm_per_pixel``.
 
 Mouse: wheel = slice; left-drag = window/level, left click = move the
 crosshair (and probe); shift-drag = move the crosshair; ctrl-drag = rotate
@@ -23,17 +32,17 @@ dragging a handle edits; Delete removes the selected measurement.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
+from typing import Protocol
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
-from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
-from vtkmodules.vtkRenderingCore import vtkRenderer
+from PySide6.QtCore import QEvent, QRect, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QRegion, QWheelEvent
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
+from widgets.fusion import rgb_of
 from widgets.reslice_layer import ResliceLayer
 from widgets.slice_overlays import CornerText, Crosshair, EdgeLabels, MeasurementLayer, ScaleBar
-from widgets.vtk_bridge import ReleasingCanvas, RenderedView
 from workstation import measurements as mm
 from workstation.geometry import Plane
 from workstation.viewer_model.display import Camera2D, SliceGrid, SliceStack, display_plane
@@ -47,13 +56,43 @@ CLICK_PIXELS = 3
 PAGE_SLICES = 10
 
 
-class VtkCanvas(ReleasingCanvas):
-    """The VTK render widget; its Qt input goes to a handler instead of a VTK interactor style."""
+class ImageLayer(Protocol):
+    """An image-like layer drawn into a view's frame after the base image (fusion, labels).
 
-    def __init__(self, parent: QWidget, handler: SliceView | None = None) -> None:
+    ``frame_key`` says what the layer's contribution depends on (re-slicing it
+    if needed; None when it shows nothing): the frame is rebuilt only when a
+    key changes. ``compose`` returns the frame's (rows, cols, 3) uint8 colours
+    with the layer drawn in (it may draw into ``rgb`` in place); its grid is
+    the view's ``layer`` reslice output. ``paint`` adds the layer's own
+    overlays (markers) over the frame, in widget pixels.
+    """
+
+    def frame_key(self) -> Hashable: ...
+
+    def compose(self, rgb: np.ndarray) -> np.ndarray: ...
+
+    def paint(self, painter: QPainter) -> None: ...
+
+
+class SliceCanvas(QWidget):
+    """The widget a slice view paints into; its Qt input goes to the view."""
+
+    def __init__(self, parent: QWidget, handler: SliceView) -> None:
         super().__init__(parent)
         self._handler = handler
-        self._Iren.SetInteractorStyle(vtkInteractorStyleUser())
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # the frame covers every pixel
+        self.setMouseTracking(True)  # the pixel probe follows the mouse
+        self.setFocusPolicy(Qt.FocusPolicy.WheelFocus)
+        # Share a layout's cells with the 3D view (VTK's widget expands too), not shrink to nothing beside it.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def paintEvent(self, ev: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            self._handler.paint(painter)
+        finally:
+            painter.end()
+        self._handler.painted(ev.region())
 
     def mousePressEvent(self, ev: QMouseEvent) -> None:
         self._handler.handle_press(ev)
@@ -84,11 +123,10 @@ class VtkCanvas(ReleasingCanvas):
 
     def resizeEvent(self, ev: QEvent) -> None:
         super().resizeEvent(ev)
-        if self._handler is not None:
-            self._handler.refresh_camera()
+        self._handler.refresh_camera()
 
 
-class SliceView(RenderedView, QWidget):
+class SliceView(QWidget):
     """A 2D MPR view of one volume; see the module docstring for the mouse."""
 
     positionPicked = Signal(str, object)      # view name, LPS point (click or shift-drag)
@@ -107,26 +145,23 @@ class SliceView(RenderedView, QWidget):
         super().__init__(parent)
         self.name = name
         self.model, self.slot_index = model, slot
-        self.canvas = VtkCanvas(self, self)
+        self.layer = ResliceLayer()
+        self.layers: list[ImageLayer] = []        # image layers drawn over the base one, in order
+        self.crosshair = Crosshair()
+        self.edges = EdgeLabels()
+        self.corners = CornerText()
+        self.scale_bar = ScaleBar()
+        self.measure_layer = MeasurementLayer()
+        self._mm_per_pixel = 1.0
+        self._frame: QImage | None = None         # the image layers composed, one pixel per screen pixel
+        self._pixels: np.ndarray | None = None
+        self._on_screen: tuple | None = None      # _screen_state() of the last paint on screen
+        self._requested: QRegion | None = None    # the region render() is repainting
+        self._frame_key: tuple | None = None
+        self.canvas = SliceCanvas(self, self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self.renderer = vtkRenderer()
-        self.renderer.SetBackground(0, 0, 0)
-        self.render_window = self.canvas.GetRenderWindow()
-        # No multisampling: a slice shows pixels, and 4x MSAA costs software OpenGL (llvmpipe) most of a frame.
-        self.render_window.SetMultiSamples(0)
-        self.render_window.AddRenderer(self.renderer)
-        self.layer = ResliceLayer()
-        self.renderer.AddActor(self.layer.actor)
-        self.crosshair = Crosshair(self.renderer)
-        self.edges = EdgeLabels(self.renderer)
-        self.corners = CornerText(self.renderer)
-        self.scale_bar = ScaleBar(self.renderer)
-        self.measure_layer = MeasurementLayer(self.renderer)
-        camera = self.renderer.GetActiveCamera()
-        camera.ParallelProjectionOn()
-        camera.SetViewUp(0, -1, 0)
 
         # Derived for drawing from the model (never set from outside): the resliced plane, its grid and stack.
         self.plane: Plane | None = None           # through the crosshair
@@ -134,6 +169,7 @@ class SliceView(RenderedView, QWidget):
         self.grid: SliceGrid | None = None
         self.stack: SliceStack | None = None
         self._probe_line = ""
+        self._text_stale = True
         self._drag: dict | None = None
         self._creating: dict | None = None
         self._closed = False
@@ -172,6 +208,7 @@ class SliceView(RenderedView, QWidget):
 
     def voxels_changed(self) -> None:
         self.layer.volume_modified()
+        self.measure_layer.forget()
 
     def planes_changed(self) -> None:
         """The crosshair or the oblique axes moved: reslice through the crosshair, draw the crosshair lines."""
@@ -184,7 +221,6 @@ class SliceView(RenderedView, QWidget):
         if turned or self.grid is None:
             self.stack = SliceStack.of(self.volume, plane.normal)
             self.grid = SliceGrid.covering(self.volume, self.shown)
-        self.layer.set_plane(self.shown, self.grid, self.stack.step)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()
 
@@ -203,9 +239,8 @@ class SliceView(RenderedView, QWidget):
     def overlays_changed(self) -> None:
         """Crosshair and annotation visibility (a clean image for teaching or checks)."""
         visible = self.model.annotations_visible
-        for prop in (self.corners.actor, *self.edges.actors.values(), self.scale_bar.bar, self.scale_bar.label):
-            prop.SetVisibility(visible)
-        self.scale_bar.enabled = visible
+        self.corners.visible = self.edges.visible = self.scale_bar.enabled = visible
+        self.scale_bar.update(self.mm_per_pixel(), self.canvas.width(), self.canvas.height())
         self._update_overlays()
 
     def tool_changed(self) -> None:
@@ -229,11 +264,11 @@ class SliceView(RenderedView, QWidget):
 
     def annotation(self) -> dict[str, str]:
         """The corner texts as shown (keys lower_left, lower_right, upper_left, upper_right)."""
+        self._refresh_text()
         return dict(self.corners.texts)
 
     def mm_per_pixel(self) -> float:
-        height = max(self.canvas.height(), 1)
-        return 2.0 * self.renderer.GetActiveCamera().GetParallelScale() / height
+        return self._mm_per_pixel
 
     def display_to_world(self, x: float, y: float) -> np.ndarray:
         """LPS point on the shown slice under widget pixel (x, y) (Qt coordinates, top-left origin)."""
@@ -243,9 +278,14 @@ class SliceView(RenderedView, QWidget):
     def world_to_display(self, lps: np.ndarray) -> tuple[float, float]:
         """Widget pixel (x, y) of an LPS point projected on the shown slice."""
         u, v, _ = self.shown.to_plane(lps)
-        pan, scale = self._pan(), self.mm_per_pixel()
-        return ((u - pan[0]) / scale + self.canvas.width() / 2 - 0.5,
-                (v - pan[1]) / scale + self.canvas.height() / 2 - 0.5)
+        x, y = self.plane_to_display(np.array([[u, v]]))[0]
+        return float(x), float(y)
+
+    def plane_to_display(self, uv: np.ndarray) -> np.ndarray:
+        """(n, 2) display-plane mm (u, v) -> (n, 2) widget pixels (x, y)."""
+        pan, scale = np.asarray(self._pan()), self.mm_per_pixel()
+        middle = np.array([self.canvas.width(), self.canvas.height()]) / 2 - 0.5
+        return (np.asarray(uv, dtype=float) - pan) / scale + middle
 
     def visible_measurements(self) -> list[mm.Measurement]:
         """Measurements lying on the shown slice (same orientation, within half a slice)."""
@@ -265,12 +305,160 @@ class SliceView(RenderedView, QWidget):
         """What the pixel probe reports at an LPS point (``Slot.probe``), and in which view."""
         return {"view": self.name, **self.slot.probe(lps)}
 
-    # -- rendering -----------------------------------------------------------------
-    def render(self) -> None:
-        if not self._closed and self.volume is not None:
-            self.render_window.Render()
+    # -- image layers ---------------------------------------------------------------
+    def add_layer(self, layer: ImageLayer) -> None:
+        """Draw one more image layer over the base image (and any added before it)."""
+        self.layers.append(layer)
 
-    render_now = render
+    def remove_layer(self, layer: ImageLayer) -> None:
+        if layer in self.layers:
+            self.layers.remove(layer)
+
+    # -- drawing -----------------------------------------------------------------
+    def prepare_frame(self) -> QImage | None:
+        """The composed image of the layers, rebuilt only if a slice, the display or a layer changed."""
+        if self.volume is None or self.shown is None or self.layer.display is None:
+            return None
+        self.layer.update()
+        key = (self.layer.reslice.GetOutput().GetMTime(), self.layer.display, self.grid,
+               tuple(layer.frame_key() for layer in self.layers))
+        if key != self._frame_key or self._frame is None:
+            pixels = self.layer.pixels()  # 32-bit RGB, the screen's own format: a repaint blits it unconverted
+            rgb = rgb_of(pixels)
+            for layer in self.layers:
+                composed = layer.compose(rgb)
+                if composed is not rgb:
+                    rgb[...] = composed
+            self._outside_grid_black(pixels)
+            rows, cols = pixels.shape
+            self._pixels = pixels  # the QImage below reads this memory
+            self._frame = QImage(pixels.data, cols, rows, 4 * cols, QImage.Format.Format_RGB32)
+            self._frame_key = key
+        return self._frame
+
+    def footprint(self) -> tuple[slice, slice]:
+        """(rows, columns) of the frame's pixels inside the slice's grid (the volume's footprint on the plane)."""
+        origin, spacing = self.layer.reslice.GetOutputOrigin(), self.mm_per_pixel()
+        _, cols, _, rows, _, _ = (n + 1 for n in self.layer.reslice.GetOutputExtent())
+        lo = np.asarray(self.grid.origin) - np.asarray(self.grid.spacing) / 2
+        hi = lo + np.asarray(self.grid.size) * np.asarray(self.grid.spacing)
+        (c0, r0), (c1, r1) = (np.clip(np.ceil((b - np.asarray(origin[:2])) / spacing), 0, (cols, rows)).astype(int)
+                              for b in (lo, hi))
+        return slice(r0, r1), slice(c0, c1)
+
+    def _outside_grid_black(self, pixels: np.ndarray) -> None:
+        """Pixels beyond the slice's grid are black, whatever the colour map (as a viewer's empty space is)."""
+        rows, cols = self.footprint()
+        for outside in (np.s_[:rows.start], np.s_[rows.stop:], np.s_[:, :cols.start], np.s_[:, cols.stop:]):
+            pixels[outside] = 0xFF000000
+
+    def paint(self, painter: QPainter) -> None:
+        """The frame, then the overlays over it (the canvas's paint event, and captures)."""
+        w, h = self.canvas.width(), self.canvas.height()
+        frame = self.prepare_frame()
+        if frame is None or frame.width() != w or frame.height() != h:
+            painter.fillRect(0, 0, w, h, Qt.GlobalColor.black)
+        if frame is None:
+            return
+        painter.drawImage(0, 0, frame)
+        self.crosshair.paint(painter, self.plane_to_display, w, h)
+        self.measure_layer.paint(painter, self.plane_to_display)
+        for layer in self.layers:
+            layer.paint(painter)
+        self.edges.paint(painter, w, h)
+        self.scale_bar.paint(painter, w, h)
+        self._refresh_text()
+        self.corners.paint(painter, w, h)
+
+    def render(self) -> None:
+        """Draw the view now (a deferred render of the viewer ends here): only the pixels that changed.
+
+        A wheel step in one view moves a crosshair line in the others while
+        their image stays: they repaint two strips of pixels, not the frame.
+        """
+        if self._closed or self.volume is None:
+            return
+        self.prepare_frame()  # also for a view off screen: captures and layers read its frame
+        region = self._changed_region()
+        if region is None:
+            self.canvas.repaint()
+        elif not region.isEmpty():
+            self._requested = region
+            self.canvas.repaint(region)
+            self._requested = None
+
+    def _screen_state(self) -> tuple:
+        """What a paint shows: the parts a partial repaint can follow (crosshair, corner text) and the rest."""
+        self._refresh_text()
+        w, h = self.canvas.width(), self.canvas.height()
+        rest = (self._frame_key, w, h, self._mm_per_pixel, self._pan(), self.measure_layer.version,
+                tuple(self.edges.labels.items()), self.edges.visible, self.corners.visible,
+                self.scale_bar.enabled, self.scale_bar.length_mm)
+        # Each line as its direction and its offset from the widget's origin (where along it the crosshair point
+        # sits does not change its pixels), rounded: the same line recomputed differs in the 13th digit.
+        lines = {name: (round(dx, 6), round(dy, 6), round(dx * y - dy * x, 4))
+                 for name, (x, y, dx, dy) in self.crosshair.segments(self.plane_to_display).items()}
+        return rest, lines, dict(self.corners.texts)
+
+    def _changed_region(self) -> QRegion | None:
+        """The pixels that differ from the last paint on screen; None when that is not known (repaint all)."""
+        before = self._on_screen
+        if before is None or self.layers or self.shown is None:  # added layers paint markers of their own
+            return None
+        rest, lines, texts = self._screen_state()
+        if rest != before[0]:
+            return None
+        w, h = self.canvas.width(), self.canvas.height()
+        region = QRegion()
+        moved = [line[name] for name in {*lines, *before[1]} if lines.get(name) != before[1].get(name)
+                 for line in (lines, before[1]) if name in line]
+        for dx, dy, offset in moved:  # each line that moved, where it was and where it is
+            if dx == 0:
+                region += QRect(math.floor(-offset / dy) - 1, 0, 3, h)
+            elif dy == 0:
+                region += QRect(0, math.floor(offset / dx) - 1, w, 3)
+            else:
+                return None  # an oblique line crosses most of the view
+        for corner, text in texts.items():
+            if text != before[2][corner]:
+                for shown in (text, before[2][corner]):
+                    region += self.corners.bounds(corner, shown, w, h).toAlignedRect()
+        return region
+
+    def painted(self, region: QRegion) -> None:
+        """The canvas painted ``region``: remember what the screen shows, or forget it after a foreign partial
+        paint (an expose of part of the view while the state had changed would leave the rest unknown)."""
+        whole = region.contains(self.canvas.rect())
+        self._on_screen = self._screen_state() if whole or self._requested is not None else None
+
+    def capture(self) -> np.ndarray:
+        """The frame as drawn on screen, overlays included, as (h, w, 3) uint8."""
+        if self.canvas.width() == 0 or self.canvas.height() == 0:
+            return np.zeros((self.canvas.height(), self.canvas.width(), 3), np.uint8)
+        image = QImage(self.canvas.size(), QImage.Format.Format_RGB32)
+        painter = QPainter(image)
+        try:
+            self.paint(painter)
+        finally:
+            painter.end()
+        h, w = image.height(), image.width()
+        bgra = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())[:, :4 * w]
+        return np.ascontiguousarray(bgra.reshape(h, w, 4)[:, :, 2::-1])
+
+    def close_view(self) -> None:
+        """Stop drawing; the view is unusable afterwards (nothing of the GPU or the X server to release)."""
+        if not self._closed:
+            self._closed = True
+            self._frame = None
+            self.canvas.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def closeEvent(self, ev: QEvent) -> None:  # noqa: N802 - Qt's name
+        self.close_view()
+        super().closeEvent(ev)
 
     # -- camera ------------------------------------------------------------------
     def _pan(self) -> tuple[float, float]:
@@ -285,13 +473,11 @@ class SliceView(RenderedView, QWidget):
         w, h = max(self.canvas.width(), 1), max(self.canvas.height(), 1)
         half_u, half_v = self.grid.half_extent
         fit = max(half_v, half_u * h / w) * 1.02
-        camera = self.renderer.GetActiveCamera()
+        self._mm_per_pixel = 2.0 * fit / self.camera2d.zoom / h
         pu, pv = self._pan()
-        camera.SetFocalPoint(pu, pv, 0.0)
-        camera.SetPosition(pu, pv, -1000.0)
-        camera.SetViewUp(0, -1, 0)
-        camera.SetParallelScale(fit / self.camera2d.zoom)
-        camera.SetClippingRange(1.0, 2000.0)
+        s = self._mm_per_pixel
+        screen = SliceGrid((pu + (0.5 - w / 2) * s, pv + (0.5 - h / 2) * s), (s, s), (w, h))
+        self.layer.set_plane(self.shown, screen, self.stack.step)
         self.scale_bar.update(self.mm_per_pixel(), w, h)
         self._update_text()
 
@@ -317,8 +503,13 @@ class SliceView(RenderedView, QWidget):
         self.measure_layer.update(shown, self.shown, self.volume, self.selected)
 
     def _update_text(self) -> None:
-        if self.volume is None or self.shown is None:
+        """The corner text is out of date; it is worked out once, when next painted or read."""
+        self._text_stale = True
+
+    def _refresh_text(self) -> None:
+        if not self._text_stale or self.volume is None or self.shown is None:
             return
+        self._text_stale = False
         meta = self.volume.meta
         n, count = self.slice_number()
         axis = int(np.argmax(np.abs(self.shown.normal)))

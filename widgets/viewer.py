@@ -216,6 +216,10 @@ class Viewer(QWidget):
                     widget = self._view_widget(slot, name)
                     s.grid.addWidget(widget, r, c)
                     widget.show()
+        # Place the views now, not at the next turn of the event loop: a capture right after sees them sized.
+        self.layout().activate()
+        for s in self._slots:
+            s.grid.activate()
 
     def _view_widget(self, slot: int, name: str) -> QWidget:
         s = self._slots[slot]

@@ -40,8 +40,7 @@ from vtkmodules.vtkRenderingCore import (
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from widgets.gl_info import max_3d_texture_size
-from widgets.slice_overlays import text_actor
-from widgets.vtk_bridge import ReleasingCanvas, RenderedView, image_data, matrix4, voxels_of
+from widgets.vtk_bridge import ReleasingCanvas, RenderedView, image_data, matrix4, text_actor, voxels_of
 from workstation.resources import resource
 from workstation.volume import Volume
 

@@ -1,4 +1,4 @@
-"""Hand-overs between the numpy world and VTK: zero-copy images, lookup tables, frame capture.
+"""Hand-overs between the numpy world and VTK: zero-copy images, colour maps, frame capture.
 
 Why one module: every view needs the same exact mapping of a Volume onto a
 ``vtkImageData`` (LPS geometry with the direction matrix, no copy of the
@@ -19,13 +19,11 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QImage
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util import numpy_support
-from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
-from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
+from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkTextActor, vtkWindowToImageFilter
 
 from workstation.resources import resource
-from workstation.viewer_model.display import Window
 from workstation.volume import Volume
 
 
@@ -101,20 +99,14 @@ def colormap_rgb(colormap: str, entries: int = 256, invert: bool = False) -> np.
     return rgb[::-1] if invert else rgb
 
 
-def lookup_table(colormap: str, window: Window, invert: bool = False, entries: int = 256) -> vtkLookupTable:
-    """A LUT spanning the window: below is the first colour, above the last; inverted on request."""
-    rgb = colormap_rgb(colormap, entries, invert)
-    lut = vtkLookupTable()
-    lut.SetNumberOfTableValues(entries)
-    lut.SetRange(window.lower, window.upper)
-    for n, (r, g, b) in enumerate(rgb):
-        lut.SetTableValue(n, float(r), float(g), float(b), 1.0)
-    lut.SetUseBelowRangeColor(True)
-    lut.SetBelowRangeColor(*rgb[0], 1.0)
-    lut.SetUseAboveRangeColor(True)
-    lut.SetAboveRangeColor(*rgb[-1], 1.0)
-    lut.Build()
-    return lut
+def text_actor(size: int = 14, color: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> vtkTextActor:
+    """A shadowed 2D text prop (the 3D view's notices, the render self-test's label)."""
+    actor = vtkTextActor()
+    prop = actor.GetTextProperty()
+    prop.SetFontSize(size)
+    prop.SetColor(*color)
+    prop.ShadowOn()
+    return actor
 
 
 def capture(render_window: vtkRenderWindow) -> np.ndarray:
@@ -139,7 +131,7 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 
 class RenderedView:
-    """Lifetime shared by the 2D and 3D views: capture a frame, release the render window once.
+    """Lifetime of a view drawn by VTK (the 3D view): capture a frame, release the render window once.
 
     A mixin placed before ``QWidget``; the view sets ``canvas`` (a
     ``ReleasingCanvas``), ``render_window``, ``_closed = False`` and ``render_now()``.

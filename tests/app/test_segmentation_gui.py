@@ -2,9 +2,9 @@
 
 Each result is checked against an independent source: the brush's voxels
 against a disc computed here from the affine in LPS, the drawn frame against
-the segment's colour blended over the image read back from the render
-window, statistics against SimpleITK's LabelStatistics, the SEG against
-dciodvfy and highdicom.
+the segment's colour blended over the image, both read back from the view's
+frame as painted (``capture``), statistics against SimpleITK's
+LabelStatistics, the SEG against dciodvfy and highdicom.
 """
 
 from __future__ import annotations

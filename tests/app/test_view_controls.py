@@ -81,8 +81,8 @@ def test_toolbar_controls_change_what_the_views_show(qtbot, demo_window: MainWin
     plain = axial_pixels(window)
     bar.crosshair.trigger()
     bar.annotations.trigger()
-    assert not bar.crosshair.isChecked() and not axial.crosshair.actors["coronal"].GetVisibility()
-    assert axial.annotation()["lower_left"] and not axial.corners.actor.GetVisibility()
+    assert not bar.crosshair.isChecked() and not axial.crosshair.lines
+    assert axial.annotation()["lower_left"] and not axial.corners.visible
     clean = axial_pixels(window)
     assert np.abs(clean - plain).max() > 100  # lines and letters gone
 

@@ -4,18 +4,25 @@ A box phantom with a labelled block of known LPS extent: on straight and
 oblique planes a point inside the block shows the segment's fill blended
 over the image, a point outside shows the image alone; hiding the segment
 or the layer restores the image; a voxel change redraws only the views whose
-slice crosses it.
+slice crosses it (only they are repainted, only their frames rebuilt).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from tests.widgets.volumes import box_phantom
-from widgets.labels_layer import ViewerLabels, colour_tables, colourise
+from widgets.fusion import FusionSettings
+from widgets.fusion_layer import ViewerFusion
+from widgets.labels_layer import BRUSH_COLOUR, ViewerLabels, colour_tables, colourise, labelled_box
 from workstation.labels import LabelMap, default_segment
-from workstation.viewer_model import LabelsLayer
+from workstation.viewer_model import FusedLayer, LabelsLayer
+from workstation.viewer_model.display import Window
+from workstation.volume import Volume
 
 pytestmark = pytest.mark.gui
 BLOCK = (slice(10, 26), slice(16, 40), slice(14, 44))  # k, j, i of the labelled block (inside the phantom's box)
@@ -61,6 +68,22 @@ def test_colourise_fills_and_outlines_each_number():
     assert np.array_equal(rgba[2, 4], outline[2]) and outline[2][3] == 255
 
 
+def test_colouring_the_labelled_box_alone_gives_the_whole_slices_pixels():
+    labels = LabelMap.empty_like(box_phantom(), [default_segment(1), default_segment(2)])
+    tables = colour_tables(labels, 1.0, True)
+    numbers = np.zeros((40, 50), np.uint8)
+    numbers[5:20, 30:45] = 1
+    numbers[12:18, 8:31] = 2  # touching segment 1: the outline between them lies inside the box
+    box = labelled_box(numbers)
+    assert box == (slice(5, 20), slice(8, 45))
+    whole = colourise(numbers, *tables)
+    assert np.array_equal(colourise(numbers[box], *tables), whole[box])
+    outside = np.ones(numbers.shape, bool)
+    outside[box] = False
+    assert not whole[outside][:, 3].any()  # nothing drawn outside the box
+    assert labelled_box(np.zeros((4, 4), np.uint8)) is None
+
+
 @pytest.mark.parametrize("turn", [0.0, 25.0])
 def test_the_block_shows_its_colour_where_the_plane_cuts_it(labelled, turn):
     viewer, image, labels, layer, _ = labelled
@@ -100,16 +123,77 @@ def test_hiding_a_segment_shows_the_image_and_a_change_redraws_only_the_views_it
     layer.segments_changed()
     assert not np.array_equal(shown, hidden) and np.array_equal(axial.capture()[y, x], shown)
 
-    frames = {name: 0 for name in views}
-    for name, view in views.items():
-        view.render_window.AddObserver("EndEvent", lambda *_, n=name: frames.__setitem__(n, frames[n] + 1))
+    before = axial.capture()
+    paints = Paints(views)
+    kept = {name: view.prepare_frame() for name, view in views.items()}
     k = int(round(image.world_to_index(viewer.model.position())[2]))
     labels.array[k, 0:3, 0:3] = 1  # on the axial slice shown, away from the coronal and sagittal planes
     layer.voxels_changed((slice(k, k + 1), slice(0, 3), slice(0, 3)))
     drawing.flush()  # the deferred views now, rather than at the next turn of the event loop
-    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert paints.count == {"axial": 1, "coronal": 0, "sagittal": 0}
+    rebuilt = {name for name, view in views.items() if view.prepare_frame() is not kept[name]}
+    assert rebuilt == {"axial"}  # asked for their frames, the others still have the one they had
+    x, y = (int(round(c)) for c in axial.world_to_display(image.index_to_world([1, 1, k])))
+    segment = labels.segment(1)
+    blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * before[y, x]
+    assert np.all(np.abs(axial.capture()[y, x] - blend) <= 3), (axial.capture()[y, x], blend)  # the new voxels show
     far = 0 if k > 5 else image.array.shape[0] - 1  # a slice no view shows there
+    kept = {name: view.prepare_frame() for name, view in views.items()}
     labels.array[far, 0:3, 0:3] = 1
     layer.voxels_changed((slice(far, far + 1), slice(0, 3), slice(0, 3)))
     drawing.flush()
-    assert frames == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert paints.count == {"axial": 1, "coronal": 0, "sagittal": 0}
+    assert all(view.prepare_frame() is kept[name] for name, view in views.items())
+
+
+class Paints(QObject):
+    """Counts the paint events each view's canvas receives (a view repaints synchronously when it renders)."""
+
+    def __init__(self, views: dict) -> None:
+        super().__init__()
+        self.count = {name: 0 for name in views}
+        self._names = {view.canvas: name for name, view in views.items()}
+        for view in views.values():
+            view.canvas.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint and watched in self._names:
+            self.count[self._names[watched]] += 1
+        return False
+
+
+def test_the_labels_show_over_a_fused_image_set_after_them(labelled):
+    viewer, image, labels, layer, _ = labelled
+    fusion = ViewerFusion(viewer)  # subscribed after the labels drawing: its layer joins the views later
+    moving = Volume(np.full(image.array.shape, 1000, np.int16), image.affine.copy(), image.meta)
+    viewer.model.set_fused(FusedLayer(moving))
+    viewer.model.slot().fused.set_settings(FusionSettings(mode="blend", opacity=1.0,
+                                                          moving_window=Window(500.0, 1000.0)))
+    assert fusion.active
+    view = viewer.slice_view("axial")
+    segment = labels.segment(1)
+    x, y = (int(round(c)) for c in view.world_to_display(image.index_to_world([28, 28, 18])))
+    shown = view.capture()
+    blend = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * 255.0  # over the white moving image
+    assert np.all(np.abs(shown[y, x] - blend) <= 3), (shown[y, x], blend)
+
+
+def test_the_brush_circle_follows_the_pointer_at_its_radius_in_mm(labelled):
+    viewer, image, labels, layer, drawing = labelled
+    view = viewer.slice_view("axial")
+    before = view.capture()
+    drawing.set_tool("paint", 8.0)
+    x, y = view.canvas.width() // 2, view.canvas.height() // 2
+    hover = QMouseEvent(QEvent.Type.MouseMove, QPointF(x, y), QPointF(view.canvas.mapToGlobal(QPoint(x, y))),
+                        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(view.canvas, hover)  # delivered now, through the event filters (no pointer warp)
+    shown = view.capture()
+    ring = 8.0 / view.mm_per_pixel()  # pixels from the pointer to the circle, from the view's scale
+    brush = np.asarray(BRUSH_COLOUR) * 255
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        near = [shown[int(round(y + dy * (ring + d))), int(round(x + dx * (ring + d)))] for d in (-1, 0, 1)]
+        assert min(np.abs(p - brush).max() for p in near) <= 40, (dx, dy, near)  # the pen, antialiased
+    inside = (x + int(ring / 2), y)
+    assert np.array_equal(shown[inside[1], inside[0]], before[inside[1], inside[0]])
+    drawing.set_tool(None)
+    assert np.array_equal(view.capture(), before)

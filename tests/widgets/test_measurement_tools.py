@@ -71,7 +71,7 @@ def test_rois_read_the_box_value_and_a_mix_at_its_edge(box_viewer, qtbot):
     assert values["min"][0] == -1000 and values["max"][0] == 200
     assert values["mean"][0] == pytest.approx(-400, abs=150)  # about half of each
     assert values["mean"][1] == "HU" and values["area"][1] == "mm2"
-    labels = [p.GetInput() for p in axial.measure_layer.props if p.IsA("vtkTextActor")]
+    labels = axial.measure_layer.labels
     assert len(labels) == 2 and any(label.startswith("mean 200.0 HU, SD 0.0") for label in labels)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vtkmodules.util import numpy_support
 
 from tests.widgets.conftest import series
 from workstation.viewer_model.display import VIEW_NAMES
@@ -25,10 +24,10 @@ POSITIONS = ("HFS", "HFP", "HFDR", "HFDL")
 
 
 def shown_slice(view) -> np.ndarray:
-    """The resliced image a view draws, rows top to bottom (v down), columns left to right (u right)."""
-    out = view.layer.reslice.GetOutput()
-    nx, ny, _ = out.GetDimensions()
-    return numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(ny, nx).astype(np.float64)
+    """The resliced image a view draws over the volume's footprint, rows top to bottom (v down), columns left to
+    right (u right)."""
+    rows, cols = view.footprint()
+    return view.layer.values()[rows, cols].astype(np.float64)
 
 
 def check_view_orientation(viewer, name: str, rng: np.random.Generator) -> None:

@@ -24,8 +24,7 @@ from vtkmodules.vtkRenderingCore import (
 from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from widgets.gl_info import renderer_string
-from widgets.slice_overlays import text_actor
-from widgets.vtk_bridge import capture, image_data
+from widgets.vtk_bridge import capture, image_data, text_actor
 from workstation.licences import components
 from workstation.selftest import Skipped, run_self_test, standard_checks
 

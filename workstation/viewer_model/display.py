@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from workstation import geometry
-from workstation.geometry import Plane, spacing_along
+from workstation.geometry import Plane, cross3, spacing_along
 from workstation.resources import resource
 from workstation.volume import Volume, WindowPreset
 
@@ -234,7 +234,7 @@ class MprState:
         for other in VIEW_NAMES:
             if other == name:
                 continue
-            d = np.cross(plane.normal, self.plane(other).normal)
+            d = cross3(plane.normal, self.plane(other).normal)
             if np.linalg.norm(d) < 1e-6:
                 continue
             d = d / np.linalg.norm(d)
