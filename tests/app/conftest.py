@@ -34,8 +34,8 @@ def window(qtbot):
     qtbot.addWidget(win)
     win.resize(1400, 900)
     win.set_layout("1x3")  # the 3D view re-uploads whole volumes: the screenshot test covers it
-    win.show()
-    qtbot.waitExposed(win)
+    with qtbot.waitExposed(win):  # a context manager: called bare it does not wait
+        win.show()
     yield win
     win.close()
 

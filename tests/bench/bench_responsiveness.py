@@ -91,8 +91,8 @@ def paired(qtbot, demo_study: Path):
     qtbot.addWidget(window)
     window.resize(1400, 900)
     window.set_layout("1x3")
-    window.show()
-    qtbot.waitExposed(window)
+    with qtbot.waitExposed(window):  # a context manager: called bare it does not wait
+        window.show()
     ct, mr = load_both(qtbot, window, demo_study)
     controller = window.registration
     controller.dock.show()

@@ -26,8 +26,8 @@ def viewer(qtbot):
     qtbot.addWidget(v)
     v.resize(900, 900)
     v.set_layout("1x3")  # the 3D view costs seconds per frame in software OpenGL; tests that need it ask for it
-    v.show()
-    qtbot.waitExposed(v)
+    with qtbot.waitExposed(v):  # a context manager: called bare it does not wait
+        v.show()
     yield v
     v.close_views()
 

@@ -21,8 +21,8 @@ def view(qtbot):
     v = VolumeView()
     qtbot.addWidget(v)
     v.resize(320, 320)
-    v.show()
-    qtbot.waitExposed(v)
+    with qtbot.waitExposed(v):  # a context manager: called bare it does not wait
+        v.show()
     yield v
     v.close_view()
 
