@@ -96,9 +96,7 @@ class FusedLayer:
         self.labels = labels
 
     def set_labels(self, labels: LabelsLayer | None) -> None:
-        """Draw the moving image's labels (None: none); a map on another grid than ``volume`` is refused."""
-        if labels is not None and not same_grid(labels.labels.volume, self.volume):
-            raise ValueError("the moving labels lie on another grid than the moving image")
+        """The moving image's labels, on its grid (None: none)."""
         self.labels = labels
         self.changed.emit(False)
 

@@ -1,0 +1,71 @@
+"""The moving image's labels opened in the window (File menu, a job) and drawn through the registration transform.
+
+The demo CT fused with its MR; a label map written by SimpleITK on the MR's
+grid opens as the fused layer's labels and shows its segment at the fixed
+point the transform maps onto the block (computed with numpy from the
+affines); one on the CT's grid is refused with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from tests.app.test_registration_ui import paired  # noqa: F401 - the fixture: demo CT fused with its MR
+
+pytestmark = pytest.mark.gui
+
+
+def write_block(volume, path) -> np.ndarray:
+    """A label map (1 in a central block) on ``volume``'s grid, written by SimpleITK; the block's centre in LPS."""
+    k, j, i = volume.array.shape
+    array = np.zeros(volume.array.shape, np.uint8)
+    array[k // 2 - 8:k // 2 + 8, j // 2 - 15:j // 2 + 15, i // 2 - 15:i // 2 + 15] = 1
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(volume.to_sitk())
+    sitk.WriteImage(image, str(path))
+    return np.array(image.TransformContinuousIndexToPhysicalPoint([i // 2 - 0.5, j // 2 - 0.5, k // 2 - 0.5]))
+
+
+def fill_shows(view, layer, lps: np.ndarray) -> bool:
+    """Whether the pixel of ``view`` at ``lps`` shows the segment's fill blended over the image (layer hidden)."""
+    layer.set_visible(False)
+    image_only = view.capture().astype(float)
+    layer.set_visible(True)
+    shown = view.capture().astype(float)
+    x, y = (int(round(c)) for c in view.world_to_display(lps))
+    segment = layer.labels.segment(1)
+    expected = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * image_only[y, x]
+    return bool(np.all(np.abs(shown[y, x] - expected) <= 3))
+
+
+def test_labels_of_the_moving_image_open_and_show_where_the_transform_maps_them(qtbot, paired, tmp_path):  # noqa: F811
+    window, controller = paired
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "File")
+    assert "Open labels on the moving image..." in [a.text().replace("&", "") for a in file_menu.actions()]
+    centre = write_block(controller.moving.volume, tmp_path / "mr_labels.nii.gz")
+    matrix = np.eye(4)
+    matrix[:3, 3] = [10.0, -6.0, 4.0]  # fixed point x reads the moving image at x + shift
+    controller.set_matrix(matrix)
+    handle = controller.open_moving_labels(tmp_path / "mr_labels.nii.gz")
+    with qtbot.waitSignal(handle.relay.finished, timeout=60_000):
+        pass
+    layer = controller.fused.labels
+    assert layer is not None and int(layer.labels.array.sum()) == 16 * 30 * 30
+    at_fixed = centre - matrix[:3, 3]
+    window.viewer.model.set_crosshair_visible(False)  # it would cross the very pixel looked at
+    window.viewer.model.set_position(at_fixed)
+    view = window.viewer.slice_view("axial")
+    assert fill_shows(view, layer, at_fixed)
+    # the labels move with the transform: back to identity, the block shows at its own LPS position
+    controller.set_matrix(np.eye(4))
+    assert fill_shows(view, layer, centre * [1, 1, 0] + at_fixed * [0, 0, 1])  # on the axial slice shown
+    assert not fill_shows(view, layer, at_fixed - [12.0, 0.0, 0.0])  # left of where the block lies now
+
+    write_block(controller.fixed.volume, tmp_path / "ct_labels.nii.gz")  # another grid than the MR's
+    handle = controller.open_moving_labels(tmp_path / "ct_labels.nii.gz")
+    with qtbot.waitSignal(handle.relay.failed, timeout=60_000):
+        pass
+    assert "ct_labels.nii.gz" in window.messages.lines()[-1] and "another grid" in window.messages.lines()[-1]
+    assert controller.fused.labels is layer
