@@ -61,7 +61,12 @@ def open_labels(progress: Progress, cancel: CancelFlag | None, path: str | PathL
     ``volume.GRID_TOLERANCE_MM``): a label map is never resampled silently.
     """
     p = Path(path)
-    volume = open_volume(progress, cancel, p)
+    return label_map_on(open_volume(progress, cancel, p), image, p)
+
+
+def label_map_on(volume: Volume, image: Volume, path: str | PathLike[str]) -> LabelMap:
+    """An integer volume read from ``path`` as a label map on ``image``'s grid (see ``open_labels``)."""
+    p = Path(path)
     array = volume.array
     if array.ndim != 3 or (array.dtype.kind not in "ui" and not np.array_equal(np.rint(array), array)):
         raise OpenError("not a label map (a 3D image of whole numbers)", p)

@@ -292,13 +292,18 @@ class RegistrationController(QObject):
 
     def review_run(self, review: RunReview) -> None:
         """Show a run of ``workstation experiment run``: its fixed image, the moving one fused through the run's
-        transform, both sets of landmarks (with their errors in the status line) and its metric history."""
+        transform with its label map, both sets of landmarks (with their errors in the status line) and its metric
+        history."""
         name = review.folder.name
         fixed_key, moving_key = f"{review.folder}#fixed", f"{review.folder}#moving"
         self.add_volume(fixed_key, f"{review.title}: fixed", review.fixed)
         self.add_volume(moving_key, f"{review.title}: moving", review.moving)
         self.set_pair(fixed_key, moving_key)
         self.set_matrix(review.matrix)
+        if review.moving_labels is not None:
+            self.fused.set_labels(LabelsLayer(review.moving_labels))
+        for note in review.notes:
+            self.report(f"run {name}: {note}")
         if review.fixed_points is not None:
             self.model.set_landmarks(LandmarksLayer(review.fixed_points, review.moving_points))
             self._show_landmark_counts()
