@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from tests.app.test_registration_ui import paired  # noqa: F401 - the fixture: demo CT fused with its MR
+from tests.widgets.test_labels_layer import without_and_with
 
 pytestmark = pytest.mark.gui
 
@@ -30,10 +31,7 @@ def write_block(volume, path) -> np.ndarray:
 
 def fill_shows(view, layer, lps: np.ndarray) -> bool:
     """Whether the pixel of ``view`` at ``lps`` shows the segment's fill blended over the image (layer hidden)."""
-    layer.set_visible(False)
-    image_only = view.capture().astype(float)
-    layer.set_visible(True)
-    shown = view.capture().astype(float)
+    image_only, shown = (frame.astype(float) for frame in without_and_with(view, layer))
     x, y = (int(round(c)) for c in view.world_to_display(lps))
     segment = layer.labels.segment(1)
     expected = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * image_only[y, x]

@@ -11,11 +11,14 @@ fixed grid, never from the views' own code.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from tests.widgets.conftest import series
+from tests.widgets.test_labels_layer import without_and_with
 from widgets.fusion_layer import ViewerFusion, rotation_about
 from workstation.labels import LabelMap, default_segment
 from workstation.viewer_model import FusedLayer, LabelsLayer
@@ -108,11 +111,7 @@ def test_a_moving_label_shows_at_the_fixed_point_the_transform_maps_onto_it(fuse
     segment = labels.segment(1)
     for name in ("axial", "coronal", "sagittal"):
         view = viewer.slice_view(name)
-        layer.set_visible(False)
-        image_only = view.capture()
-        layer.set_visible(True)
-        shown = view.capture()
-        checked = check_pixels(view, moving_label, segment, image_only, shown)
+        checked = check_pixels(view, moving_label, segment, *without_and_with(view, layer))
         assert checked[1] > 30 and checked[0] > 30, (name, checked)
 
 
@@ -139,8 +138,20 @@ def test_the_drawn_labels_equal_simpleitk_resampling_them_nearest_onto_the_fixed
         return label_near(resampled, lps @ to_fixed_index[:3, :3].T + to_fixed_index[:3, 3])
 
     segment = labels.segment(1)
-    layer.set_visible(False)
-    image_only = view.capture()
-    layer.set_visible(True)
-    checked = check_pixels(view, fixed_label, segment, image_only, view.capture())
+    checked = check_pixels(view, fixed_label, segment, *without_and_with(view, layer))
     assert checked[1] > 30 and checked[0] > 30, checked
+
+
+def test_labels_are_not_drawn_over_a_volume_on_another_grid(fused_labels):
+    """A deformable result shows the moving image already resampled onto the fixed grid: the moving labels (on
+    the moving grid) must not be drawn through its identity matrix, and come back with the moving image."""
+    viewer, image, labels, layer, fused = fused_labels
+    resampled = replace(image, affine=image.affine @ shifted([0.5, 0.0, 0.0]))  # half a voxel off the labels' grid
+    viewer.model.set_fused(FusedLayer(resampled, np.eye(4), labels=layer))
+    view = viewer.slice_view("axial")
+    viewer.model.set_position(image.index_to_world([(s.start + s.stop - 1) / 2 for s in reversed(BLOCK)]))
+    hidden, shown = without_and_with(view, layer)
+    assert np.array_equal(hidden, shown)
+    viewer.model.set_fused(FusedLayer(image, np.eye(4), labels=layer))
+    hidden, shown = without_and_with(view, layer)
+    assert not np.array_equal(hidden, shown)
