@@ -4,9 +4,12 @@ The demo CT fused with its MR; a label map written by SimpleITK on the MR's
 grid opens as the fused layer's labels and shows its segment at the fixed
 point the transform maps onto the block (computed with numpy from the
 affines); one on the CT's grid is refused with one line naming the file.
+A DICOM SEG by dcmqi of the moving series opens as the map it was made from.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +17,8 @@ import SimpleITK as sitk
 
 from tests.app.test_registration_ui import paired  # noqa: F401 - the fixture: demo CT fused with its MR
 from tests.widgets.test_labels_layer import without_and_with
+from workstation.dicom.load import load_volumes
+from workstation.jobs import no_progress
 
 pytestmark = pytest.mark.gui
 
@@ -67,3 +72,23 @@ def test_labels_of_the_moving_image_open_and_show_where_the_transform_maps_them(
         pass
     assert "ct_labels.nii.gz" in window.messages.lines()[-1] and "another grid" in window.messages.lines()[-1]
     assert controller.fused.labels is layer
+
+
+def test_a_dicom_seg_of_the_moving_series_opens_as_its_labels(qtbot, window, seg_samples):
+    """dcmqi's SEG of its 24x38x3 images, opened on them as the moving image: the label map dcmqi wrote it from,
+    read by SimpleITK, voxel for voxel and in LPS."""
+    dcmqi = seg_samples / "dcmqi" / "24x38x3"
+    [images] = load_volumes(no_progress, None, dcmqi / "image").volumes
+    controller = window.registration
+    controller.add_volume("fixed", "fixed", images)
+    controller.add_volume("moving", "moving", replace(images, array=images.array.copy()))
+    controller.set_pair("fixed", "moving")
+    handle = controller.open_moving_labels(dcmqi / "seg" / "label.seg")
+    with qtbot.waitSignal(handle.relay.finished, timeout=60_000):
+        pass
+    truth = sitk.ReadImage(str(dcmqi / "nrrd" / "label.nrrd"))
+    labels = controller.fused.labels.labels
+    assert np.array_equal(labels.array, sitk.GetArrayFromImage(truth))
+    assert np.allclose(labels.volume.index_to_world([2, 3, 1]), truth.TransformIndexToPhysicalPoint([2, 3, 1]),
+                       atol=1e-4)
+    assert controller.fused.shown_labels is controller.fused.labels
