@@ -15,6 +15,12 @@ the view builds its frame it copies the fixed reslice's plane, grid, slab and
 interpolation, and the frame is recomposed only when a slice, the transform
 or a setting changed. Its landmark markers are painted over the frame.
 
+The moving image's labels (``FusedLayer.labels``) are a ``SliceLabels`` of
+the same view whose reslice holds the very same ``vtkTransform``: the same
+plane and grid, nearest neighbour, filled and outlined like the fixed
+image's labels, and moved by every 4x4 update of the transform (VTK
+re-slices when the transform changed).
+
 ``ViewerFusion`` draws the fused and landmarks layers of the viewer model's
 main slot (``workstation.viewer_model.layers``) in its three MPR views: it
 subscribes to them and never holds their state. It turns the user's
@@ -36,6 +42,7 @@ from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonTransforms import vtkTransform
 
 from widgets.fusion import Display, composite
+from widgets.labels_layer import SliceLabels
 from widgets.landmarks import LandmarkMarkers
 from widgets.reslice_layer import follow_plane, plane_reslice, resliced
 from widgets.slice_view import SliceView
@@ -43,7 +50,7 @@ from widgets.viewer import Viewer
 from widgets.vtk_bridge import matrix4, volume_image
 from workstation.geometry import rotation_matrix
 from workstation.viewer_model.display import VIEW_NAMES
-from workstation.viewer_model.layers import FusedLayer, LandmarksLayer
+from workstation.viewer_model.layers import FusedLayer, LabelsLayer, LandmarksLayer
 
 NUDGE_MM = 1.0
 NUDGE_DEGREES = 1.0
@@ -79,6 +86,8 @@ class FusionLayer:
         self.moving_image: vtkImageData | None = None
         self.rgb: np.ndarray | None = None  # the last composite, (rows, cols, 3) uint8
         view.add_layer(self)
+        self.labels = SliceLabels(view)  # the moving image's labels: over the composite, through our transform
+        self.labels.reslice.SetResliceTransform(self.transform)
 
     @property
     def enabled(self) -> bool:
@@ -92,12 +101,15 @@ class FusionLayer:
         self.fused = fused
         if fused is None:
             self.moving_image = None
+            self.labels.set_layer(None)
         else:
             self.matrix_changed()
 
     def matrix_changed(self) -> None:
-        """The fused layer's fixed->moving LPS matrix changed: a 4x4 update of the reslice transform."""
+        """The fused layer's fixed->moving LPS matrix (or its labels) changed: a 4x4 update of the transform."""
         self.transform.SetMatrix(matrix4(self.fused.matrix))
+        if self.fused.shown_labels is not self.labels.layer:
+            self.labels.set_layer(self.fused.shown_labels)
 
     def set_landmarks(self, fixed: np.ndarray, moving_in_fixed: np.ndarray) -> None:
         self.markers.set_points(fixed, moving_in_fixed)
@@ -144,6 +156,7 @@ class FusionLayer:
     def detach(self) -> None:
         self.set_fused(None)
         self.view.remove_layer(self)
+        self.labels.detach()
 
 
 def screen_angle(centre: tuple[float, float], x0: float, y0: float, x1: float, y1: float) -> float:
@@ -178,6 +191,7 @@ class ViewerFusion(QObject):
         self._round_seconds = 0.0
         self._drag: dict | None = None
         self._fused: FusedLayer | None = None
+        self._labels: LabelsLayer | None = None  # the fused layer's labels drawn, whose colours we follow
         self._landmarks: LandmarksLayer | None = None
         self.slot.layers.connect(self._layers_changed)
         self.slot.image.connect(self._layers_changed)
@@ -207,6 +221,7 @@ class ViewerFusion(QObject):
             for layer in self.layers.values():
                 layer.set_fused(fused)
             self._fused = fused
+            self._follow_labels()
         if landmarks is not self._landmarks:
             if self._landmarks is not None:
                 self._landmarks.changed.disconnect(self._draw_landmarks)
@@ -219,8 +234,25 @@ class ViewerFusion(QObject):
     def _fused_changed(self, live: bool) -> None:
         for layer in self.layers.values():
             layer.matrix_changed()
+        self._follow_labels()
         self._draw_landmarks(render=False)
         self.render(spread=live)
+
+    def _follow_labels(self) -> None:
+        """Redraw when the moving labels' segments, opacity or visibility change (the layer drawn now)."""
+        labels = self._fused.shown_labels if self._fused is not None else None
+        if labels is self._labels:
+            return
+        if self._labels is not None:
+            self._labels.changed.disconnect(self._labels_changed)
+        if labels is not None:
+            labels.changed.connect(self._labels_changed)
+        self._labels = labels
+
+    def _labels_changed(self) -> None:
+        for layer in self.layers.values():
+            layer.labels.colours_changed()
+        self.render()
 
     def _draw_landmarks(self, render: bool = True) -> None:
         """Markers for fixed landmarks and for moving ones (mapped into fixed space through the shown transform)."""

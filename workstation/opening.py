@@ -27,10 +27,7 @@ from workstation.errors import Skipped, WorkstationError
 from workstation.image_io import is_image_file, read_image
 from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap, default_segment
-from workstation.volume import Volume
-
-GRID_TOLERANCE_MM = 1e-3
-"""How far a label map's voxel centres may lie from its image's to be the same grid."""
+from workstation.volume import Volume, same_grid
 
 
 class OpenError(WorkstationError):
@@ -61,15 +58,19 @@ def open_labels(progress: Progress, cancel: CancelFlag | None, path: str | PathL
     """An integer image file (or DICOM) as a label map on ``image``'s grid: one segment per value above 0.
 
     The grids must be the same in LPS (shape, and every voxel centre within
-    ``GRID_TOLERANCE_MM``): a label map is never resampled silently.
+    ``volume.GRID_TOLERANCE_MM``): a label map is never resampled silently.
     """
     p = Path(path)
-    volume = open_volume(progress, cancel, p)
+    return label_map_on(open_volume(progress, cancel, p), image, p)
+
+
+def label_map_on(volume: Volume, image: Volume, path: str | PathLike[str]) -> LabelMap:
+    """An integer volume read from ``path`` as a label map on ``image``'s grid (see ``open_labels``)."""
+    p = Path(path)
     array = volume.array
     if array.ndim != 3 or (array.dtype.kind not in "ui" and not np.array_equal(np.rint(array), array)):
         raise OpenError("not a label map (a 3D image of whole numbers)", p)
-    if array.shape != image.array.shape[-3:] or np.abs(volume.affine - image.affine).max() * max(
-            array.shape) > GRID_TOLERANCE_MM:
+    if not same_grid(volume, image):
         raise OpenError("the label map lies on another grid than the image it is opened on", p)
     values = [int(v) for v in np.unique(array) if v > 0]
     if array.min() < 0 or (values and values[-1] > np.iinfo(np.uint16).max):

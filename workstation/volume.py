@@ -246,3 +246,13 @@ def _buffer_holder(array: np.ndarray) -> Any:
             or tuple(array.shape[::-1]) != tuple(image.GetSize())):
         return None
     return base
+
+
+GRID_TOLERANCE_MM = 1e-3
+"""How far two grids' voxel centres may lie apart to be the same grid (a label map and its image)."""
+
+
+def same_grid(a: Volume, b: Volume) -> bool:
+    """Whether two volumes lie on the same 3D grid in LPS: shape, and every voxel centre within GRID_TOLERANCE_MM."""
+    shape = a.array.shape[-3:]
+    return shape == b.array.shape[-3:] and np.abs(a.affine - b.affine).max() * max(shape) <= GRID_TOLERANCE_MM

@@ -150,6 +150,20 @@ def test_an_experiment_run_opens_fused_with_the_landmark_errors_of_its_results(q
         pd.read_csv(finished_run / "metric_history.csv"))
 
 
+def test_an_experiment_run_shows_its_moving_label_map_on_the_moving_grid(qtbot, window: MainWindow,
+                                                                      finished_run: Path):
+    with qtbot.waitSignal(window.registration.runReviewed, timeout=120_000):
+        window.open_path(finished_run)
+    fused = window.model.slot().fused
+    written = sitk.ReadImage(str(finished_run.parents[2] / "mr_shifted_labels.nii.gz"))  # the pair's moving labels
+    assert fused.labels is not None and fused.shown_labels is fused.labels
+    labels = fused.labels.labels
+    assert np.array_equal(labels.array, sitk.GetArrayFromImage(written))
+    corner = np.array(written.TransformIndexToPhysicalPoint([3, 5, 7]))
+    assert np.allclose(labels.volume.index_to_world([3, 5, 7]), corner, atol=1e-6)  # LPS, as SimpleITK places it
+    assert {s.number for s in labels.segments} == {int(v) for v in np.unique(labels.array) if v > 0}
+
+
 def test_a_path_argument_opens_the_window_and_view_screenshots_write_one_view(cirs_ct: Path, tmp_path: Path):
     assert wants_gui([str(cirs_ct)]) and not wants_gui(["info", str(cirs_ct)]) and not wants_gui(["nowhere"])
     out = tmp_path / "axial.png"

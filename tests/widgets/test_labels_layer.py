@@ -43,6 +43,14 @@ def labelled(viewer):
     return viewer, image, labels, layer, drawing
 
 
+def without_and_with(view, layer: LabelsLayer) -> tuple[np.ndarray, np.ndarray]:
+    """The view's frame with the labels layer hidden, then shown."""
+    layer.set_visible(False)
+    image_only = view.capture()
+    layer.set_visible(True)
+    return image_only, view.capture()
+
+
 def inside_block(image, lps: np.ndarray, margin: float = 1.0) -> bool | None:
     """True inside the block by at least ``margin`` voxels, False outside by as much, None near its faces."""
     ijk = image.world_to_index(lps)
@@ -92,10 +100,7 @@ def test_the_block_shows_its_colour_where_the_plane_cuts_it(labelled, turn):
     segment = labels.segment(1)
     for name in ("axial", "coronal", "sagittal"):
         view = viewer.slice_view(name)
-        layer.set_visible(False)
-        image_only = view.capture()
-        layer.set_visible(True)
-        shown = view.capture()
+        image_only, shown = without_and_with(view, layer)
         checked = {True: 0, False: 0}
         h, w, _ = shown.shape
         for y in range(5, h - 5, 11):

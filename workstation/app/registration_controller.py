@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import SimpleITK as sitk
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QScrollArea
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
 from registration.parameters import RegistrationParameters, list_presets, load_preset
 from registration.runner import RegistrationResult
@@ -54,8 +55,12 @@ from widgets.fusion_layer import ViewerFusion
 from widgets.registration_panel import RegistrationPanel
 from widgets.viewer import Viewer
 from workstation.app.job_runner import JobHandle, JobRunner
+from workstation.dicom.label_objects import object_kind, read_label_object
 from workstation.errors import Cancelled, RegistrationError, WorkstationError
-from workstation.jobs import Job
+from workstation.image_io import READ_SUFFIXES
+from workstation.jobs import CancelFlag, Job, Progress
+from workstation.labels import LabelMap
+from workstation.opening import open_labels
 from workstation.registration_history import (
     describe_matrix,
     history_label,
@@ -77,7 +82,7 @@ from workstation.registration_jobs import (
     write_resampled_dicom,
     write_resampled_image,
 )
-from workstation.viewer_model import FusedLayer, LandmarksLayer
+from workstation.viewer_model import FusedLayer, LabelsLayer, LandmarksLayer
 from workstation.viewer_model.display import Window
 from workstation.viewer_model.layers import FusionSettings, auto_window
 from workstation.volume import Volume
@@ -208,13 +213,14 @@ class RegistrationController(QObject):
     def _show_fused(self) -> None:
         """Replace the fused layer: the moving volume through the linear matrix, or what a deformation shows."""
         views = self.deformation
+        labels = self.fused.labels if self.fused is not None else None  # the moving labels stay (drawn if linear)
         if views is None:
-            self.model.set_fused(FusedLayer(self.moving.volume, self.matrix, self._settings()))
+            self.model.set_fused(FusedLayer(self.moving.volume, self.matrix, self._settings(), labels))
             return
         kind, grid = self.panel.deformation_view()
         volume = {"jacobian": views.jacobian, "displacement": views.displacement}.get(
             kind, views.gridded if grid else views.warped)
-        self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings()))
+        self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings(), labels))
 
     def _forget_deformation(self) -> bool:
         """Drop the deformable display and any pending one (the transform changed); True if one was shown."""
@@ -257,15 +263,47 @@ class RegistrationController(QObject):
         self.panel.set_has_pair(True)
         self._show_history()
 
+    def open_moving_labels(self, path: str | Path) -> JobHandle | None:
+        """The moving image's labels (a label map file on its grid, or a DICOM SEG or RTSTRUCT of its series),
+        drawn over the fused views through the shown transform; a job.
+
+        A deformable result's display leaves them out (they are drawn through the linear transform only).
+        """
+        moving = self.moving
+        if moving is None or self.fused is None:
+            self.report("moving labels: choose the registration pair first")
+            return None
+        source = str(path)
+
+        def read(progress: Progress, cancel: CancelFlag | None) -> list[LabelMap]:
+            if object_kind(source) is not None:
+                return read_label_object(source, moving.volume)
+            return [open_labels(progress, cancel, source, moving.volume)]
+
+        def opened(maps: list[LabelMap]) -> None:
+            if self.moving is not moving or self.fused is None:
+                return
+            self.fused.set_labels(LabelsLayer(maps[0]))
+            note = f" (the first of {len(maps)} maps: its segments overlap)" if len(maps) > 1 else ""
+            self.report(f"moving labels: {len(maps[0].segments)} segment(s) from {Path(source).name}{note}")
+
+        return self.runner.submit(Job(read), "moving labels", on_result=opened,
+                                  on_error=lambda error: self.report(f"moving labels: {error}"))
+
     def review_run(self, review: RunReview) -> None:
         """Show a run of ``workstation experiment run``: its fixed image, the moving one fused through the run's
-        transform, both sets of landmarks (with their errors in the status line) and its metric history."""
+        transform with its label map, both sets of landmarks (with their errors in the status line) and its metric
+        history."""
         name = review.folder.name
         fixed_key, moving_key = f"{review.folder}#fixed", f"{review.folder}#moving"
         self.add_volume(fixed_key, f"{review.title}: fixed", review.fixed)
         self.add_volume(moving_key, f"{review.title}: moving", review.moving)
         self.set_pair(fixed_key, moving_key)
         self.set_matrix(review.matrix)
+        if review.moving_labels is not None:
+            self.fused.set_labels(LabelsLayer(review.moving_labels))
+        for note in review.notes:
+            self.report(f"run {name}: {note}")
         if review.fixed_points is not None:
             self.model.set_landmarks(LandmarksLayer(review.fixed_points, review.moving_points))
             self._show_landmark_counts()
@@ -593,7 +631,21 @@ def install(window: Any) -> RegistrationController:
 
     window.volumeLoaded.connect(loaded)
     window.firstSliceShown.connect(lambda _key: controller.main_volume_changed())
+    def ask_moving_labels() -> None:
+        patterns = " ".join(f"*{suffix}" for suffix in READ_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(window, "Open labels on the moving image", "",
+                                              f"Label maps, DICOM SEG or RTSTRUCT ({patterns} *.dcm);;All files (*)")
+        if path:
+            controller.open_moving_labels(path)
+
     for menu_action in window.menuBar().actions():
         if menu_action.text().replace("&", "") == "View":
             menu_action.menu().addAction(dock.toggleViewAction())
+        if menu_action.text().replace("&", "") == "File":
+            actions = menu_action.menu().actions()  # after "Open labels on the image...", its fixed-side peer
+            at = next((n for n, a in enumerate(actions) if a.text().replace("&", "") == "Open labels on the image..."),
+                      len(actions) - 1)
+            moving = QAction("Open labels on the &moving image...", window)
+            moving.triggered.connect(ask_moving_labels)
+            menu_action.menu().insertAction(actions[at + 1] if at + 1 < len(actions) else None, moving)
     return controller

@@ -6,23 +6,27 @@ table. A run folder (``results.py`` lays it out) names its inputs in
 LPS); the landmarks are read from the pair's own files, paired as the run
 paired them; the errors the run measured and its metric history come from
 the folder. The viewer fuses the moving image through the transform and
-shows both sets of landmarks with the error of each.
+shows both sets of landmarks with the error of each, and the pair's moving
+label map (the one the run's Dice came from) when it lies on the moving
+image's grid.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from workstation.errors import WorkstationError
-from workstation.experiments.inputs import load_volume, paired_points
+from workstation.experiments.inputs import load_labels, load_volume, paired_points
 from workstation.experiments.plan import RunTask
 from workstation.experiments.results import read_history
 from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.labels import LabelMap
+from workstation.opening import label_map_on
 from workstation.volume import Volume
 
 
@@ -39,6 +43,8 @@ class RunReview:
     moving_points: np.ndarray | None  # LPS, moving frame, paired row by row
     errors_mm: list[float]           # per landmark, as the run measured them (result.json)
     history: pd.DataFrame            # level, iteration, value
+    moving_labels: LabelMap | None = None  # the pair's moving label map, on the moving image's grid
+    notes: list[str] = field(default_factory=list)  # what could not be shown, one line each
 
 
 def is_run_folder(path: Path) -> bool:
@@ -67,7 +73,13 @@ def read_run(progress: Progress, cancel: CancelFlag | None, folder: str | Path) 
     fixed_points = moving_points = None
     if pair.fixed_landmarks is not None and pair.moving_landmarks is not None:
         fixed_points, moving_points = paired_points(pair.fixed_landmarks, pair.moving_landmarks)
+    moving_labels, notes = None, []
+    if pair.moving_labels is not None:
+        try:
+            moving_labels = label_map_on(load_labels(pair.moving_labels), moving, pair.moving_labels)
+        except WorkstationError as exc:  # the run is still worth seeing without them
+            notes.append(f"moving labels not shown: {exc}")
     title = " ".join(str(x) for x in (pair.name, task.preset, task.variant or "", f"seed {task.seed}") if x)
     progress(1.0, "run read")
     return RunReview(folder, title, fixed, moving, matrix, fixed_points, moving_points,
-                     list(result.get("evaluation", {}).get("tre_mm", [])), read_history(folder))
+                     list(result.get("evaluation", {}).get("tre_mm", [])), read_history(folder), moving_labels, notes)

@@ -21,7 +21,7 @@ from psygnal import Signal
 from workstation import measurements as mm
 from workstation.labels import LabelMap
 from workstation.viewer_model.display import AUTO_PRESET, Window, preset_window
-from workstation.volume import Volume
+from workstation.volume import Volume, same_grid
 
 FUSION_MODES = ("blend", "overlay", "checkerboard", "difference")
 OVERLAY_COLORMAP = "Hot iron"
@@ -75,6 +75,12 @@ def auto_window(volume: Volume) -> Window:
 class FusedLayer:
     """A moving volume over the slot's image, through ``matrix`` (fixed -> moving, LPS).
 
+    ``labels``: the moving image's own labels (a map on its grid), drawn
+    through the same matrix, nearest neighbour; kept here, with the
+    transform they move by, so they go wherever the moving image goes.
+    ``shown_labels`` is None while ``volume`` is not on their grid (a
+    deformable result shows the moving image already resampled).
+
     ``changed(live)``: ``live`` is True for the optimiser's updates during a
     run, which the views may spread over several event-loop turns.
     """
@@ -82,15 +88,28 @@ class FusedLayer:
     changed = Signal(bool)
 
     def __init__(self, volume: Volume, matrix: np.ndarray | None = None,
-                 settings: FusionSettings | None = None) -> None:
+                 settings: FusionSettings | None = None, labels: LabelsLayer | None = None) -> None:
         self.volume = volume
         self.window = auto_window(volume)
         self.matrix = np.eye(4) if matrix is None else np.array(matrix, dtype=np.float64)
         self.settings = settings or FusionSettings()
+        self.labels = labels
+
+    def set_labels(self, labels: LabelsLayer | None) -> None:
+        """The moving image's labels, on its grid (None: none)."""
+        self.labels = labels
+        self.changed.emit(False)
 
     @property
     def moving_window(self) -> Window:
         return self.settings.moving_window or self.window
+
+    @property
+    def shown_labels(self) -> LabelsLayer | None:
+        """The labels to draw through ``matrix``: those on the grid of the volume shown."""
+        if self.labels is None or not same_grid(self.labels.labels.volume, self.volume):
+            return None
+        return self.labels
 
     def set_matrix(self, matrix: np.ndarray, live: bool = False) -> None:
         self.matrix = np.array(matrix, dtype=np.float64)
