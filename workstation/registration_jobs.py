@@ -38,6 +38,7 @@ from workstation.dicom.export import export_dicom_series
 from workstation.errors import ExportError
 from workstation.image_io import split_extension, write_volume
 from workstation.jobs import CancelFlag, Progress, check_cancel
+from workstation.labels import LabelMap
 from workstation.volume import Volume
 
 log = logging.getLogger("workstation.registration")
@@ -204,6 +205,8 @@ class DeformationViews:
     view's linear matrix alone would hide the deformable part); ``gridded``
     is the same with the warped grid's lines (drawn on the maps' grid,
     ``MAP_SPACING_MM`` over the fixed image) at the moving image's maximum.
+    ``warped_labels``: the moving image's labels through the whole transform
+    (nearest neighbour) on the fixed grid, when it had labels.
     """
 
     warped: Volume
@@ -212,6 +215,7 @@ class DeformationViews:
     displacement: Volume
     folding: Folding
     transform: sitk.Transform
+    warped_labels: LabelMap | None
 
     def describe(self) -> str:
         f = self.folding
@@ -221,10 +225,15 @@ class DeformationViews:
 
 
 def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
-                      transform: sitk.Transform) -> DeformationViews:
-    """The job: resample the moving volume through a deformable ``transform`` and compute its maps and grid."""
+                      transform: sitk.Transform, labels: LabelMap | None) -> DeformationViews:
+    """The job: resample the moving volume (and its ``labels``, nearest) through a deformable ``transform`` and
+    compute its maps and grid."""
     progress(0.0, "resampling through the deformable transform")
     warped = resample_to(fixed, moving, transform, cancel=cancel)
+    warped_labels = None
+    if labels is not None:
+        warped_labels = LabelMap(resample_to(fixed, labels.volume, transform, interpolator=sitk.sitkNearestNeighbor,
+                                             default_value=0, cancel=cancel), labels.segments)
     progress(0.4, "Jacobian determinant")
     maps = reference_grid(fixed, MAP_SPACING_MM)
     jacobian = jacobian_determinant(transform, maps)
@@ -237,4 +246,4 @@ def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, mov
     on_line = resample_to(fixed, lines, interpolator=sitk.sitkNearestNeighbor, default_value=0).array.astype(bool)
     gridded = replace(warped, array=np.where(on_line, np.max(moving.array), warped.array).astype(warped.array.dtype))
     progress(1.0, "deformation shown")
-    return DeformationViews(warped, gridded, jacobian, displacement, folding(jacobian), transform)
+    return DeformationViews(warped, gridded, jacobian, displacement, folding(jacobian), transform, warped_labels)

@@ -8,6 +8,7 @@ called here directly (a resampling, a displacement field and its Jacobian determ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from registration.evaluation import body_points
 from workstation.app.registration_controller import RegistrationController
 from workstation.dicom.load import load_volumes
 from workstation.jobs import no_progress
+from workstation.labels import LabelMap, default_segment
+from workstation.viewer_model.layers import LabelsLayer
 from workstation.volume import Volume
 
 pytestmark = pytest.mark.gui
@@ -203,3 +206,32 @@ def test_a_change_of_the_transform_cancels_the_pending_deformation(qtbot, paired
     qtbot.wait(0)  # deliver the job's queued outcome: it must be ignored
     assert controller.deformation is None and controller.fused.volume is moving
     assert controller.panel.deformation_label.text() == "The shown transform is linear."
+
+
+def test_the_moving_labels_are_shown_through_the_whole_transform(qtbot, paired, known_warp):
+    """Labels of the moving image, set before the deformation is shown, come out as SimpleITK resamples them."""
+    controller = paired
+    fixed, moving, truth = known_warp
+    block = np.zeros(moving.array.shape, np.uint8)
+    block[20:40, 15:35, 25:45] = 1
+    labels = LabelMap(replace(moving, array=block), [default_segment(1)])
+    controller.fused.set_labels(LabelsLayer(labels))
+    with qtbot.waitSignal(controller.deformationShown, timeout=120_000):
+        controller.show_deformation(truth)
+    shown = controller.fused.shown_labels
+    assert shown is not None and shown is not controller.fused.labels
+    expected = sitk.Resample(labels.volume.to_sitk(), fixed.to_sitk(), truth, sitk.sitkNearestNeighbor, 0.0)
+    np.testing.assert_array_equal(shown.labels.array, sitk.GetArrayFromImage(expected))
+    np.testing.assert_allclose(shown.labels.volume.affine, fixed.affine)
+    linear = sitk.Resample(labels.volume.to_sitk(), fixed.to_sitk(), sitk.AffineTransform(3),
+                           sitk.sitkNearestNeighbor, 0.0)
+    assert (shown.labels.array != sitk.GetArrayFromImage(linear)).sum() > 100  # the warp moved them
+    view = controller.fusion.layers["axial"].view
+    hidden_then_shown = []
+    for visible in (False, True):
+        shown.set_visible(visible)
+        hidden_then_shown.append(view.capture())
+    assert (hidden_then_shown[0] != hidden_then_shown[1]).any()  # the views draw them
+
+    controller.nudge(np.eye(4))  # back to the linear display: the moving labels themselves, through the matrix
+    assert controller.fused.shown_labels is controller.fused.labels

@@ -220,7 +220,8 @@ class RegistrationController(QObject):
         kind, grid = self.panel.deformation_view()
         volume = {"jacobian": views.jacobian, "displacement": views.displacement}.get(
             kind, views.gridded if grid else views.warped)
-        self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings(), labels))
+        deformed = LabelsLayer(views.warped_labels) if views.warped_labels is not None else None
+        self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings(), labels, deformed))
 
     def _forget_deformation(self) -> bool:
         """Drop the deformable display and any pending one (the transform changed); True if one was shown."""
@@ -267,7 +268,7 @@ class RegistrationController(QObject):
         """The moving image's labels (a label map file on its grid, or a DICOM SEG or RTSTRUCT of its series),
         drawn over the fused views through the shown transform; a job.
 
-        A deformable result's display leaves them out (they are drawn through the linear transform only).
+        Over a deformable result they are resampled through its whole transform (the deformation is shown again).
         """
         moving = self.moving
         if moving is None or self.fused is None:
@@ -284,6 +285,8 @@ class RegistrationController(QObject):
             if self.moving is not moving or self.fused is None:
                 return
             self.fused.set_labels(LabelsLayer(maps[0]))
+            if self.deformation is not None:
+                self.show_deformation(self.deformation.transform)
             note = f" (the first of {len(maps)} maps: its segments overlap)" if len(maps) > 1 else ""
             self.report(f"moving labels: {len(maps[0].segments)} segment(s) from {Path(source).name}{note}")
 
@@ -493,7 +496,8 @@ class RegistrationController(QObject):
                 self.deformation_job = None
                 self.panel.set_status(f"deformation: {error}")
 
-        job = Job(deformation_views, self.fixed.volume, self.moving.volume, transform)
+        labels = self.fused.labels.labels if self.fused is not None and self.fused.labels is not None else None
+        job = Job(deformation_views, self.fixed.volume, self.moving.volume, transform, labels)
         handle = self.deformation_job = self.runner.submit(job, "deformation", on_result=done, on_error=failed,
                                                            on_progress=self.panel.set_progress)
         return handle

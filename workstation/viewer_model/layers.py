@@ -78,8 +78,11 @@ class FusedLayer:
     ``labels``: the moving image's own labels (a map on its grid), drawn
     through the same matrix, nearest neighbour; kept here, with the
     transform they move by, so they go wherever the moving image goes.
-    ``shown_labels`` is None while ``volume`` is not on their grid (a
-    deformable result shows the moving image already resampled).
+    ``deformed_labels``: those labels already resampled through a deformable
+    transform onto the grid of a deformable result's ``volume`` (drawn
+    through the identity ``matrix`` it comes with). ``shown_labels`` is the
+    one of the two on the shown volume's grid (None while neither is: a
+    Jacobian or displacement map).
 
     ``changed(live)``: ``live`` is True for the optimiser's updates during a
     run, which the views may spread over several event-loop turns.
@@ -88,12 +91,14 @@ class FusedLayer:
     changed = Signal(bool)
 
     def __init__(self, volume: Volume, matrix: np.ndarray | None = None,
-                 settings: FusionSettings | None = None, labels: LabelsLayer | None = None) -> None:
+                 settings: FusionSettings | None = None, labels: LabelsLayer | None = None,
+                 deformed_labels: LabelsLayer | None = None) -> None:
         self.volume = volume
         self.window = auto_window(volume)
         self.matrix = np.eye(4) if matrix is None else np.array(matrix, dtype=np.float64)
         self.settings = settings or FusionSettings()
         self.labels = labels
+        self.deformed_labels = deformed_labels
 
     def set_labels(self, labels: LabelsLayer | None) -> None:
         """The moving image's labels, on its grid (None: none)."""
@@ -106,10 +111,11 @@ class FusedLayer:
 
     @property
     def shown_labels(self) -> LabelsLayer | None:
-        """The labels to draw through ``matrix``: those on the grid of the volume shown."""
-        if self.labels is None or not same_grid(self.labels.labels.volume, self.volume):
-            return None
-        return self.labels
+        """The labels to draw through ``matrix``: those on the grid of the volume shown (deformed ones first)."""
+        for layer in (self.deformed_labels, self.labels):
+            if layer is not None and same_grid(layer.labels.volume, self.volume):
+                return layer
+        return None
 
     def set_matrix(self, matrix: np.ndarray, live: bool = False) -> None:
         self.matrix = np.array(matrix, dtype=np.float64)
