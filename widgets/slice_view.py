@@ -10,9 +10,10 @@ stay simple.
 
 Drawing: the image and the overlays are apart. The image (the base layer's
 slice through window and colour map, then each added image layer: fusion,
-labels) is resliced straight onto the view's screen pixels and kept as a
-frame; it is rebuilt only when something it shows changed (the slice, the
-window, the camera, a layer). Overlays (crosshair, letters, corner text,
+labels) is brought onto the view's screen pixels and kept as a frame (the
+base image is resliced at the data's resolution and scaled to the pixels,
+see ``widgets.reslice_layer``); it is rebuilt only when something it shows
+changed (the slice, the window, the camera, a layer). Overlays (crosshair, letters, corner text,
 scale bar, measurements, markers) are painted over that frame with QPainter
 at every repaint, so a crosshair move or a probe line costs a blit and a
 few lines of text. No OpenGL is involved: under software OpenGL an empty
@@ -63,7 +64,7 @@ class ImageLayer(Protocol):
     if needed; None when it shows nothing): the frame is rebuilt only when a
     key changes. ``compose`` returns the frame's (rows, cols, 3) uint8 colours
     with the layer drawn in (it may draw into ``rgb`` in place); its grid is
-    the view's ``layer`` reslice output. ``paint`` adds the layer's own
+    the view's screen grid (``layer.screen``). ``paint`` adds the layer's own
     overlays (markers) over the frame, in widget pixels.
     """
 
@@ -320,7 +321,7 @@ class SliceView(QWidget):
         if self.volume is None or self.shown is None or self.layer.display is None:
             return None
         self.layer.update()
-        key = (self.layer.reslice.GetOutput().GetMTime(), self.layer.display, self.grid,
+        key = (self.layer.version, self.layer.display, self.grid,
                tuple(layer.frame_key() for layer in self.layers))
         if key != self._frame_key or self._frame is None:
             pixels = self.layer.pixels()  # 32-bit RGB, the screen's own format: a repaint blits it unconverted
@@ -338,11 +339,11 @@ class SliceView(QWidget):
 
     def footprint(self) -> tuple[slice, slice]:
         """(rows, columns) of the frame's pixels inside the slice's grid (the volume's footprint on the plane)."""
-        origin, spacing = self.layer.reslice.GetOutputOrigin(), self.mm_per_pixel()
-        _, cols, _, rows, _, _ = (n + 1 for n in self.layer.reslice.GetOutputExtent())
+        screen = self.layer.screen
+        origin, spacing, (cols, rows) = screen.origin, self.mm_per_pixel(), screen.size
         lo = np.asarray(self.grid.origin) - np.asarray(self.grid.spacing) / 2
         hi = lo + np.asarray(self.grid.size) * np.asarray(self.grid.spacing)
-        (c0, r0), (c1, r1) = (np.clip(np.ceil((b - np.asarray(origin[:2])) / spacing), 0, (cols, rows)).astype(int)
+        (c0, r0), (c1, r1) = (np.clip(np.ceil((b - np.asarray(origin)) / spacing), 0, (cols, rows)).astype(int)
                               for b in (lo, hi))
         return slice(r0, r1), slice(c0, c1)
 
@@ -477,7 +478,7 @@ class SliceView(QWidget):
         pu, pv = self._pan()
         s = self._mm_per_pixel
         screen = SliceGrid((pu + (0.5 - w / 2) * s, pv + (0.5 - h / 2) * s), (s, s), (w, h))
-        self.layer.set_plane(self.shown, screen, self.stack.step)
+        self.layer.set_plane(self.shown, screen, self.grid, self.stack.step)
         self.scale_bar.update(self.mm_per_pixel(), w, h)
         self._update_text()
 
