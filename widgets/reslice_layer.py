@@ -110,6 +110,8 @@ class ResliceLayer:
         self._placed: tuple | None = None
         self._to_screen = "direct"       # how the reslice's output becomes the screen's: "direct", "zoom", "nearest"
         self._nearest = np.zeros(0, np.intp)  # for "nearest": the flat index in the output of each screen pixel
+        self._extent = (0, 0, 0, 0)           # the data grid's part on screen (columns i0..i1, rows j0..j1)
+        self._mapped: tuple | None = None     # (screen, data, way to the screen) _nearest and _extent are for
         self._values: np.ndarray | None = None
         self._made_from: tuple | None = None
         self.version = 0
@@ -158,19 +160,22 @@ class ResliceLayer:
             self._to_screen = "direct"
             place_output(self.reslice, screen, self.step_mm)
             return
-        cols, rows = (nearest_indices(screen.origin[a], screen.spacing[a], screen.size[a], data.origin[a],
-                                      data.spacing[a], data.size[a]) for a in (0, 1))
         linear = self.reslice.GetInterpolationMode() != VTK_RESLICE_NEAREST
-        margin = 1 if zoomed_in and linear else 0  # a neighbour beyond the edge for the linear zoom
-        i0, i1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin, data.size[0] - 1)
-        j0, j1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin, data.size[1] - 1)
-        place_output(self.reslice, data, self.step_mm, (i0, i1, j0, j1))
-        if margin:
-            self._to_screen = "zoom"
+        to_screen = "zoom" if zoomed_in and linear else "nearest"
+        if (screen, data, to_screen) != self._mapped:  # a slice step keeps the grids: the mapping stays
+            self._mapped = (screen, data, to_screen)
+            cols, rows = (nearest_indices(screen.origin[a], screen.spacing[a], screen.size[a], data.origin[a],
+                                          data.spacing[a], data.size[a]) for a in (0, 1))
+            margin = 1 if to_screen == "zoom" else 0  # a neighbour beyond the edge for the linear zoom
+            i0, i1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin, data.size[0] - 1)
+            j0, j1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin, data.size[1] - 1)
+            self._extent = (i0, i1, j0, j1)
+            if to_screen == "nearest":
+                self._nearest = ((rows - j0)[:, None] * (i1 - i0 + 1) + (cols - i0)[None, :]).ravel()
+        self._to_screen = to_screen
+        place_output(self.reslice, data, self.step_mm, self._extent)
+        if to_screen == "zoom":
             place_output(self.zoom, screen, self.step_mm)
-        else:
-            self._to_screen = "nearest"
-            self._nearest = ((rows - j0)[:, None] * (i1 - i0 + 1) + (cols - i0)[None, :]).ravel()
 
     def set_slab(self, mode: str, thickness_mm: float) -> None:
         """Thick slab: 'mip', 'minip' or 'mean' over ``thickness_mm`` centred on the plane; 'none' for a thin slice."""
