@@ -165,10 +165,12 @@ class SliceView(QWidget):
         layout.addWidget(self.canvas)
 
         # Derived for drawing from the model (never set from outside): the resliced plane, its grid and stack.
-        self.plane: Plane | None = None           # through the crosshair
-        self.shown: Plane | None = None           # what is resliced (anchored, on a slice)
-        self.grid: SliceGrid | None = None
-        self.stack: SliceStack | None = None
+        # Read through the properties below: a crosshair move only marks them stale (``planes_moved``).
+        self._plane: Plane | None = None          # through the crosshair
+        self._shown: Plane | None = None          # what is resliced (anchored, on a slice)
+        self._grid: SliceGrid | None = None
+        self._stack: SliceStack | None = None
+        self._planes_stale = False
         self._probe_line = ""
         self._text_stale = True
         self._drag: dict | None = None
@@ -202,7 +204,7 @@ class SliceView(QWidget):
         if self.volume is None:
             return
         self.layer.set_volume(self.volume, self.slot.time_point)
-        self.grid = None
+        self._grid = None
         self.display_changed()
         self.planes_changed()
         self.overlays_changed()
@@ -211,17 +213,26 @@ class SliceView(QWidget):
         self.layer.volume_modified()
         self.measure_layer.forget()
 
+    def planes_moved(self) -> None:
+        """The crosshair or the oblique axes moved: place the planes when next read (``planes_changed``).
+
+        Several wheel events in one event-loop turn then place each view's
+        planes once, for the frame, not once per event.
+        """
+        self._planes_stale = True
+
     def planes_changed(self) -> None:
         """The crosshair or the oblique axes moved: reslice through the crosshair, draw the crosshair lines."""
+        self._planes_stale = False
         if self.volume is None or self.slot.state is None:
             return
         plane = self.slot.state.plane(self.name)
-        turned = self.plane is None or (self.plane.right, self.plane.down) != (plane.right, plane.down)
-        self.plane = plane
-        self.shown = display_plane(self.volume, plane)
-        if turned or self.grid is None:
-            self.stack = SliceStack.of(self.volume, plane.normal)
-            self.grid = SliceGrid.covering(self.volume, self.shown)
+        turned = self._plane is None or (self._plane.right, self._plane.down) != (plane.right, plane.down)
+        self._plane = plane
+        self._shown = display_plane(self.volume, plane)
+        if turned or self._grid is None:
+            self._stack = SliceStack.of(self.volume, plane.normal)
+            self._grid = SliceGrid.covering(self.volume, self._shown)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()
 
@@ -255,6 +266,31 @@ class SliceView(QWidget):
         """What the corner text shows changed (the identity switch)."""
         self._update_text()
 
+    # -- the planes, placed when read --------------------------------------------------
+    def _settle(self) -> None:
+        if self._planes_stale:
+            self.planes_changed()
+
+    @property
+    def plane(self) -> Plane | None:
+        self._settle()
+        return self._plane
+
+    @property
+    def shown(self) -> Plane | None:
+        self._settle()
+        return self._shown
+
+    @property
+    def grid(self) -> SliceGrid | None:
+        self._settle()
+        return self._grid
+
+    @property
+    def stack(self) -> SliceStack | None:
+        self._settle()
+        return self._stack
+
     # -- queries -----------------------------------------------------------------
     def slice_number(self) -> tuple[int, int]:
         """(n, N): 1-based slice shown along this view's normal, of N."""
@@ -269,6 +305,7 @@ class SliceView(QWidget):
         return dict(self.corners.texts)
 
     def mm_per_pixel(self) -> float:
+        self._settle()  # a turned plane has a new grid, hence a new fit
         return self._mm_per_pixel
 
     def display_to_world(self, x: float, y: float) -> np.ndarray:
