@@ -8,7 +8,8 @@ matrix, the reslice axes are the plane's (right, down, normal, centre), and
 the output lives in plane coordinates (u right, v down, in mm).
 
 The view asks for the values on its screen pixels (``screen``). A thin
-slice zoomed in is resliced straight onto them: the reslice is the only
+slice zoomed in, or without interpolation (nearest on the screen is nearest
+on the data grid), is resliced straight onto them: the reslice is the only
 sampling between the voxels and the screen. Otherwise (a thick slab, or a
 screen pixel covering a voxel or more) the volume is resliced on the slice's
 grid at the data's own resolution (``data``, on voxel centres in an
@@ -156,11 +157,11 @@ class ResliceLayer:
         if screen is None:
             return
         zoomed_in = any(screen.spacing[a] < data.spacing[a] * (1 - 1e-9) for a in (0, 1))
-        if zoomed_in and self.reslice.GetSlabNumberOfSlices() == 1:
+        linear = self.reslice.GetInterpolationMode() != VTK_RESLICE_NEAREST
+        if self.reslice.GetSlabNumberOfSlices() == 1 and (zoomed_in or not linear):
             self._to_screen = "direct"
             place_output(self.reslice, screen, self.step_mm)
             return
-        linear = self.reslice.GetInterpolationMode() != VTK_RESLICE_NEAREST
         to_screen = "zoom" if zoomed_in and linear else "nearest"
         if (screen, data, to_screen) != self._mapped:  # a slice step keeps the grids: the mapping stays
             self._mapped = (screen, data, to_screen)
