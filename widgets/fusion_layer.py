@@ -117,7 +117,7 @@ class FusionLayer:
     def _sync(self) -> None:
         """Reslice the moving volume exactly where the view's fixed layer reslices."""
         fixed = self.view.layer.reslice
-        follow_plane(self.reslice, fixed)
+        follow_plane(self.reslice, self.view.layer)
         self.reslice.SetSlabMode(fixed.GetSlabMode())
         self.reslice.SetSlabNumberOfSlices(fixed.GetSlabNumberOfSlices())
         self.reslice.SetInterpolationMode(fixed.GetInterpolationMode())
@@ -135,14 +135,12 @@ class FusionLayer:
         """The fixed and moving slices combined (the fixed image's colours alone when nothing is fused)."""
         if self.fused is None:
             return rgb
-        fixed_out = self.view.layer.reslice.GetOutput()
-        origin, spacing = fixed_out.GetOrigin(), fixed_out.GetSpacing()
+        origin, spacing = self.view.layer.screen.origin, self.view.layer.screen.spacing
         fixed = self.view.layer.values()
         moving = resliced(self.reslice)
         slot, settings = self.view.slot, self.fused.settings
         self.rgb = composite(fixed.astype(np.float32), moving, Display(slot.window, slot.colormap, slot.invert),
-                             Display(self.fused.moving_window), settings, (origin[0], origin[1]),
-                             (spacing[0], spacing[1]))
+                             Display(self.fused.moving_window), settings, origin, spacing)
         return self.rgb
 
     def paint(self, painter: QPainter) -> None:

@@ -160,7 +160,7 @@ class SliceLabels:
         """The resliced slice (re-sliced here if the plane moved or a stroke crossed it), colours and preview."""
         if self.layer is None or self.view.shown is None or (not self.layer.visible and self.preview is None):
             return None
-        follow_plane(self.reslice, self.view.layer.reslice)  # one slice: the slab's centre
+        follow_plane(self.reslice, self.view.layer)  # one slice: the slab's centre
         self.reslice.Update()
         return self.reslice.GetOutput().GetMTime(), self._colours, self.preview
 

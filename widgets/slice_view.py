@@ -10,9 +10,10 @@ stay simple.
 
 Drawing: the image and the overlays are apart. The image (the base layer's
 slice through window and colour map, then each added image layer: fusion,
-labels) is resliced straight onto the view's screen pixels and kept as a
-frame; it is rebuilt only when something it shows changed (the slice, the
-window, the camera, a layer). Overlays (crosshair, letters, corner text,
+labels) is brought onto the view's screen pixels and kept as a frame (the
+base image is resliced at the data's resolution and scaled to the pixels,
+see ``widgets.reslice_layer``); it is rebuilt only when something it shows
+changed (the slice, the window, the camera, a layer). Overlays (crosshair, letters, corner text,
 scale bar, measurements, markers) are painted over that frame with QPainter
 at every repaint, so a crosshair move or a probe line costs a blit and a
 few lines of text. No OpenGL is involved: under software OpenGL an empty
@@ -63,7 +64,7 @@ class ImageLayer(Protocol):
     if needed; None when it shows nothing): the frame is rebuilt only when a
     key changes. ``compose`` returns the frame's (rows, cols, 3) uint8 colours
     with the layer drawn in (it may draw into ``rgb`` in place); its grid is
-    the view's ``layer`` reslice output. ``paint`` adds the layer's own
+    the view's screen grid (``layer.screen``). ``paint`` adds the layer's own
     overlays (markers) over the frame, in widget pixels.
     """
 
@@ -164,10 +165,12 @@ class SliceView(QWidget):
         layout.addWidget(self.canvas)
 
         # Derived for drawing from the model (never set from outside): the resliced plane, its grid and stack.
-        self.plane: Plane | None = None           # through the crosshair
-        self.shown: Plane | None = None           # what is resliced (anchored, on a slice)
-        self.grid: SliceGrid | None = None
-        self.stack: SliceStack | None = None
+        # Read through the properties below: a crosshair move only marks them stale (``planes_moved``).
+        self._plane: Plane | None = None          # through the crosshair
+        self._shown: Plane | None = None          # what is resliced (anchored, on a slice)
+        self._grid: SliceGrid | None = None
+        self._stack: SliceStack | None = None
+        self._planes_stale = False
         self._probe_line = ""
         self._text_stale = True
         self._drag: dict | None = None
@@ -201,7 +204,7 @@ class SliceView(QWidget):
         if self.volume is None:
             return
         self.layer.set_volume(self.volume, self.slot.time_point)
-        self.grid = None
+        self._grid = None
         self.display_changed()
         self.planes_changed()
         self.overlays_changed()
@@ -210,17 +213,26 @@ class SliceView(QWidget):
         self.layer.volume_modified()
         self.measure_layer.forget()
 
+    def planes_moved(self) -> None:
+        """The crosshair or the oblique axes moved: place the planes when next read (``planes_changed``).
+
+        Several wheel events in one event-loop turn then place each view's
+        planes once, for the frame, not once per event.
+        """
+        self._planes_stale = True
+
     def planes_changed(self) -> None:
         """The crosshair or the oblique axes moved: reslice through the crosshair, draw the crosshair lines."""
+        self._planes_stale = False
         if self.volume is None or self.slot.state is None:
             return
         plane = self.slot.state.plane(self.name)
-        turned = self.plane is None or (self.plane.right, self.plane.down) != (plane.right, plane.down)
-        self.plane = plane
-        self.shown = display_plane(self.volume, plane)
-        if turned or self.grid is None:
-            self.stack = SliceStack.of(self.volume, plane.normal)
-            self.grid = SliceGrid.covering(self.volume, self.shown)
+        turned = self._plane is None or (self._plane.right, self._plane.down) != (plane.right, plane.down)
+        self._plane = plane
+        self._shown = display_plane(self.volume, plane)
+        if turned or self._grid is None:
+            self._stack = SliceStack.of(self.volume, plane.normal)
+            self._grid = SliceGrid.covering(self.volume, self._shown)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()
 
@@ -254,6 +266,31 @@ class SliceView(QWidget):
         """What the corner text shows changed (the identity switch)."""
         self._update_text()
 
+    # -- the planes, placed when read --------------------------------------------------
+    def _settle(self) -> None:
+        if self._planes_stale:
+            self.planes_changed()
+
+    @property
+    def plane(self) -> Plane | None:
+        self._settle()
+        return self._plane
+
+    @property
+    def shown(self) -> Plane | None:
+        self._settle()
+        return self._shown
+
+    @property
+    def grid(self) -> SliceGrid | None:
+        self._settle()
+        return self._grid
+
+    @property
+    def stack(self) -> SliceStack | None:
+        self._settle()
+        return self._stack
+
     # -- queries -----------------------------------------------------------------
     def slice_number(self) -> tuple[int, int]:
         """(n, N): 1-based slice shown along this view's normal, of N."""
@@ -268,6 +305,7 @@ class SliceView(QWidget):
         return dict(self.corners.texts)
 
     def mm_per_pixel(self) -> float:
+        self._settle()  # a turned plane has a new grid, hence a new fit
         return self._mm_per_pixel
 
     def display_to_world(self, x: float, y: float) -> np.ndarray:
@@ -320,7 +358,7 @@ class SliceView(QWidget):
         if self.volume is None or self.shown is None or self.layer.display is None:
             return None
         self.layer.update()
-        key = (self.layer.reslice.GetOutput().GetMTime(), self.layer.display, self.grid,
+        key = (self.layer.version, self.layer.display, self.grid,
                tuple(layer.frame_key() for layer in self.layers))
         if key != self._frame_key or self._frame is None:
             pixels = self.layer.pixels()  # 32-bit RGB, the screen's own format: a repaint blits it unconverted
@@ -338,11 +376,11 @@ class SliceView(QWidget):
 
     def footprint(self) -> tuple[slice, slice]:
         """(rows, columns) of the frame's pixels inside the slice's grid (the volume's footprint on the plane)."""
-        origin, spacing = self.layer.reslice.GetOutputOrigin(), self.mm_per_pixel()
-        _, cols, _, rows, _, _ = (n + 1 for n in self.layer.reslice.GetOutputExtent())
+        screen = self.layer.screen
+        origin, spacing, (cols, rows) = screen.origin, self.mm_per_pixel(), screen.size
         lo = np.asarray(self.grid.origin) - np.asarray(self.grid.spacing) / 2
         hi = lo + np.asarray(self.grid.size) * np.asarray(self.grid.spacing)
-        (c0, r0), (c1, r1) = (np.clip(np.ceil((b - np.asarray(origin[:2])) / spacing), 0, (cols, rows)).astype(int)
+        (c0, r0), (c1, r1) = (np.clip(np.ceil((b - np.asarray(origin)) / spacing), 0, (cols, rows)).astype(int)
                               for b in (lo, hi))
         return slice(r0, r1), slice(c0, c1)
 
@@ -477,7 +515,7 @@ class SliceView(QWidget):
         pu, pv = self._pan()
         s = self._mm_per_pixel
         screen = SliceGrid((pu + (0.5 - w / 2) * s, pv + (0.5 - h / 2) * s), (s, s), (w, h))
-        self.layer.set_plane(self.shown, screen, self.stack.step)
+        self.layer.set_plane(self.shown, screen, self.grid, self.stack.step)
         self.scale_bar.update(self.mm_per_pixel(), w, h)
         self._update_text()
 

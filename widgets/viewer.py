@@ -148,7 +148,7 @@ class Viewer(QWidget):
 
     def _planes_changed(self, slot: int) -> None:
         for view in self._slice_views(slot):
-            view.planes_changed()
+            view.planes_moved()  # placed for the deferred render (or when read before it)
         self._render_2d([slot])
         if slot == 0:
             self.positionChanged.emit(self.model.position())
