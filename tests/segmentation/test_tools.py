@@ -194,8 +194,10 @@ def test_a_3d_tool_cancelled_mid_filter_stops_there_and_leaves_the_map_as_it_was
     assert fraction <= cancel.seen[-1] < 1.0  # it was inside the filter, and no later step was reported
     remaining = sum(f > cancel.seen[-1] for f in uncancelled.seen)
     # SimpleITK stopped at its next progress step: the flag was read there, at the closing events of the
-    # filter (and its inner filters) and once after Execute, not at each of the steps a whole run has left.
-    assert 1 <= cancel.asked_while_set <= 5 < remaining
+    # filter (and its inner filters) and once after Execute, not at each of the steps a whole run has left. How
+    # many closing events come depends on the filter's threads (hole filling: 5 mostly, 7 once in CI), so the
+    # bound is a quarter of the steps left (33 to 560 here); a filter that ran on would ask at every one.
+    assert 1 <= cancel.asked_while_set <= remaining // 4
     assert np.array_equal(labels.array, before) and not history.can_undo
 
 
