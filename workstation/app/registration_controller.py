@@ -55,6 +55,7 @@ from widgets.fusion_layer import ViewerFusion
 from widgets.registration_panel import RegistrationPanel
 from widgets.viewer import Viewer
 from workstation.app.job_runner import JobHandle, JobRunner
+from workstation.app.segmentation_controller import opened_line
 from workstation.dicom.label_objects import object_kind, read_label_object
 from workstation.errors import Cancelled, RegistrationError, WorkstationError
 from workstation.image_io import READ_SUFFIXES
@@ -287,8 +288,7 @@ class RegistrationController(QObject):
             self.fused.set_labels(LabelsLayer(maps[0]))
             if self.deformation is not None:
                 self.show_deformation(self.deformation.transform)
-            note = f" (the first of {len(maps)} maps: its segments overlap)" if len(maps) > 1 else ""
-            self.report(f"moving labels: {len(maps[0].segments)} segment(s) from {Path(source).name}{note}")
+            self.report(opened_line(maps, source, subject="moving labels"))
 
         return self.runner.submit(Job(read), "moving labels", on_result=opened,
                                   on_error=lambda error: self.report(f"moving labels: {error}"))

@@ -56,9 +56,10 @@ def on_copy(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, ope
     return copy
 
 
-def opened_line(maps: list[LabelMap], source: str, note: str = "") -> str:
-    """The message of a SEG/RTSTRUCT opened: its segments, the layers of overlapping segments left out, a note."""
-    line = f"segmentation: {len(maps[0].segments)} segment(s) from {Path(source).name}"
+def opened_line(maps: list[LabelMap], source: str, note: str = "", subject: str = "segmentation") -> str:
+    """The message of a label map opened (fixed or moving): its segments, the layers of overlapping segments left
+    out, a note."""
+    line = f"{subject}: {len(maps[0].segments)} segment(s) from {Path(source).name}"
     if len(maps) > 1:
         line += f"; {len(maps) - 1} more layer(s) of overlapping segments not shown"
     return f"{line}; {note}" if note else line
