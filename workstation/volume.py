@@ -11,12 +11,14 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from workstation import geometry
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 @dataclass
@@ -157,6 +159,7 @@ class Volume:
         changes through it); others are copied. Geometry is carried bit for
         bit.
         """
+        import SimpleITK as sitk  # deferred: faster start-up
         arr = self.array
         if arr.ndim == 4:
             if t is None:
@@ -189,6 +192,7 @@ class Volume:
     @classmethod
     def from_sitk(cls, image: sitk.Image, meta: VolumeMeta | None = None) -> Volume:
         """A Volume from a 3D SimpleITK image; the affine is rebuilt from its geometry."""
+        import SimpleITK as sitk  # deferred: faster start-up
         if image.GetDimension() != 3:
             raise ValueError(f"expected a 3D image, got {image.GetDimension()}D")
         return cls.from_parts(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
@@ -199,11 +203,12 @@ _SHARING = threading.Lock()
 """Held while ``Volume.to_sitk`` places an image before it first shares it."""
 
 _SITK_PIXEL_TYPES = {
-    np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.int8): sitk.sitkInt8,
-    np.dtype(np.uint16): sitk.sitkUInt16, np.dtype(np.int16): sitk.sitkInt16,
-    np.dtype(np.uint32): sitk.sitkUInt32, np.dtype(np.int32): sitk.sitkInt32,
-    np.dtype(np.float32): sitk.sitkFloat32, np.dtype(np.float64): sitk.sitkFloat64,
+    np.dtype(np.uint8): "sitkUInt8", np.dtype(np.int8): "sitkInt8",
+    np.dtype(np.uint16): "sitkUInt16", np.dtype(np.int16): "sitkInt16",
+    np.dtype(np.uint32): "sitkUInt32", np.dtype(np.int32): "sitkInt32",
+    np.dtype(np.float32): "sitkFloat32", np.dtype(np.float64): "sitkFloat64",
 }
+"""SimpleITK's pixel type (by name: SimpleITK is imported where used) for each dtype it holds without a copy."""
 
 
 def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -218,7 +223,8 @@ def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     dtype = np.dtype(dtype)
     if len(shape) != 3 or dtype not in _SITK_PIXEL_TYPES:
         return np.empty(shape, dtype)
-    return array_of(sitk.Image([int(n) for n in shape[::-1]], _SITK_PIXEL_TYPES[dtype]))
+    import SimpleITK as sitk  # deferred: faster start-up
+    return array_of(sitk.Image([int(n) for n in shape[::-1]], getattr(sitk, _SITK_PIXEL_TYPES[dtype])))
 
 
 def array_of(image: sitk.Image) -> np.ndarray:
@@ -228,6 +234,7 @@ def array_of(image: sitk.Image) -> np.ndarray:
     read-only and does not hold the image). The array is the image's only
     user from here on: nothing else may change the image's pixels.
     """
+    import SimpleITK as sitk  # deferred: faster start-up
     view = sitk.GetArrayViewFromImage(image)
     holder = (ctypes.c_byte * view.nbytes).from_address(view.__array_interface__["data"][0])
     holder.image = image  # type: ignore[attr-defined]  # the buffer lives as long as any array over it
