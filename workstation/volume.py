@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -202,13 +203,17 @@ class Volume:
 _SHARING = threading.Lock()
 """Held while ``Volume.to_sitk`` places an image before it first shares it."""
 
-_SITK_PIXEL_TYPES = {
-    np.dtype(np.uint8): "sitkUInt8", np.dtype(np.int8): "sitkInt8",
-    np.dtype(np.uint16): "sitkUInt16", np.dtype(np.int16): "sitkInt16",
-    np.dtype(np.uint32): "sitkUInt32", np.dtype(np.int32): "sitkInt32",
-    np.dtype(np.float32): "sitkFloat32", np.dtype(np.float64): "sitkFloat64",
-}
-"""SimpleITK's pixel type (by name: SimpleITK is imported where used) for each dtype it holds without a copy."""
+
+@cache
+def _sitk_pixel_types() -> dict[np.dtype, int]:
+    """SimpleITK's pixel type for each dtype an image of it holds as a numpy array can share."""
+    import SimpleITK as sitk  # deferred: faster start-up
+    return {
+        np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.int8): sitk.sitkInt8,
+        np.dtype(np.uint16): sitk.sitkUInt16, np.dtype(np.int16): sitk.sitkInt16,
+        np.dtype(np.uint32): sitk.sitkUInt32, np.dtype(np.int32): sitk.sitkInt32,
+        np.dtype(np.float32): sitk.sitkFloat32, np.dtype(np.float64): sitk.sitkFloat64,
+    }
 
 
 def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -221,10 +226,10 @@ def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     allocator.
     """
     dtype = np.dtype(dtype)
-    if len(shape) != 3 or dtype not in _SITK_PIXEL_TYPES:
+    if len(shape) != 3 or dtype not in _sitk_pixel_types():
         return np.empty(shape, dtype)
     import SimpleITK as sitk  # deferred: faster start-up
-    return array_of(sitk.Image([int(n) for n in shape[::-1]], getattr(sitk, _SITK_PIXEL_TYPES[dtype])))
+    return array_of(sitk.Image([int(n) for n in shape[::-1]], _sitk_pixel_types()[dtype]))
 
 
 def array_of(image: sitk.Image) -> np.ndarray:
@@ -249,7 +254,7 @@ def _buffer_holder(array: np.ndarray) -> Any:
         base = getattr(base, "base", None)
     image = getattr(base, "image", None)
     if (image is None or not array.flags.c_contiguous or array.ctypes.data != ctypes.addressof(base)
-            or _SITK_PIXEL_TYPES.get(array.dtype) != image.GetPixelID()
+            or _sitk_pixel_types().get(array.dtype) != image.GetPixelID()
             or tuple(array.shape[::-1]) != tuple(image.GetSize())):
         return None
     return base
