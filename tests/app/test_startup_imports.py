@@ -1,9 +1,10 @@
 """The first window opens without the libraries only later work needs: a guard for the start-up time.
 
 Importing pydicom (with its pixel handlers, GDCM and requests), highdicom,
-SimpleITK, dask or pynetdicom took about 1.2 of the 2 s a start took (``python
--X importtime -m workstation``). The modules that need them import them
-where first used, so a module-level import of one of them anywhere on the
+SimpleITK, dask or pynetdicom cost about 1 s of the 2.4 s of CPU a start
+took (``packaging/measure_startup.py``; ``python -X importtime -m
+workstation`` names them). The modules that need them import them where
+first used, so a module-level import of one of them anywhere on the
 window's path would bring the cost back; this test notices that.
 
 The program runs as a user starts it (``workstation`` with no argument) in
