@@ -10,6 +10,8 @@ main window has been shown (first turn of the event loop) and quits; the time fr
 process was spawned to that moment is its start-up time. Each program gets one unmeasured warm-up run
 (page cache, library database), then runs alternate between the two programs so that load on a shared
 machine hits both alike. All runs share one temporary WORKSTATION_HOME, so the user's library is untouched.
+Each program's median CPU time (user + system, the whole run: start, window, quit) is printed beside: load on a
+shared machine inflates it less than the wall-clock time.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,14 +29,21 @@ import time
 SHOWN = re.compile(r"window shown at (\d+\.\d+)")
 
 
-def startup_seconds(command: list[str], env: dict[str, str]) -> float:
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def startup_seconds(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall-clock seconds from spawn to the shown window, CPU seconds of the whole run)."""
+    cpu_before = cpu_of_children()
     started = time.time()
     done = subprocess.run(command, env={**env, "WORKSTATION_EXIT_AFTER_SHOW": "1"}, capture_output=True, text=True,
                           timeout=300)
     match = SHOWN.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise SystemExit(f"{command[0]} did not show its window (exit {done.returncode}): {done.stderr.strip()}")
-    return float(match.group(1)) - started
+    return float(match.group(1)) - started, cpu_of_children() - cpu_before
 
 
 def main() -> int:
@@ -47,16 +57,24 @@ def main() -> int:
               for n, program in enumerate(args.programs)}
     programs = {**frozen, "pip-installed": [sys.executable, "-m", "workstation"]}
     times: dict[str, list[float]] = {name: [] for name in programs}
+    cpu: dict[str, list[float]] = {name: [] for name in programs}
     with tempfile.TemporaryDirectory(prefix="workstation-startup-") as home:
-        env = {**os.environ, "WORKSTATION_HOME": home}
+        # The pip-installed program reads compiled modules, as after `pip install` (which compiles them): the
+        # warm-up run writes them to a cache in the temporary folder even where PYTHONDONTWRITEBYTECODE is set,
+        # which would otherwise make every measured run compile the program's sources again.
+        env = {**os.environ, "WORKSTATION_HOME": home, "PYTHONPYCACHEPREFIX": os.path.join(home, "pycache")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for command in programs.values():
             startup_seconds(command, env)  # warm-up
         for _ in range(args.runs):
             for name, command in programs.items():
-                times[name].append(startup_seconds(command, env))
+                wall, cpu_seconds = startup_seconds(command, env)
+                times[name].append(wall)
+                cpu[name].append(cpu_seconds)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():
-        print(f"{name:14s} median {medians[name]:.2f} s  runs: {' '.join(f'{v:.2f}' for v in values)}"
+        print(f"{name:14s} median {medians[name]:.2f} s (CPU {statistics.median(cpu[name]):.2f} s)  "
+              f"runs: {' '.join(f'{v:.2f}' for v in values)}"
               + (f"  ({programs[name][0]})" if name in frozen else ""))
     for name in frozen:
         print(f"{name} / pip-installed: {medians[name] / medians['pip-installed']:.2f}")

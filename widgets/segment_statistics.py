@@ -7,10 +7,13 @@ or a CSV file.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from segmentation.statistics import SegmentStatistics
+if TYPE_CHECKING:
+    from segmentation.statistics import SegmentStatistics
 
 COLUMNS = {"label": "Segment", "voxels": "Voxels", "volume_ml": "Volume (mL)", "mean": "Mean", "sd": "SD",
            "minimum": "Min", "maximum": "Max", "median": "Median", "surface_mm2": "Surface (mm²)", "units": "Units"}

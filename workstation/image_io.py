@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from workstation.atomic import atomic_output
 from workstation.errors import ExportError, WorkstationError, last_line
@@ -51,6 +50,7 @@ def read_image(path: str | Path) -> Volume:
     A vector (multi-component) image is refused: the viewer and registration
     take scalar voxels.
     """
+    import SimpleITK as sitk  # deferred: faster start-up
     p = Path(path)
     try:
         image = sitk.ReadImage(str(p))
@@ -84,6 +84,7 @@ def write_volume(volume: Volume, path: Path) -> None:
 
     A loaded volume's voxels go to the writer without a copy (``Volume.to_sitk``).
     """
+    import SimpleITK as sitk  # deferred: faster start-up
     _stem, extension = split_extension(path)
     image_io, compress = FORMATS[extension]
     direction = volume.direction

@@ -18,28 +18,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 
-from registration.deformation import (
-    Folding,
-    displacement_magnitude,
-    folding,
-    jacobian_determinant,
-    reference_grid,
-    warped_grid,
-)
 from registration.parameters import RegistrationParameters
-from registration.resample import resample_to
-from registration.runner import IterationEvent, RegistrationResult, register
-from workstation.dicom.export import export_dicom_series
 from workstation.errors import ExportError
 from workstation.image_io import split_extension, write_volume
 from workstation.jobs import CancelFlag, Progress, check_cancel
 from workstation.labels import LabelMap
 from workstation.volume import Volume
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from registration.deformation import Folding
+    from registration.runner import IterationEvent, RegistrationResult
 
 log = logging.getLogger("workstation.registration")
 
@@ -157,6 +151,7 @@ def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
 def run_registration(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume, request: RunRequest,
                      post: Callable[[LiveBatch], None] | None = None) -> RegistrationResult:
     """The job: one registration run, reporting live batches through ``post``."""
+    from registration.runner import register  # deferred: faster start-up
     lower_thread_priority()
     batcher = EventBatcher(post, progress, [level.iterations for level in request.params.levels])
     result = register(fixed, moving, request.params, init=request.init, seed=request.seed, threads=request.threads,
@@ -173,6 +168,7 @@ def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume,
     """The job: the moving volume on the fixed grid through ``transform`` (a 4x4 matrix or a deformable one),
     written by ``image_io.write_volume`` (.nii, .nii.gz, .nrrd or .mha; never a half file, a sheared grid never to
     NIfTI)."""
+    from registration.resample import resample_to  # deferred: faster start-up
     out = Path(path)
     split_extension(out)  # refuse an unknown format before the work
     progress(0.1, "resampling")
@@ -187,6 +183,8 @@ def write_resampled_image(progress: Progress, cancel: CancelFlag, fixed: Volume,
 def write_resampled_dicom(progress: Progress, cancel: CancelFlag, fixed: Volume, moving: Volume,
                           transform: np.ndarray | sitk.Transform, out_dir: str, reference: str | None) -> list[Path]:
     """The job: the moving volume on the fixed grid as a new DICOM series in the fixed frame of reference."""
+    from registration.resample import resample_to  # deferred: faster start-up
+    from workstation.dicom.export import export_dicom_series
     if reference is None:
         raise ExportError("the fixed volume has no DICOM header to take patient and study from", out_dir)
     resampled = resample_to(fixed, moving, transform, cancel=cancel)
@@ -228,6 +226,16 @@ def deformation_views(progress: Progress, cancel: CancelFlag, fixed: Volume, mov
                       transform: sitk.Transform, labels: LabelMap | None) -> DeformationViews:
     """The job: resample the moving volume (and its ``labels``, nearest) through a deformable ``transform`` and
     compute its maps and grid."""
+    import SimpleITK as sitk  # deferred: faster start-up
+
+    from registration.deformation import (
+        displacement_magnitude,
+        folding,
+        jacobian_determinant,
+        reference_grid,
+        warped_grid,
+    )
+    from registration.resample import resample_to
     progress(0.0, "resampling through the deformable transform")
     warped = resample_to(fixed, moving, transform, cancel=cancel)
     warped_labels = None

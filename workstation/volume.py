@@ -11,12 +11,15 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from workstation import geometry
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Volume:
         changes through it); others are copied. Geometry is carried bit for
         bit.
         """
+        import SimpleITK as sitk  # deferred: faster start-up
         arr = self.array
         if arr.ndim == 4:
             if t is None:
@@ -189,6 +193,7 @@ class Volume:
     @classmethod
     def from_sitk(cls, image: sitk.Image, meta: VolumeMeta | None = None) -> Volume:
         """A Volume from a 3D SimpleITK image; the affine is rebuilt from its geometry."""
+        import SimpleITK as sitk  # deferred: faster start-up
         if image.GetDimension() != 3:
             raise ValueError(f"expected a 3D image, got {image.GetDimension()}D")
         return cls.from_parts(sitk.GetArrayFromImage(image), image.GetSpacing(), image.GetOrigin(),
@@ -198,12 +203,17 @@ class Volume:
 _SHARING = threading.Lock()
 """Held while ``Volume.to_sitk`` places an image before it first shares it."""
 
-_SITK_PIXEL_TYPES = {
-    np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.int8): sitk.sitkInt8,
-    np.dtype(np.uint16): sitk.sitkUInt16, np.dtype(np.int16): sitk.sitkInt16,
-    np.dtype(np.uint32): sitk.sitkUInt32, np.dtype(np.int32): sitk.sitkInt32,
-    np.dtype(np.float32): sitk.sitkFloat32, np.dtype(np.float64): sitk.sitkFloat64,
-}
+
+@cache
+def _sitk_pixel_types() -> dict[np.dtype, int]:
+    """SimpleITK's pixel type for each dtype an image of it holds as a numpy array can share."""
+    import SimpleITK as sitk  # deferred: faster start-up
+    return {
+        np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.int8): sitk.sitkInt8,
+        np.dtype(np.uint16): sitk.sitkUInt16, np.dtype(np.int16): sitk.sitkInt16,
+        np.dtype(np.uint32): sitk.sitkUInt32, np.dtype(np.int32): sitk.sitkInt32,
+        np.dtype(np.float32): sitk.sitkFloat32, np.dtype(np.float64): sitk.sitkFloat64,
+    }
 
 
 def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -216,9 +226,10 @@ def sitk_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     allocator.
     """
     dtype = np.dtype(dtype)
-    if len(shape) != 3 or dtype not in _SITK_PIXEL_TYPES:
+    if len(shape) != 3 or dtype not in _sitk_pixel_types():
         return np.empty(shape, dtype)
-    return array_of(sitk.Image([int(n) for n in shape[::-1]], _SITK_PIXEL_TYPES[dtype]))
+    import SimpleITK as sitk  # deferred: faster start-up
+    return array_of(sitk.Image([int(n) for n in shape[::-1]], _sitk_pixel_types()[dtype]))
 
 
 def array_of(image: sitk.Image) -> np.ndarray:
@@ -228,6 +239,7 @@ def array_of(image: sitk.Image) -> np.ndarray:
     read-only and does not hold the image). The array is the image's only
     user from here on: nothing else may change the image's pixels.
     """
+    import SimpleITK as sitk  # deferred: faster start-up
     view = sitk.GetArrayViewFromImage(image)
     holder = (ctypes.c_byte * view.nbytes).from_address(view.__array_interface__["data"][0])
     holder.image = image  # type: ignore[attr-defined]  # the buffer lives as long as any array over it
@@ -242,7 +254,7 @@ def _buffer_holder(array: np.ndarray) -> Any:
         base = getattr(base, "base", None)
     image = getattr(base, "image", None)
     if (image is None or not array.flags.c_contiguous or array.ctypes.data != ctypes.addressof(base)
-            or _SITK_PIXEL_TYPES.get(array.dtype) != image.GetPixelID()
+            or _sitk_pixel_types().get(array.dtype) != image.GetPixelID()
             or tuple(array.shape[::-1]) != tuple(image.GetSize())):
         return None
     return base

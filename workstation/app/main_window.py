@@ -52,10 +52,8 @@ from workstation.app.registration_controller import install as install_registrat
 from workstation.app.segmentation_controller import install as install_segmentation
 from workstation.app.settings import RecentItems, app_settings
 from workstation.app.view_controls import install as install_view_controls
-from workstation.demo import ensure_demo_study
 from workstation.dicom.library import Library
 from workstation.dicom.measurement_store import MeasurementStore
-from workstation.dicom.sr import write_report
 from workstation.dicom.tags import file_tree
 from workstation.dicom.thumbnails import series_thumbnail
 from workstation.errors import Cancelled, WorkstationError
@@ -433,6 +431,8 @@ class MainWindow(QMainWindow):
         The series folders, not the study folder: its ground-truth files are
         not DICOM, and a first run should show no warning that is not one.
         """
+        from workstation.demo import ensure_demo_study  # deferred: faster start-up
+
         def written(folder: Path) -> None:
             self.open_folder(folder / "CT")
             self.open_folder(folder / "MR", load_first=False)
@@ -627,6 +627,7 @@ class MainWindow(QMainWindow):
         if self.current_key not in self.catalog:
             self.messages.add("SR export: no series is open")
             return None
+        from workstation.dicom.sr import write_report  # deferred: faster start-up
         segment_records, segmentation_file = self.segmentation.report_segments()
         job = Job(write_report, self.measurement_records(), self.catalog[self.current_key].files, str(path),
                   segment_records, segmentation_file)

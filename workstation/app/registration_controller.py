@@ -43,14 +43,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import SimpleITK as sitk
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
 from registration.parameters import RegistrationParameters, list_presets, load_preset
-from registration.runner import RegistrationResult
-from registration.transforms import is_linear, transform_from_matrix, write_transform
 from widgets.fusion_layer import ViewerFusion
 from widgets.registration_panel import RegistrationPanel
 from widgets.viewer import Viewer
@@ -89,6 +86,9 @@ from workstation.viewer_model.layers import FusionSettings, auto_window
 from workstation.volume import Volume
 
 if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from registration.runner import RegistrationResult
     from workstation.experiments.review import RunReview
 
 log = logging.getLogger("workstation.app.registration")
@@ -452,6 +452,7 @@ class RegistrationController(QObject):
         self.live_updates.append(time.monotonic())
 
     def _finished(self, result: RegistrationResult, request: RunRequest) -> None:
+        from registration.transforms import is_linear  # deferred: faster start-up
         self.job = None
         self._live_timer.stop()
         self.panel.set_running(False)
@@ -572,6 +573,7 @@ class RegistrationController(QObject):
     def export_transform(self, path: str | os.PathLike[str]) -> Path | None:
         """The shown transform as .tfm/.h5 (ITK; a deformable one whole) or .json (LPS and RAS matrices of a linear
         one), fixed -> moving."""
+        from registration.transforms import transform_from_matrix, write_transform  # deferred: faster start-up
         shown = self._shown_transform()
         if isinstance(shown, np.ndarray):
             shown = transform_from_matrix(shown, self.fixed.volume.center())

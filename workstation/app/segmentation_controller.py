@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
@@ -28,25 +28,23 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
 from segmentation.edit import set_segment
-from segmentation.grow import grow_from_seeds, region_grow, threshold
 from segmentation.history import EditHistory, Region
-from segmentation.islands import keep_largest, remove_small, split
-from segmentation.morphology import fill_between_slices, fill_holes, smooth
 from segmentation.paint import erase, paint
-from segmentation.statistics import SegmentStatistics, segment_statistics, write_csv
 from widgets.labels_layer import ViewerLabels
 from widgets.labels_surface import SurfaceActors, segment_surfaces
 from widgets.segment_editor import SegmentEditor
 from widgets.segment_statistics import SegmentStatisticsPanel
 from workstation.app.job_runner import JobHandle
 from workstation.dicom.label_objects import read_label_object
-from workstation.dicom.seg import seg_numbers, write_seg
 from workstation.errors import WorkstationError
 from workstation.image_io import write_volume
 from workstation.jobs import CancelFlag, Job, Progress
 from workstation.labels import LabelMap, default_segment
 from workstation.viewer_model import LabelsLayer
 from workstation.volume import Volume
+
+if TYPE_CHECKING:
+    from segmentation.statistics import SegmentStatistics
 
 
 def on_copy(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, operation: Any, *args: Any) -> LabelMap:
@@ -294,6 +292,7 @@ class SegmentationController(QObject):
 
     def grow(self, seed: np.ndarray) -> JobHandle | None:
         """Region growing from a clicked seed within the threshold range, added to the current segment; a job."""
+        from segmentation.grow import region_grow  # deferred: faster start-up
         image, labels, number = self.model.volume(), self.labels, self.current
         if labels is None or number is None or self._busy():
             return None
@@ -303,6 +302,9 @@ class SegmentationController(QObject):
 
     def run_action(self, action: str) -> JobHandle | None:
         """One of the editor's operations on the current segment, as a job."""
+        from segmentation.grow import grow_from_seeds, threshold  # deferred: faster start-up
+        from segmentation.islands import keep_largest, remove_small, split
+        from segmentation.morphology import fill_between_slices, fill_holes, smooth
         labels, number, e = self.labels, self.current, self.editor
         if labels is None or number is None or self._busy():
             return None
@@ -466,6 +468,7 @@ class SegmentationController(QObject):
 
     # -- statistics ---------------------------------------------------------------------------
     def compute_statistics(self) -> JobHandle | None:
+        from segmentation.statistics import segment_statistics  # deferred: faster start-up
         labels, image = self.labels, self.model.volume()
         if labels is None or self._busy():
             return None
@@ -491,6 +494,7 @@ class SegmentationController(QObject):
         if self._seg is None or self._seg[1] != self.revision or self._statistics_revision != self.revision:
             self._report("report: segment statistics left out; compute them and save the SEG after the last edit")
             return [], None
+        from workstation.dicom.seg import seg_numbers  # deferred: faster start-up
         numbers = seg_numbers(labels)
         return ([{**asdict(row), "segment_number": numbers[row.number]} for row in self.statistics.rows
                  if row.number in numbers and row.voxels], self._seg[0])
@@ -504,6 +508,7 @@ class SegmentationController(QObject):
             self.export_csv(path)
 
     def export_csv(self, path: str | Path) -> None:
+        from segmentation.statistics import write_csv  # deferred: faster start-up
         try:
             write_csv(self.statistics.rows, Path(path))
             self._report(f"segment statistics written to {path}")
@@ -518,6 +523,7 @@ class SegmentationController(QObject):
 
     def save_seg(self, path: str | Path) -> JobHandle | None:
         """The labels as a binary DICOM SEG referencing the shown series; a job."""
+        from workstation.dicom.seg import write_seg  # deferred: faster start-up
         labels, image = self.labels, self.model.volume()
         if labels is None or self._busy():
             return None

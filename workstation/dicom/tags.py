@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import TypedDict
-
-import pydicom
-from pydicom.dataelem import DataElement
-from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
+from typing import TYPE_CHECKING, TypedDict
 
 from workstation.errors import DicomError
+
+if TYPE_CHECKING:
+    import pydicom
+    from pydicom.dataelem import DataElement
 
 MAX_VALUE_CHARS = 200
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
@@ -47,6 +46,7 @@ class TagNode(TypedDict):
 
 def _value_text(element: DataElement) -> str:
     """A short, one-line rendering: binary data as its size, long text cut."""
+    from pydicom.multival import MultiValue  # deferred: faster start-up
     value = element.value
     if element.VR in BINARY_VRS or isinstance(value, (bytes, bytearray)):
         size = len(value) if isinstance(value, (bytes, bytearray)) else 0
@@ -92,6 +92,8 @@ def dataset_tree(ds: pydicom.Dataset, identifying: bool = False) -> list[TagNode
 
 def file_tree(path: str | PathLike[str]) -> list[TagNode]:
     """Read one file's header (no pixels, read-only) and return its tag tree."""
+    import pydicom  # deferred: faster start-up
+    from pydicom.errors import InvalidDicomError
     p = Path(path)
     try:
         with open(p, "rb") as f:

@@ -12,8 +12,6 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.pixels import apply_modality_lut
 
 from workstation.dicom import jpeg12
 from workstation.errors import DicomError
@@ -42,6 +40,8 @@ def to_grey8(values: np.ndarray) -> np.ndarray:
 
 def image_thumbnail(path: str | PathLike[str], size: int = SIZE) -> np.ndarray:
     """(rows, columns) uint8 of the middle frame of one DICOM image, at most ``size`` pixels a side."""
+    import pydicom  # deferred: faster start-up
+    from pydicom.pixels import apply_modality_lut
     p = Path(path)
     jpeg12.register()
     try:
