@@ -234,8 +234,10 @@ def _parts(response: requests.Response) -> Iterator[bytes]:
     with response:
         body = _Body(response.raw, b"\r\n")  # the first boundary has no line break before it
         body.until(delimiter, HEADER_READ)  # the preamble is no part
+        size = 0  # of the last part's headers: the next ones are read by it, so no body comes with them
         while body.peek(2) != b"--":  # "--" after a boundary closes the answer
-            headers = body.until(b"\r\n\r\n", HEADER_READ)  # from the boundary line's end: there may be none
+            headers = body.until(b"\r\n\r\n", HEADER_READ, size)  # from the boundary line's end: may be none
+            size = len(headers) + 4
             length = _content_length(headers)
             if length is None:
                 yield body.until(delimiter, CHUNK)
@@ -247,8 +249,8 @@ def _parts(response: requests.Response) -> Iterator[bytes]:
 
 
 HEADER_READ = 512
-"""Bytes asked for at a time while reading a part's headers: little more than they hold, so little of the
-body comes with them (that piece is joined to the rest of the body, a copy)."""
+"""Bytes asked for at a time while reading a part's headers of unknown size: little more than they hold,
+so little of the body comes with them (a piece that does is joined to the rest of the body, a copy)."""
 
 
 def _content_length(headers: bytes) -> int | None:
@@ -286,9 +288,12 @@ class _Body:
         self.spare = data + self.spare
         return data
 
-    def until(self, marker: bytes, step: int) -> bytes:
-        """The bytes before ``marker``; the marker is consumed."""
+    def until(self, marker: bytes, step: int, expected: int = 0) -> bytes:
+        """The bytes before ``marker``; the marker is consumed. ``expected``: where the caller expects the
+        marker to end, read at once (when right, nothing past the marker is read)."""
         buffer = bytearray(self.spare)
+        if expected > len(buffer):
+            buffer += self._read(expected - len(buffer))
         searched = 0
         while (end := buffer.find(marker, searched)) < 0:
             searched = max(0, len(buffer) - len(marker) + 1)
