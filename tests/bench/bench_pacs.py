@@ -134,6 +134,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -155,6 +156,13 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process (ours run in it) and by its finished children (the peers): a transfer's
+    CPU is the difference, less noisy than its wall time on this shared machine."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run(cmd: list[str], nodelay: bool, cwd: Path | None = None) -> None:
@@ -234,6 +242,7 @@ def main() -> int:
         server.nodelay = False  # a stock Orthanc: dcmtk's default, Nagle on
         server.start()
         times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}  # of the retrieves and their peers (Orthanc's own CPU is not in it)
         imports = timed(_import_ours)
         getscu = [require_tool("getscu"), "-aet", "GETSCU", "-aec", AET, "-S", "-k", "QueryRetrieveLevel=STUDY",
                   "-k", f"StudyInstanceUID={CT_STUDY}", "127.0.0.1", str(server.dicom_port)]
@@ -251,7 +260,9 @@ def main() -> int:
             for name, fn in peers.items():
                 if args.only in (None, name.split()[0]):
                     out = fresh(work, name.replace(" ", "-").replace("=", ""))  # made before the timing
+                    used = cpu_seconds()
                     times.setdefault(name, []).append(timed(lambda fn=fn, out=out: fn(out)))
+                    cpu.setdefault(name, []).append(cpu_seconds() - used)
             for nodelay in (False, True) if args.only in (None, "receive") else ():
                 label = " TCP_NODELAY=1" if nodelay else ""
                 scp_port = free_port()
@@ -274,16 +285,18 @@ def main() -> int:
                     listener.stop()
         med = {name: statistics.median(values) for name, values in times.items()}
         print(f"(importing our network modules, before the timings: {imports:.2f} s)")
-        print(f"{'':36s} {'seconds':>8s}")
+        print(f"{'':36s} {'seconds':>8s} {'CPU s':>8s}")
         for name, value in med.items():
-            print(f"{name:36s} {value:8.2f}")
+            used = f"{statistics.median(cpu[name]):8.2f}" if name in cpu else ""
+            print(f"{name:36s} {value:8.2f} {used}")
         print()
         if args.only in (None, "C-GET"):
             print(f"C-GET ours / getscu:                      {med['C-GET ours'] / med['C-GET getscu']:.2f}x")
             print(f"C-GET ours / getscu TCP_NODELAY=1:        "
                   f"{med['C-GET ours'] / med['C-GET getscu TCP_NODELAY=1']:.2f}x")
         if args.only in (None, "WADO-RS"):
-            print(f"WADO-RS ours / curl:                      {med['WADO-RS ours'] / med['WADO-RS curl']:.2f}x")
+            print(f"WADO-RS ours / curl:                      {med['WADO-RS ours'] / med['WADO-RS curl']:.2f}x "
+                  f"(CPU {statistics.median(cpu['WADO-RS ours']) / statistics.median(cpu['WADO-RS curl']):.2f}x)")
         if args.only in (None, "receive"):
             for label in ("", " TCP_NODELAY=1"):
                 print(f"receive ours / storescp{label + ':':16s}  "
