@@ -116,6 +116,51 @@ met by overlapping alone; it needs either fewer files (one object a file is
 what the library and every reader expect) or an idle core. 2 writers instead
 of 4 made no difference (1.22 s vs 1.21 s, same CPU).
 
+WADO-RS again, 17:30-18:05 (load average 2.4-4.5). Kept: a part that
+states its Content-Length (Orthanc's do) is read by that length, its
+headers by the size of the last part's, so the socket's bytes land in the
+object once (no search, no growing buffer, no joined pieces); a received
+header takes its path in place (``dataclasses.replace`` cost 0.1 ms an
+object). A driver holding one Orthanc, the code before (c3291f2) and this
+code in alternating processes, three rounds each after a warm-up: CPU
+0.71, 0.67, 0.94 s before, 0.56, 0.52, 0.86 s after; ratio to curl 1.88x,
+1.98x, 2.06x before, 1.22x, 1.31x, 1.68x after (download and split
+0.16-0.19 -> 0.12-0.14 s of CPU). This bench, the two versions alternated
+three times: 1.65x, 2.20x, 1.76x before, 2.03x, 1.71x, 2.05x after (CPU
+0.72, 0.89, 0.72 s vs 0.70, 0.63, 0.73 s): within this machine's noise.
+This code, three runs of ``--only WADO-RS --repeats 3`` (18:02-18:03,
+load 3.0-3.6): 1.30x (0.76 s vs 0.59 s), 1.65x (0.88 vs 0.53), 1.36x
+(0.69 vs 0.51); CPU 0.41-0.55 s against curl's 0.20-0.24 s. A full run
+(``--repeats 1``, 18:03-18:05, load 3.5): C-GET 0.36x getscu, 2.50x getscu
+TCP_NODELAY=1; WADO-RS 1.41x; receive 0.31x storescp, 1.96x storescp
+TCP_NODELAY=1; listener peak RSS 82, 89, 91 MB.
+
+Measured and not kept: concurrent requests by instance (2 or 3 threads, a
+requests Session each): 4.6-5.7 s against 0.8 s, as Orthanc's QIDO-RS
+list of a study's instances alone takes 1.2-1.7 s (it reads every
+instance) and DICOMweb has no cheaper list; by series the CT is one series
+(Orthanc lists series in 6-13 ms, so a study of many would split cheaply),
+and our download thread waits 0.3-0.56 s of its 0.63-0.81 s on a full
+queue: the writers set the pace, not Orthanc, so more connections would
+add CPU, not speed. Writing at the final name (``O_EXCL``, no rename): no
+difference. 1 or 2 writers, or 3x more objects in flight: no better than 4.
+There is no per-file fsync (the one fsync is SQLite's checkpoint when the
+library closes, 30-80 ms). pydicom's ``dcmread`` with
+``stop_before_pixels`` and ``specific_tags`` (the three UIDs alone) takes
+1.3-1.4 ms an object against 0.45 ms for our scanner's whole header (same
+moment, CT bytes in memory), and the library indexes the whole header.
+
+What still dominates, ours 0.4-0.55 s of CPU against curl's 0.2 s: the
+header scan (pure Python, about 0.1 s), creating 283 files (0.1-0.2 s of
+kernel time), the download's copy and page faults on a fresh half-megabyte
+buffer per object (about 0.1 s), indexing (0.05 s); the library's opening
+and closing add 0.04-0.1 s of wall time. This VM's ext4 has no journal, so
+creating a file scans the inodes deleted in the last 5-10 s
+(``recently_deleted`` in ``perf``: 8-25 % of our CPU in runs here), and
+/tmp is shared with the other engineers' test folders: 283 files created
+in /tmp took 0.19 s of system time against 0.07 s in /var/tmp at the same
+moment. curl creates one file; a journaled ext4 skips that scan.
+
 Where a C-GET's time goes (15:02, load 4.5; timestamps around our C-STORE
 handler, our socket reads and sends, one retrieve of 4.9 s, medians per
 object): the handler (check, write, index) 2.4 ms; from its end to our
@@ -134,6 +179,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -155,6 +201,13 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process (ours run in it) and by its finished children (the peers): a transfer's
+    CPU is the difference, less noisy than its wall time on this shared machine."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run(cmd: list[str], nodelay: bool, cwd: Path | None = None) -> None:
@@ -234,6 +287,7 @@ def main() -> int:
         server.nodelay = False  # a stock Orthanc: dcmtk's default, Nagle on
         server.start()
         times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}  # of the retrieves and their peers (Orthanc's own CPU is not in it)
         imports = timed(_import_ours)
         getscu = [require_tool("getscu"), "-aet", "GETSCU", "-aec", AET, "-S", "-k", "QueryRetrieveLevel=STUDY",
                   "-k", f"StudyInstanceUID={CT_STUDY}", "127.0.0.1", str(server.dicom_port)]
@@ -251,7 +305,9 @@ def main() -> int:
             for name, fn in peers.items():
                 if args.only in (None, name.split()[0]):
                     out = fresh(work, name.replace(" ", "-").replace("=", ""))  # made before the timing
+                    used = cpu_seconds()
                     times.setdefault(name, []).append(timed(lambda fn=fn, out=out: fn(out)))
+                    cpu.setdefault(name, []).append(cpu_seconds() - used)
             for nodelay in (False, True) if args.only in (None, "receive") else ():
                 label = " TCP_NODELAY=1" if nodelay else ""
                 scp_port = free_port()
@@ -274,16 +330,18 @@ def main() -> int:
                     listener.stop()
         med = {name: statistics.median(values) for name, values in times.items()}
         print(f"(importing our network modules, before the timings: {imports:.2f} s)")
-        print(f"{'':36s} {'seconds':>8s}")
+        print(f"{'':36s} {'seconds':>8s} {'CPU s':>8s}")
         for name, value in med.items():
-            print(f"{name:36s} {value:8.2f}")
+            used = f"{statistics.median(cpu[name]):8.2f}" if name in cpu else ""
+            print(f"{name:36s} {value:8.2f} {used}")
         print()
         if args.only in (None, "C-GET"):
             print(f"C-GET ours / getscu:                      {med['C-GET ours'] / med['C-GET getscu']:.2f}x")
             print(f"C-GET ours / getscu TCP_NODELAY=1:        "
                   f"{med['C-GET ours'] / med['C-GET getscu TCP_NODELAY=1']:.2f}x")
         if args.only in (None, "WADO-RS"):
-            print(f"WADO-RS ours / curl:                      {med['WADO-RS ours'] / med['WADO-RS curl']:.2f}x")
+            print(f"WADO-RS ours / curl:                      {med['WADO-RS ours'] / med['WADO-RS curl']:.2f}x "
+                  f"(CPU {statistics.median(cpu['WADO-RS ours']) / statistics.median(cpu['WADO-RS curl']):.2f}x)")
         if args.only in (None, "receive"):
             for label in ("", " TCP_NODELAY=1"):
                 print(f"receive ours / storescp{label + ':':16s}  "

@@ -71,6 +71,59 @@ class _EmptyQido(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _PlainMultipart(http.server.BaseHTTPRequestHandler):
+    """A study as a DICOMweb server may send it: parts without Content-Length after a preamble, the answer
+    without a length (ends when the connection closes), and QIDO-RS counting its objects."""
+
+    files: list[Path] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if "?" in self.path:  # QIDO-RS: the count of the study's objects
+            body = json.dumps([{"00201208": {"vr": "IS", "Value": [len(self.files)]}}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", 'multipart/related; type="application/dicom"; boundary=b0undary')
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"a preamble, which is no part")
+        for path in self.files:
+            self.wfile.write(b"\r\n--b0undary\r\nContent-Type: application/dicom\r\n\r\n" + path.read_bytes())
+        self.wfile.write(b"\r\n--b0undary--\r\n")
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_wado_parts_found_by_their_boundaries(cirs_ct: Path, workstation_home: Path) -> None:
+    """Parts without Content-Length are split at their boundaries: each object lands whole (the bytes of its
+    source file), the study complete."""
+    files = sorted(cirs_ct.iterdir())[:12]
+    _PlainMultipart.files = files
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainMultipart)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        node = Node("plain", url=f"http://127.0.0.1:{server.server_address[1]}/dicom-web")
+        assert web.retrieve(None, None, node, CT_STUDY) == len(files)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    with Library() as library:
+        rows = library.instances(CT_STUDY)
+        assert library.tree()[0].studies[0].state == "complete"
+    expected = source_uids(cirs_ct)
+    assert len(rows) == len(files)
+    for _, sop, path in rows:
+        assert Path(path).read_bytes() == expected[sop].read_bytes()
+
+
 def test_tls_is_verified_by_default(tmp_path: Path) -> None:
     """An HTTPS service with a self-signed certificate (Debian's Orthanc 1.10 crashes serving TLS here, so
     Python's own server): refused unless the node turns verification off."""

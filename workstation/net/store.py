@@ -105,7 +105,8 @@ class Transfer:
             if isinstance(exc, OSError):
                 raise _write_error(exc, final) from exc
             raise
-        header = dataclasses.replace(header, path=str(final), file_size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        # set in place: the header is ours alone, and dataclasses.replace costs a tenth of a millisecond an object
+        header.path, header.file_size, header.mtime_ns = str(final), stat.st_size, stat.st_mtime_ns
         if self.keep_dir is not None:
             self._keep(final, header)
         with self._lock:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pydicom
 import requests
+import urllib3
 from dicomweb_client.api import DICOMwebClient
 
 from workstation.dicom.library import Library
@@ -216,11 +217,13 @@ def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callab
 
 
 def _parts(response: requests.Response) -> Iterator[bytes]:
-    """The bodies of a multipart/related answer, each as soon as its closing boundary arrives.
+    """The bodies of a multipart/related answer, each as soon as it has arrived.
 
-    One copy of each body (dicomweb-client's decoder makes three). An
-    answer that ends before its closing boundary lost its connection: the
-    partial object is dropped and the loss raised.
+    A part that states its Content-Length (Orthanc's do) is read by that
+    length: the socket's bytes land in the object once, with no search. A
+    part without one is found by searching for the next boundary. An answer
+    that ends before its closing boundary lost its connection: the partial
+    object is dropped and the loss raised.
     """
     media, *params = (item.strip() for item in response.headers.get("Content-Type", "").split(";"))
     boundary = next((value.strip('"') for name, _, value in (p.partition("=") for p in params)
@@ -228,26 +231,91 @@ def _parts(response: requests.Response) -> Iterator[bytes]:
     if media.lower() != "multipart/related" or not boundary:
         raise NetworkError(f"the server answered with {media or 'no content type'}, not multipart/related")
     delimiter = b"\r\n--" + boundary.encode()
-    buffer = bytearray(b"\r\n")  # the first boundary has no line break before it
-    begun = False  # the preamble, before the first boundary, is no part
-    searched = 0
     with response:
-        for data in response.iter_content(CHUNK):
+        body = _Body(response.raw, b"\r\n")  # the first boundary has no line break before it
+        body.until(delimiter, HEADER_READ)  # the preamble is no part
+        size = 0  # of the last part's headers: the next ones are read by it, so no body comes with them
+        while body.peek(2) != b"--":  # "--" after a boundary closes the answer
+            headers = body.until(b"\r\n\r\n", HEADER_READ, size)  # from the boundary line's end: may be none
+            size = len(headers) + 4
+            length = _content_length(headers)
+            if length is None:
+                yield body.until(delimiter, CHUNK)
+            else:
+                part = body.exactly(length)
+                if body.exactly(len(delimiter)) != delimiter:
+                    raise NetworkError("the server sent a multipart part whose length is not its Content-Length")
+                yield part
+
+
+HEADER_READ = 512
+"""Bytes asked for at a time while reading a part's headers of unknown size: little more than they hold,
+so little of the body comes with them (a piece that does is joined to the rest of the body, a copy)."""
+
+
+def _content_length(headers: bytes) -> int | None:
+    for line in headers.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+class _Body:
+    """A response body read by exact lengths or up to a marker, through urllib3 (which decodes a compressed
+    answer); a read the connection ends short raises requests' ``ConnectionError``."""
+
+    def __init__(self, raw: urllib3.HTTPResponse, start: bytes = b"") -> None:
+        self.raw = raw
+        self.spare = start
+        """Bytes read past what the last call returned."""
+
+    def exactly(self, size: int) -> bytes:
+        spare = self.spare
+        if len(spare) >= size:
+            self.spare = spare[size:]
+            return spare[:size]
+        self.spare = b""
+        data = self._read(size - len(spare))
+        data = spare + data if spare else data
+        if len(data) < size:
+            raise requests.exceptions.ConnectionError("the multipart answer ended before its closing boundary")
+        return data
+
+    def peek(self, size: int) -> bytes:
+        """The next ``size`` bytes, left to be read again."""
+        data = self.exactly(size)
+        self.spare = data + self.spare
+        return data
+
+    def until(self, marker: bytes, step: int, expected: int = 0) -> bytes:
+        """The bytes before ``marker``; the marker is consumed. ``expected``: where the caller expects the
+        marker to end, read at once (when right, nothing past the marker is read)."""
+        buffer = bytearray(self.spare)
+        if expected > len(buffer):
+            buffer += self._read(expected - len(buffer))
+        searched = 0
+        while (end := buffer.find(marker, searched)) < 0:
+            searched = max(0, len(buffer) - len(marker) + 1)
+            data = self._read(step, some=True)
+            if not data:
+                raise requests.exceptions.ConnectionError("the multipart answer ended before its closing boundary")
             buffer += data
-            while (end := buffer.find(delimiter, searched)) >= 0:
-                if begun:  # buffer[:end]: the part's line break, headers, blank line, body
-                    body = buffer.find(b"\r\n\r\n", 0, end) + 4
-                    if body < 4:
-                        raise NetworkError("the server sent a multipart part without headers")
-                    with memoryview(buffer) as view, view[body:end] as part:
-                        copy = bytes(part)  # the views end here: the buffer may shrink below
-                    yield copy
-                begun = True
-                del buffer[:end + len(delimiter)]
-                searched = 0
-            searched = max(0, len(buffer) - len(delimiter) + 1)
-    if not (begun and buffer.startswith(b"--")):
-        raise requests.exceptions.ConnectionError("the multipart answer ended before its closing boundary")
+        self.spare = bytes(buffer[end + len(marker):])
+        del buffer[end:]
+        return bytes(buffer)
+
+    def _read(self, size: int, some: bool = False) -> bytes:
+        """``size`` bytes (fewer at the end), or with ``some`` what has arrived, up to ``size``; urllib3's
+        errors as requests raises them from ``iter_content``."""
+        try:
+            return self.raw.read1(size) if some else self.raw.read(size)
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
 
 
 def _count(web: DICOMwebClient, study_uid: str, series_uid: str) -> int | None:
