@@ -184,10 +184,12 @@ class ResliceLayer:
         """
         if (plane, screen, data, step_mm) == self._placed:
             return
+        grids_stay = self._placed is not None and (screen, data, step_mm) == self._placed[1:]
         self._placed = (plane, screen, data, step_mm)
         self.screen, self._data, self.step_mm = screen, data, step_mm
         self.reslice.SetResliceAxes(matrix4(plane.matrix()))
-        self._apply_slab()
+        if not grids_stay:  # a slice step moves the plane only: the slab's slices and the sampling stay
+            self._apply_slab()
 
     def _place(self) -> None:
         """Where the reslice samples (the screen, or the data grid's part on screen) and the way from there to the
