@@ -285,6 +285,7 @@ def test_bench_reslice(qapp, cirs_ct):
 if __name__ == "__main__":
     import subprocess
 
-    data = ROOT / ".test-data"
-    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "data" / "unpack"), str(data)], check=True)
-    run(data / "cirs057a" / "ct")
+    from tests.conftest import SHARED_DATA, TEST_DATA  # WORKSTATION_SHARED_DATA, as the tests find the data
+
+    subprocess.run([sys.executable, str(SHARED_DATA / "unpack"), str(TEST_DATA)], check=True)
+    run(TEST_DATA / "cirs057a" / "ct")
