@@ -161,9 +161,13 @@ class EdgeLabels:
     def __init__(self) -> None:
         self.labels: dict[str, str] = {}
         self.visible = True
+        self._axes: tuple | None = None  # (right, down) the labels are of
 
     def update(self, plane: Plane) -> dict[str, str]:
-        self.labels = plane.edge_labels()
+        """The letters of ``plane``'s axes (worked out again only when they turn, not at every slice step)."""
+        if (plane.right, plane.down) != self._axes:
+            self._axes = (plane.right, plane.down)
+            self.labels = plane.edge_labels()
         return self.labels
 
     def paint(self, painter: QPainter, width: int, height: int) -> None:

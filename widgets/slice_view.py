@@ -157,7 +157,7 @@ class SliceView(QWidget):
         self._frame: QImage | None = None         # the image layers composed, one pixel per screen pixel
         self._pixels: np.ndarray | None = None
         self._on_screen: tuple | None = None      # _screen_state() of the last paint on screen
-        self._requested: QRegion | None = None    # the region render() is repainting
+        self._painting: tuple | None = None       # _screen_state() of what render() is repainting
         self._frame_key: tuple | None = None
         self.canvas = SliceCanvas(self, self)
         layout = QVBoxLayout(self)
@@ -229,9 +229,10 @@ class SliceView(QWidget):
         plane = self.slot.state.plane(self.name)
         turned = self._plane is None or (self._plane.right, self._plane.down) != (plane.right, plane.down)
         self._plane = plane
-        self._shown = display_plane(self.volume, plane)
         if turned or self._grid is None:
             self._stack = SliceStack.of(self.volume, plane.normal)
+        self._shown = display_plane(self.volume, plane, self._stack)
+        if turned or self._grid is None:
             self._grid = SliceGrid.covering(self.volume, self._shown)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()
@@ -417,13 +418,18 @@ class SliceView(QWidget):
         if self._closed or self.volume is None:
             return
         self.prepare_frame()  # also for a view off screen: captures and layers read its frame
-        region = self._changed_region()
-        if region is None:
-            self.canvas.repaint()
-        elif not region.isEmpty():
-            self._requested = region
-            self.canvas.repaint(region)
-            self._requested = None
+        state = self._screen_state()  # worked out once: what the screen shows when this repaint is done
+        region = self._changed_region(state)
+        if region is not None and region.isEmpty():
+            return
+        self._painting = state
+        try:
+            if region is None:
+                self.canvas.repaint()
+            else:
+                self.canvas.repaint(region)
+        finally:
+            self._painting = None
 
     def _screen_state(self) -> tuple:
         """What a paint shows: the parts a partial repaint can follow (crosshair, corner text) and the rest."""
@@ -438,12 +444,13 @@ class SliceView(QWidget):
                  for name, (x, y, dx, dy) in self.crosshair.segments(self.plane_to_display).items()}
         return rest, lines, dict(self.corners.texts)
 
-    def _changed_region(self) -> QRegion | None:
-        """The pixels that differ from the last paint on screen; None when that is not known (repaint all)."""
+    def _changed_region(self, state: tuple) -> QRegion | None:
+        """The pixels that differ from the last paint on screen (``state`` is what is to be shown); None when that
+        is not known (repaint all)."""
         before = self._on_screen
         if before is None or self.layers or self.shown is None:  # added layers paint markers of their own
             return None
-        rest, lines, texts = self._screen_state()
+        rest, lines, texts = state
         if rest != before[0]:
             return None
         w, h = self.canvas.width(), self.canvas.height()
@@ -466,8 +473,10 @@ class SliceView(QWidget):
     def painted(self, region: QRegion) -> None:
         """The canvas painted ``region``: remember what the screen shows, or forget it after a foreign partial
         paint (an expose of part of the view while the state had changed would leave the rest unknown)."""
-        whole = region.contains(self.canvas.rect())
-        self._on_screen = self._screen_state() if whole or self._requested is not None else None
+        if self._painting is not None:
+            self._on_screen = self._painting
+        else:
+            self._on_screen = self._screen_state() if region.contains(self.canvas.rect()) else None
 
     def capture(self) -> np.ndarray:
         """The frame as drawn on screen, overlays included, as (h, w, 3) uint8."""

@@ -77,10 +77,9 @@ def volume_image(volume: Volume, time_point: int = 0) -> vtkImageData:
 
 
 def matrix4(m: np.ndarray) -> vtkMatrix4x4:
+    """A ``vtkMatrix4x4`` of a 4x4 array (one call with the 16 values: a slice step makes one)."""
     out = vtkMatrix4x4()
-    for r in range(4):
-        for c in range(4):
-            out.SetElement(r, c, float(m[r, c]))
+    out.DeepCopy(np.asarray(m, dtype=np.float64).ravel().tolist())
     return out
 
 

@@ -151,7 +151,7 @@ def test_a_partial_repaint_covers_every_pixel_that_changed(viewer):
         change()
         for view in views:
             view.prepare_frame()
-            region = view._changed_region()
+            region = view._changed_region(view._screen_state())
             changed = np.argwhere(np.any(view.capture() != before[view.name], axis=2))
             if region is not None:
                 partial.append((what, view.name, region.boundingRect().height()))

@@ -183,6 +183,11 @@ class SliceStack:
 
 
 # -- the linked crosshair and oblique axes -------------------------------------------------
+_EYE = np.eye(3)
+_EYE_TOLERANCE = 1e-8 + 1e-5 * _EYE
+"""``np.allclose``'s tolerance of a rotation against the identity (absolute 1e-8, relative 1e-5)."""
+
+
 def _identity_rotations() -> dict[str, np.ndarray]:
     return {name: np.eye(3) for name in VIEW_NAMES}
 
@@ -221,7 +226,8 @@ class MprState:
 
     @property
     def oblique(self) -> bool:
-        return any(not np.allclose(r, np.eye(3)) for r in self.rotations.values())
+        """Whether any view is turned (``np.allclose`` to the identity, written out: a slice step asks)."""
+        return any(np.any(np.abs(r - _EYE) > _EYE_TOLERANCE) for r in self.rotations.values())
 
     def crosshair_directions(self, name: str) -> dict[str, tuple[float, float]]:
         """Screen (right, down) unit directions of the other views' lines in view ``name``.
@@ -242,17 +248,19 @@ class MprState:
         return lines
 
 
-def display_plane(volume: Volume, plane: Plane) -> Plane:
+def display_plane(volume: Volume, plane: Plane, stack: SliceStack | None = None) -> Plane:
     """The plane a view reslices: same axes, its centre the volume centre's projection, on a slice centre.
 
     Anchoring the in-plane origin to the volume (not the crosshair) keeps the
     image still when the crosshair moves within the view; snapping the depth
-    shows a stored slice rather than a blend of two.
+    shows a stored slice rather than a blend of two. ``stack``: the volume's
+    slices along the plane's normal, if the caller has them (a view keeps
+    them while its plane only moves).
     """
     n = plane.normal
     c = volume.center()
     anchored = c + ((np.asarray(plane.center) - c) @ n) * n
-    snapped = SliceStack.of(volume, n).snapped(anchored)
+    snapped = (stack or SliceStack.of(volume, n)).snapped(anchored)
     return plane.moved(snapped)
 
 
