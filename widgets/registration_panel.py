@@ -68,6 +68,7 @@ class RegistrationPanel(QWidget):
     landmarkFitRequested = Signal()
     exportRequested = Signal(str, str)             # kind (transform, nifti, dicom), path
     deformationViewChanged = Signal(str, bool)     # overlay (none, jacobian, displacement), warped grid shown
+    movingLabelsChanged = Signal(bool, float)      # the moving image's labels shown, their opacity
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,14 +110,25 @@ class RegistrationPanel(QWidget):
         self.square_spin.setValue(20.0)
         self.square_spin.setSuffix(" mm")
         self.swap_check = QCheckBox("Fixed image on top")
+        self.labels_check = QCheckBox("Moving image's labels")
+        self.labels_check.setChecked(True)
+        self.labels_opacity = QSlider(Qt.Orientation.Horizontal)
+        self.labels_opacity.setRange(0, 100)
+        self.labels_opacity.setValue(100)
+        self.labels_opacity.setToolTip("Opacity of the moving image's labels (times each segment's own)")
         form.addRow("Mode", self.mode_combo)
         form.addRow("Opacity", self.opacity_slider)
         form.addRow("Squares", self.square_spin)
         form.addRow(self.swap_check)
+        form.addRow(self.labels_check)
+        form.addRow("Labels opacity", self.labels_opacity)
+        self.set_has_moving_labels(False)
         self.mode_combo.currentIndexChanged.connect(self._fusion_changed)
         self.opacity_slider.valueChanged.connect(self._fusion_changed)
         self.square_spin.valueChanged.connect(self._fusion_changed)
         self.swap_check.toggled.connect(self._fusion_changed)
+        self.labels_check.toggled.connect(self._moving_labels_changed)
+        self.labels_opacity.valueChanged.connect(self._moving_labels_changed)
         return box
 
     def _run_box(self) -> QGroupBox:
@@ -235,6 +247,18 @@ class RegistrationPanel(QWidget):
         self.opacity_slider.setEnabled(mode in ("blend", "overlay"))
         self.square_spin.setEnabled(mode == "checkerboard")
         self.fusionChanged.emit(self.fusion_settings())
+
+    def moving_labels_display(self) -> tuple[bool, float]:
+        """Whether the moving image's labels are shown, and their opacity (0..1)."""
+        return self.labels_check.isChecked(), self.labels_opacity.value() / 100
+
+    def _moving_labels_changed(self, *_: object) -> None:
+        self.movingLabelsChanged.emit(*self.moving_labels_display())
+
+    def set_has_moving_labels(self, has: bool) -> None:
+        """The labels' controls act only while the moving image has labels."""
+        for widget in (self.labels_check, self.labels_opacity):
+            widget.setEnabled(has)
 
     def deformation_view(self) -> tuple[str, bool]:
         return self.overlay_combo.currentData(), self.grid_check.isChecked()

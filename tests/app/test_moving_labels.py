@@ -36,11 +36,17 @@ def write_block(volume, path) -> np.ndarray:
 
 def fill_shows(view, layer, lps: np.ndarray) -> bool:
     """Whether the pixel of ``view`` at ``lps`` shows the segment's fill blended over the image (layer hidden)."""
-    image_only, shown = (frame.astype(float) for frame in without_and_with(view, layer))
+    return blended(*without_and_with(view, layer), view, layer, lps, 1.0)
+
+
+def blended(image_only: np.ndarray, shown: np.ndarray, view, layer, lps: np.ndarray, scale: float) -> bool:
+    """Whether the pixel at ``lps`` of ``shown`` is the segment's colour over ``image_only``'s at the segment's
+    opacity times ``scale``."""
     x, y = (int(round(c)) for c in view.world_to_display(lps))
     segment = layer.labels.segment(1)
-    expected = segment.opacity * np.asarray(segment.colour) + (1 - segment.opacity) * image_only[y, x]
-    return bool(np.all(np.abs(shown[y, x] - expected) <= 3))
+    alpha = segment.opacity * scale
+    expected = alpha * np.asarray(segment.colour) + (1 - alpha) * image_only[y, x].astype(float)
+    return bool(np.all(np.abs(shown[y, x].astype(float) - expected) <= 3))
 
 
 def test_labels_of_the_moving_image_open_and_show_where_the_transform_maps_them(qtbot, paired, tmp_path):  # noqa: F811
@@ -65,6 +71,18 @@ def test_labels_of_the_moving_image_open_and_show_where_the_transform_maps_them(
     controller.set_matrix(np.eye(4))
     assert fill_shows(view, layer, centre * [1, 1, 0] + at_fixed * [0, 0, 1])  # on the axial slice shown
     assert not fill_shows(view, layer, at_fixed - [12.0, 0.0, 0.0])  # left of where the block lies now
+
+    # the panel's controls: hidden, then shown at 40 % of each segment's opacity
+    panel = controller.panel
+    assert panel.labels_check.isEnabled() and panel.labels_opacity.isEnabled()
+    inside = centre * [1, 1, 0] + at_fixed * [0, 0, 1]
+    panel.labels_check.setChecked(False)
+    image_only = view.capture()
+    panel.labels_opacity.setValue(40)
+    panel.labels_check.setChecked(True)
+    assert blended(image_only, view.capture(), view, layer, inside, 0.4)
+    assert not blended(image_only, view.capture(), view, layer, inside, 1.0)
+    panel.labels_opacity.setValue(100)
 
     write_block(controller.fixed.volume, tmp_path / "ct_labels.nii.gz")  # another grid than the MR's
     handle = controller.open_moving_labels(tmp_path / "ct_labels.nii.gz")

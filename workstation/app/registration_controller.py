@@ -184,6 +184,7 @@ class RegistrationController(QObject):
         p.landmarkFitRequested.connect(self.fit_landmarks)
         p.exportRequested.connect(self.export)
         p.deformationViewChanged.connect(lambda *_: self.deformation is not None and self._show_fused())
+        p.movingLabelsChanged.connect(self._show_moving_labels)
         self.fusion.nudged.connect(self.nudge)
         self.fusion.landmarkPicked.connect(self.place_landmark)
 
@@ -221,7 +222,7 @@ class RegistrationController(QObject):
         kind, grid = self.panel.deformation_view()
         volume = {"jacobian": views.jacobian, "displacement": views.displacement}.get(
             kind, views.gridded if grid else views.warped)
-        deformed = LabelsLayer(views.warped_labels) if views.warped_labels is not None else None
+        deformed = self._moving_labels(views.warped_labels) if views.warped_labels is not None else None
         self.model.set_fused(FusedLayer(volume, np.eye(4), self._settings(), labels, deformed))
 
     def _forget_deformation(self) -> bool:
@@ -258,12 +259,27 @@ class RegistrationController(QObject):
         accepted = [e for e in self.history if e.get("accepted")]
         self.accepted = np.asarray(accepted[-1]["matrix_lps"]) if accepted else np.eye(4)
         self.model.set_fused(FusedLayer(self.moving.volume, self.accepted, self.panel.fusion_settings()))
+        self.panel.set_has_moving_labels(False)
         self.model.set_landmarks(LandmarksLayer())
         self._show_landmark_counts()
         self.set_matrix(self.accepted)
         self.panel.choose(fixed_key, moving_key)
         self.panel.set_has_pair(True)
         self._show_history()
+
+    def _moving_labels(self, labels: LabelMap) -> LabelsLayer:
+        """A layer of the moving image's labels, shown as the panel says."""
+        visible, opacity = self.panel.moving_labels_display()
+        return LabelsLayer(labels, opacity, visible)
+
+    def _show_moving_labels(self, visible: bool, opacity: float) -> None:
+        """The panel's labels controls changed: the moving labels, and those resampled through a deformation."""
+        if self.fused is None:
+            return
+        for layer in (self.fused.labels, self.fused.deformed_labels):
+            if layer is not None:
+                layer.set_visible(visible)
+                layer.set_opacity(opacity)
 
     def open_moving_labels(self, path: str | Path) -> JobHandle | None:
         """The moving image's labels (a label map file on its grid, or a DICOM SEG or RTSTRUCT of its series),
@@ -285,7 +301,8 @@ class RegistrationController(QObject):
         def opened(maps: list[LabelMap]) -> None:
             if self.moving is not moving or self.fused is None:
                 return
-            self.fused.set_labels(LabelsLayer(maps[0]))
+            self.fused.set_labels(self._moving_labels(maps[0]))
+            self.panel.set_has_moving_labels(True)
             if self.deformation is not None:
                 self.show_deformation(self.deformation.transform)
             self.report(opened_line(maps, source, subject="moving labels"))
@@ -304,7 +321,8 @@ class RegistrationController(QObject):
         self.set_pair(fixed_key, moving_key)
         self.set_matrix(review.matrix)
         if review.moving_labels is not None:
-            self.fused.set_labels(LabelsLayer(review.moving_labels))
+            self.fused.set_labels(self._moving_labels(review.moving_labels))
+            self.panel.set_has_moving_labels(True)
         for note in review.notes:
             self.report(f"run {name}: {note}")
         if review.fixed_points is not None:
@@ -325,6 +343,7 @@ class RegistrationController(QObject):
         """Stop fusing (the main view now shows another series)."""
         if self.fused is not None:
             self.model.set_fused(None)
+            self.panel.set_has_moving_labels(False)
             self.model.set_landmarks(None)
         self.fixed = self.moving = None
         self._forget_deformation()
