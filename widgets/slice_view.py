@@ -228,11 +228,12 @@ class SliceView(QWidget):
             return
         plane = self.slot.state.plane(self.name)
         turned = self._plane is None or (self._plane.right, self._plane.down) != (plane.right, plane.down)
+        regrid = turned or self._grid is None  # a plane that only moved keeps its stack and grid
         self._plane = plane
-        if turned or self._grid is None:
+        if regrid:
             self._stack = SliceStack.of(self.volume, plane.normal)
         self._shown = display_plane(self.volume, plane, self._stack)
-        if turned or self._grid is None:
+        if regrid:
             self._grid = SliceGrid.covering(self.volume, self._shown)
         self._update_overlays(measurements_too=True)
         self.refresh_camera()

@@ -260,7 +260,7 @@ def display_plane(volume: Volume, plane: Plane, stack: SliceStack | None = None)
     n = plane.normal
     c = volume.center()
     anchored = c + ((np.asarray(plane.center) - c) @ n) * n
-    snapped = (stack or SliceStack.of(volume, n)).snapped(anchored)
+    snapped = (stack if stack is not None else SliceStack.of(volume, n)).snapped(anchored)
     return plane.moved(snapped)
 
 
