@@ -144,7 +144,7 @@ def retrieve(progress: Progress, cancel: CancelFlag | None, node: Node, study_ui
             if counts.expected:
                 progress(transfer.received / counts.expected, f"{transfer.received} of {counts.expected} objects")
 
-        for part in _prefetched(_parts(response), cancel, response.close):
+        for part in _prefetched(multipart_parts(response), cancel, response.close):
             landing.append(writers.submit(transfer.add, part, ""))
             while len(landing) > WRITERS:  # memory holds a few objects, not the study
                 settle(landing.popleft())
@@ -216,7 +216,7 @@ def _prefetched(parts: Iterator[bytes], cancel: CancelFlag | None, close: Callab
         reader.join()
 
 
-def _parts(response: requests.Response) -> Iterator[bytes]:
+def multipart_parts(response: requests.Response) -> Iterator[bytes]:
     """The bodies of a multipart/related answer, each as soon as it has arrived.
 
     A part that states its Content-Length (Orthanc's do) is read by that
