@@ -8,9 +8,8 @@ ITK reports progress (and so can stop) every 1 % of a filter's work:
 ConnectedThreshold every 1 % of the image's voxels it has filled (region
 growing hands a region past 2 % to a component search, and a smaller one is
 done in 0.3 s), the morphology filters in each of their passes.
-ConnectedComponent (islands, large regions) reports at its phases only and
-does not stop when asked: a cancel during it takes effect when it ends (1 s
-for a whole CT), and its result is dropped.
+ConnectedComponent does not stop when asked, so the component searches
+(islands, large regions) run it a slab at a time (``segmentation.components``).
 """
 
 from __future__ import annotations

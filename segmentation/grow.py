@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from segmentation.components import face_components
 from segmentation.filters import execute
 from workstation.errors import Cancelled, WorkstationError
 from workstation.jobs import CancelFlag, Progress, scaled_progress
@@ -104,11 +105,8 @@ def _component_at(progress: Progress, cancel: CancelFlag | None, image: sitk.Ima
     inside.SetOutsideValue(0)
     mask = execute(inside, image, progress=scaled_progress(progress, 0.0, 0.2), cancel=cancel,
                    message="region growing (threshold)")
-    components = sitk.ConnectedComponentImageFilter()
-    components.SetFullyConnected(False)  # faces only, as ConnectedThreshold's FaceConnectivity
-    labelled = execute(components, mask, progress=scaled_progress(progress, 0.2, 1.0), cancel=cancel,
-                       message="region growing (components)")
-    numbers = sitk.GetArrayViewFromImage(labelled)  # a view: ``labelled`` must outlive it
+    numbers = face_components(sitk.GetArrayViewFromImage(mask), scaled_progress(progress, 0.2, 1.0), cancel,
+                              "region growing (components)")  # faces only, as ConnectedThreshold's FaceConnectivity
     i, j, k = index
     return numbers == numbers[k, j, i]
 

@@ -220,8 +220,16 @@ def test_a_large_region_grows_as_connected_threshold_would():
     assert alone.sum() == 1 and alone[56, 56, 56] and "region growing (components)" not in messages  # the fill
 
 
+def test_a_large_region_cancelled_in_its_component_search_stops_at_the_next_slab():
+    labels = _rough_cube()
+    cancel = CancelAt(0.5)  # past the fill's 2 % and the threshold: inside the component search
+    with pytest.raises(Cancelled):
+        region_grow(cancel.progress, cancel, labels.volume, labels.volume, [30, 30, 30], 0, 10)
+    assert 0.5 <= cancel.seen[-1] < 1.0 and cancel.asked_while_set == 1
+
+
 def test_islands_cancelled_while_running_leave_the_map_as_it_was():
-    """ConnectedComponent does not stop when asked: the cancel takes effect when it ends, and nothing changes."""
+    """The island search stops at its next slab once cancelled, and nothing changes."""
     grid = Volume.from_parts(np.zeros((64, 64, 64), np.int16), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
     labels = labels_on(grid, 1)
     labels.array[::4, ::4, ::4] = 1
@@ -230,7 +238,7 @@ def test_islands_cancelled_while_running_leave_the_map_as_it_was():
     cancel = CancelAt(0.5)
     with pytest.raises(Cancelled):
         keep_largest(cancel.progress, cancel, labels, 1, history)
-    assert 0.5 <= cancel.seen[-1] < 1.0
+    assert 0.5 <= cancel.seen[-1] < 1.0 and cancel.asked_while_set == 1
     assert np.array_equal(labels.array, before) and not history.can_undo
 
 
