@@ -62,15 +62,24 @@ def on_segment(progress: Progress, cancel: CancelFlag | None, image_filter: sitk
     Returns the box and the filter's output there (what it is everywhere
     else: background); an empty segment gives an empty box.
     """
+    region, crop = segment_box(labels, number, margin)
+    if crop.size == 0:
+        return region, np.zeros((0, 0, 0), np.uint8)
+    image = sitk.GetImageFromArray(crop.astype(np.uint8))  # voxel filters: radii are in voxels already
+    return region, sitk.GetArrayFromImage(execute(image_filter, image, progress=progress, cancel=cancel,
+                                                  message=message))
+
+
+def segment_box(labels: LabelMap, number: int, margin: Sequence[int]) -> tuple[Region, np.ndarray]:
+    """Segment ``number``'s bounding box widened by ``margin`` voxels (k, j, i), within the map, and its mask
+    there; an empty segment gives an empty box and mask."""
     mask = labels.mask(number)
     box = bounding_box(mask)
     if box is None:
-        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), np.uint8)
+        return (slice(0, 0),) * 3, np.zeros((0, 0, 0), bool)
     region: Region = tuple(slice(max(0, part.start - m), min(n, part.stop + m))  # type: ignore[assignment]
                            for part, m, n in zip(box, margin, mask.shape, strict=True))
-    crop = sitk.GetImageFromArray(mask[region].astype(np.uint8))  # voxel filters: radii are in voxels already
-    return region, sitk.GetArrayFromImage(execute(image_filter, crop, progress=progress, cancel=cancel,
-                                                  message=message))
+    return region, mask[region]
 
 
 def pasted(shape: tuple[int, ...], region: Region, values: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from segmentation.components import face_components
 from segmentation.edit import commit, set_segment
-from segmentation.filters import pasted
+from segmentation.filters import pasted, segment_box
 from segmentation.history import EditHistory, bounding_box
 from workstation.jobs import CancelFlag, Progress
 from workstation.labels import LabelMap, default_segment
@@ -19,11 +19,8 @@ from workstation.labels import LabelMap, default_segment
 def islands(progress: Progress, cancel: CancelFlag | None, labels: LabelMap, number: int) -> np.ndarray:
     """The islands of segment ``number``: an int32 array, 1 for the largest, 2 the next, ..., 0 outside; a job.
     Only the segment's box is searched (outside it there is no island)."""
-    mask = labels.mask(number)
-    region = bounding_box(mask)
-    if region is None:
-        return np.zeros(labels.array.shape, np.int32)
-    return pasted(labels.array.shape, region, face_components(mask[region], progress, cancel, "finding islands",
+    region, mask = segment_box(labels, number, (0, 0, 0))
+    return pasted(labels.array.shape, region, face_components(mask, progress, cancel, "finding islands",
                                                               by_size=True))
 
 
